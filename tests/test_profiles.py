@@ -1,0 +1,76 @@
+"""Unit tests for helpers.profiles: which run profile is active and why."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers.profiles import AUTOMATION_VARS, PROFILE_ENV, Profile, get_profile
+
+
+@pytest.mark.parametrize("value, expected", [("quick", "quick"), ("full", "full"), ("QUICK", "quick"),
+                                             (" Full ", "full")])
+def test_gan_profile_chooses_case_insensitively(value, expected):
+    profile = get_profile({PROFILE_ENV: value})
+    assert profile.name == expected
+    assert profile.quick == (expected == "quick")
+    assert PROFILE_ENV in profile.reason
+
+
+@pytest.mark.parametrize("automation", AUTOMATION_VARS)
+def test_gan_profile_full_wins_over_automation(automation):
+    assert get_profile({PROFILE_ENV: "full", automation: "1"}).name == "full"
+
+
+@pytest.mark.parametrize("value", ["fast", "1", "quickly"])
+def test_invalid_profile_raises_naming_the_variable(value):
+    with pytest.raises(ValueError) as info:
+        get_profile({PROFILE_ENV: value})
+    message = str(info.value)
+    assert PROFILE_ENV in message and repr(value) in message
+    assert "'quick'" in message and "'full'" in message
+
+
+@pytest.mark.parametrize("var", ["NBGRADER_EXECUTION", "CI", "NBVAL"])
+@pytest.mark.parametrize("value", ["1", "true", "autograde", "yes"])
+def test_automation_vars_make_it_quick(var, value):
+    profile = get_profile({var: value})
+    assert profile.name == "quick" and profile.quick
+    assert var in profile.reason
+
+
+@pytest.mark.parametrize("var", ["NBGRADER_EXECUTION", "CI", "NBVAL"])
+@pytest.mark.parametrize("value", ["0", "false", "FALSE", "no", "off", "", "  "])
+def test_falsy_automation_vars_do_not_make_it_quick(var, value):
+    assert get_profile({var: value}).name == "full"
+
+
+def test_empty_gan_profile_is_ignored():
+    assert get_profile({PROFILE_ENV: "", "CI": "1"}).name == "quick"
+    assert get_profile({PROFILE_ENV: " "}).name == "full"
+
+
+def test_empty_environment_means_full():
+    profile = get_profile({})
+    assert profile.name == "full" and not profile.quick
+    assert PROFILE_ENV in profile.reason  # tells the student how to get a quick run
+
+
+def test_reads_os_environ_by_default(monkeypatch):
+    monkeypatch.setenv(PROFILE_ENV, "quick")
+    assert get_profile().name == "quick"
+    monkeypatch.setenv(PROFILE_ENV, "full")
+    assert get_profile().name == "full"
+
+
+@pytest.mark.xfail(strict=True,
+                   reason="bug/doc mismatch: the module docstring says PYTEST_NBVAL selects the quick profile, "
+                          "but AUTOMATION_VARS does not contain it")
+def test_pytest_nbval_makes_it_quick_as_documented():
+    assert get_profile({"PYTEST_NBVAL": "1"}).name == "quick"
+
+
+def test_pick_and_str():
+    quick_cfg, full_cfg = {"num_steps": 10}, {"num_steps": 1000}
+    assert Profile("quick", "r").pick(quick=quick_cfg, full=full_cfg) is quick_cfg
+    assert Profile("full", "r").pick(quick=quick_cfg, full=full_cfg) is full_cfg
+    assert str(Profile("quick", "because")) == "quick (because)"

@@ -1,0 +1,58 @@
+"""notebooks/ is exactly what nbgrader generates from solutions/, and gives nothing away."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from course import LESSONS, MARKERS, NOTEBOOKS, SOLUTIONS, grade_id, make_course, nbgrader, read, student_path
+
+REGENERATE = "nbgrader generate_assignment '*' --force   (from the repository root)"
+
+
+def _cells(notebook):
+    return [(c.cell_type, c.source, json.dumps(c.metadata, sort_keys=True)) for c in notebook.cells]
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    course = make_course(tmp_path_factory.mktemp("release"))
+    nbgrader(course, "generate_assignment", "*", "--force")
+    return course / "notebooks"
+
+
+def test_every_lesson_has_a_student_version():
+    assert LESSONS, "no lessons found in solutions/"
+    released = sorted(p.name for p in NOTEBOOKS.iterdir() if p.is_dir())
+    assert released == LESSONS, f"notebooks/ has {released}, solutions/ has {LESSONS}: run {REGENERATE}"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_student_notebook_is_in_sync_with_its_solution(lesson, generated):
+    expected = read(generated / lesson / f"{lesson}.ipynb")
+    actual = read(student_path(lesson))
+    assert _cells(actual) == _cells(expected), f"notebooks/{lesson} is stale or was edited by hand: run {REGENERATE}"
+    files = sorted(p.name for p in (NOTEBOOKS / lesson).iterdir())
+    assert files == sorted(p.name for p in (generated / lesson).iterdir()), files
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_student_notebook_carries_no_solution_or_hidden_test(lesson):
+    text = student_path(lesson).read_text()
+    assert not MARKERS.search(text), f"notebooks/{lesson} contains solution or hidden-test markers"
+    source = read(SOLUTIONS / lesson / f"{lesson}.ipynb")
+    student = {grade_id(c): c for c in read(student_path(lesson)).cells if grade_id(c)}
+    for cell in source.cells:
+        gid = grade_id(cell)
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and cell.cell_type == "code":
+            assert "raise NotImplementedError()" in student[gid].source, f"{gid} is not stubbed out"
+            hidden = cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
+            for line in hidden.strip().splitlines():
+                if len(line.strip()) > 12:
+                    assert line.strip() not in student[gid].source, f"answer line {line.strip()!r} leaked into {gid}"
+        if "### BEGIN HIDDEN TESTS" in cell.source:
+            hidden = cell.source.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
+            assert hidden.strip() and hidden.strip() not in student[gid].source, f"hidden tests of {gid} leaked"
+            assert student[gid].metadata["nbgrader"]["locked"], f"test cell {gid} must be locked"
