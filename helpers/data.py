@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,8 @@ class Digits:
 
     def subset(self, n: int, *, seed: int = 0) -> "Digits":
         """A random subset of ``n`` digits (all of them if ``n >= len(self)``)."""
+        if n < 1:
+            raise ValueError(f"subset size must be at least 1, got {n}")
         if n >= len(self):
             return self
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
@@ -70,14 +73,25 @@ class Digits:
 
 
 def _offline() -> bool:
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float):
+    """Bound every network wait (a firewall that drops packets would otherwise hang for minutes)."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def _torchvision_mnist(root: Path, train: bool, download: bool) -> Digits:
     from torchvision.datasets import MNIST
 
     # torchvision prints its download attempts; keep the notebook output to our one line.
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), _socket_timeout(15):
         dataset = MNIST(str(root), train=train, download=download)
     images = dataset.data.float().div_(255.0)
     labels = dataset.targets.long()
@@ -126,6 +140,8 @@ def load_mnist(
     reasons = []
     attempts = [False, True] if download else [False]
     for attempt in attempts:
+        if attempt and verbose:
+            print(f"MNIST is not in {root / 'MNIST' / 'raw'}; trying to download it (set {OFFLINE_ENV}=1 to skip)...")
         try:
             digits = _torchvision_mnist(root, train, download=attempt)
             break

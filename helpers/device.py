@@ -60,7 +60,13 @@ def _parse(name: str, source: str) -> torch.device:
             f"Unknown device {name!r} (from {source}). Use one of 'cpu', 'cuda', 'cuda:N' or 'mps', "
             f"or unset {DEVICE_ENV} to choose automatically."
         )
-    return torch.device(str(name).strip().lower())
+    try:
+        return torch.device(str(name).strip().lower())
+    except RuntimeError:
+        raise ValueError(
+            f"Invalid device {name!r} (from {source}). Use 'cpu', 'cuda', 'cuda:N' (N = 0, 1, ...) or 'mps', "
+            f"or unset {DEVICE_ENV} to choose automatically."
+        ) from None
 
 
 def _check_available(device: torch.device, source: str) -> None:

@@ -145,7 +145,7 @@ def compare(
         context: the inputs, described for the message (e.g. ``"for label=3"``).
 
     Returns:
-        the maximum absolute difference (also printed).
+        the maximum absolute difference.
     """
     expected = torch.as_tensor(expected)
     if isinstance(got, numbers.Number) and not isinstance(got, bool) and expected.dim() == 0:
@@ -208,7 +208,7 @@ def check_against_reference(
 
 def _clone(args: tuple) -> tuple:
     return tuple(a.detach().clone().requires_grad_(a.requires_grad) if isinstance(a, torch.Tensor) and a.is_leaf
-                 else copy.deepcopy(a) if isinstance(a, (list, dict)) else a for a in args)
+                 else copy.deepcopy(a) if isinstance(a, (list, dict, tuple, nn.Module)) else a for a in args)
 
 
 def _short(value: Any) -> str:

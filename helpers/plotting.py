@@ -91,8 +91,8 @@ def show_images(
         images = images.reshape(-1, 28, 28)
     if images.dim() == 3:
         images = images.unsqueeze(1)
-    if images.dim() != 4:
-        raise ValueError(f"images must be (N, H, W) or (N, C, H, W), got shape {tuple(images.shape)}")
+    if images.dim() != 4 or images.shape[1] not in (1, 3, 4):
+        raise ValueError(f"images must be (N, H, W) or (N, C, H, W) with C = 1, 3 or 4, got shape {tuple(images.shape)}")
     grid = make_grid(images, nrow=nrow, padding=2, normalize=True, value_range=value_range, pad_value=1.0)
     ncols = min(nrow, images.shape[0])
     nrows = -(-images.shape[0] // nrow)

@@ -5,8 +5,7 @@ The profile is chosen, in this order, by
 1. the environment variable ``GAN_PROFILE`` (``quick`` or ``full``), which a user sets;
 2. ``quick`` when an automated run is detected: ``NBGRADER_EXECUTION`` (set by
    nbgrader inside the grading kernel), ``CI`` (set by CI services), or
-   ``NBVAL`` / ``PYTEST_NBVAL`` (set by this course's ``conftest.py`` before nbval
-   starts a kernel);
+   ``NBVAL`` (set by this course's ``conftest.py`` before nbval starts a kernel);
 3. ``full`` otherwise, i.e. a student working in Jupyter.
 
 A quick run is an honest, smaller run (fewer steps, less data), never a fake.

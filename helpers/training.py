@@ -30,7 +30,7 @@ class History:
         """Record ``values`` at ``step``; tensors are turned into Python floats here."""
         self.steps.append(int(step))
         for name, value in values.items():
-            self.values[name].append(float(value))
+            self.values[name].append(float(value.detach()) if isinstance(value, torch.Tensor) else float(value))
 
     def __getitem__(self, name: str) -> list[float]:
         if name not in self.values:
@@ -46,6 +46,8 @@ class History:
 
     def mean_last(self, name: str, n: int = 100) -> float:
         """Mean of the last ``n`` recorded values of ``name``."""
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
         values = self[name][-n:]
         if not values:
             raise ValueError(f"Nothing recorded for {name!r} yet")
@@ -94,7 +96,8 @@ def run_steps(
         FloatingPointError: a logged loss is NaN or infinite; the message names
             the loss and the step.
     """
-    if int(num_steps) != num_steps or num_steps < 1:
+    if (isinstance(num_steps, bool) or not isinstance(num_steps, (int, float)) or not math.isfinite(num_steps)
+            or int(num_steps) != num_steps or num_steps < 1):
         raise ValueError(f"num_steps must be a positive whole number, got {num_steps!r}")
     if log_every < 1:
         raise ValueError(f"log_every must be at least 1, got {log_every!r}")

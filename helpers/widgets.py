@@ -196,9 +196,12 @@ class HyperparameterPanel:
 
     def _on_click(self, _button: widgets.Button) -> None:
         try:
-            self.train()
-        except ValueError as error:
+            self.values()
+        except ValueError as error:  # a bad value in a control: say which, train nothing
             self.status.value = f"<span style='color:#b00020'>⚠ {error}</span>"
+            return
+        try:
+            self.train()
         except Exception:  # shown to the student in the panel, not lost in the log
             from IPython import get_ipython
 

@@ -152,9 +152,7 @@ def test_offline_env_var_disables_download(recorded_attempts, monkeypatch, tmp_p
 
 
 @pytest.mark.parametrize("value", [None, "", "0", "false", "no",
-                                   pytest.param("off", marks=pytest.mark.xfail(
-                                       strict=True, reason="bug: data._offline treats 'off' as true, unlike "
-                                                           "profiles._truthy; GAN_COURSE_OFFLINE=off means offline"))])
+                                   "off"])
 def test_without_offline_env_var_download_is_tried_after_cache(recorded_attempts, monkeypatch, tmp_path, value):
     if value is None:
         monkeypatch.delenv(OFFLINE_ENV, raising=False)
@@ -231,8 +229,6 @@ def test_subset_larger_than_data_returns_everything(numbered):
     assert len(numbered.subset(1000)) == 100
 
 
-@pytest.mark.xfail(strict=True, reason="bug: Digits.subset does not validate n; a negative n slices from the end "
-                                       "and returns len(self) + n digits instead of raising")
 def test_subset_negative_n_raises(numbered):
     with pytest.raises(ValueError):
         numbered.subset(-3)

@@ -102,9 +102,6 @@ def test_unavailable_mps_raises_and_suggests_cpu(machine):
     assert "MPS" in message and "'cpu'" in message and DEVICE_ENV in message
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError,
-                   reason="bug: _parse only checks the part before ':', so torch.device('cuda:x') raises a bare "
-                          "RuntimeError instead of the documented ValueError with a hint")
 def test_malformed_device_index_raises_value_error(machine):
     machine(cuda=True, mps=False)
     with pytest.raises(ValueError, match=DEVICE_ENV):

@@ -86,9 +86,6 @@ def test_show_images_rejects_bad_shapes(shape):
         show_images(torch.rand(*shape))
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="bug: show_images accepts any (N, C, H, W) but only C in (1, 3, 4) can be drawn; C=2 "
-                          "reaches imshow, which raises TypeError after a figure was already created")
 def test_show_images_rejects_two_channels_with_value_error():
     with pytest.raises(ValueError, match="images must be"):
         show_images(torch.rand(4, 2, 8, 8))

@@ -62,13 +62,6 @@ def test_reads_os_environ_by_default(monkeypatch):
     assert get_profile().name == "full"
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="bug/doc mismatch: the module docstring says PYTEST_NBVAL selects the quick profile, "
-                          "but AUTOMATION_VARS does not contain it")
-def test_pytest_nbval_makes_it_quick_as_documented():
-    assert get_profile({"PYTEST_NBVAL": "1"}).name == "quick"
-
-
 def test_pick_and_str():
     quick_cfg, full_cfg = {"num_steps": 10}, {"num_steps": 1000}
     assert Profile("quick", "r").pick(quick=quick_cfg, full=full_cfg) is quick_cfg

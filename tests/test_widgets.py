@@ -169,10 +169,6 @@ def test_button_with_failing_train_function_does_not_raise(recorder):
     assert "training failed" in panel.status.value and "boom" in panel.status.value
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="bug: _on_click catches every ValueError as a validation error, so a ValueError raised "
-                          "inside train_fn (e.g. nn.BCELoss on mismatched sizes) overwrites the 'training failed: "
-                          "ValueError: ...' status and its traceback is never shown")
 def test_button_reports_value_error_from_train_function_as_training_failure():
     failing = Recorder(error=ValueError("Using a target size that is different to the input size"))
     panel = HyperparameterPanel(make_params(), failing)
