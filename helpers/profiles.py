@@ -49,6 +49,12 @@ def _truthy(value: str | None) -> bool:
     return value is not None and value.strip().lower() not in ("", "0", "false", "no", "off")
 
 
+def automated_by(environ: Mapping[str, str] | None = None) -> str | None:
+    """The variable that marks this run as automated (nbgrader, CI, nbval), or ``None`` for a person at Jupyter."""
+    env = os.environ if environ is None else environ
+    return next((var for var in AUTOMATION_VARS if _truthy(env.get(var))), None)
+
+
 def get_profile(environ: Mapping[str, str] | None = None) -> Profile:
     """Return the active :class:`Profile`.
 
@@ -68,7 +74,7 @@ def get_profile(environ: Mapping[str, str] | None = None) -> Profile:
                 f"or 'full' (real training), or unset it."
             )
         return Profile(name, f"set by {PROFILE_ENV}")
-    for var in AUTOMATION_VARS:
-        if _truthy(env.get(var)):
-            return Profile("quick", f"automated run: {var} is set")
+    var = automated_by(env)
+    if var is not None:
+        return Profile("quick", f"automated run: {var} is set")
     return Profile("full", f"interactive session; set {PROFILE_ENV}=quick for a short run")

@@ -67,3 +67,12 @@ def test_pick_and_str():
     assert Profile("quick", "r").pick(quick=quick_cfg, full=full_cfg) is quick_cfg
     assert Profile("full", "r").pick(quick=quick_cfg, full=full_cfg) is full_cfg
     assert str(Profile("quick", "because")) == "quick (because)"
+
+
+def test_automated_by_names_the_variable_or_none():
+    from helpers.profiles import automated_by
+
+    assert automated_by({}) is None
+    assert automated_by({"CI": "true"}) == "CI"
+    assert automated_by({"NBGRADER_EXECUTION": "autograde"}) == "NBGRADER_EXECUTION"
+    assert automated_by({"NBVAL": "0", "CI": "false"}) is None
