@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -52,7 +53,6 @@ def test_student_notebook_carries_no_solution_or_hidden_test(lesson):
             for line in hidden.strip().splitlines():
                 if len(line.strip()) > 12:
                     assert line.strip() not in student[gid].source, f"answer line {line.strip()!r} leaked into {gid}"
-        if "### BEGIN HIDDEN TESTS" in cell.source:
-            hidden = cell.source.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
+        for hidden in re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.S):
             assert hidden.strip() and hidden.strip() not in student[gid].source, f"hidden tests of {gid} leaked"
             assert student[gid].metadata["nbgrader"]["locked"], f"test cell {gid} must be locked"
