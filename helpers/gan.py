@@ -1,0 +1,335 @@
+"""One GAN training loop for the MNIST GAN, the CGAN and later lessons.
+
+The lesson supplies the models, their optimizers and the loss functions (the
+students' own); the loop alternates one discriminator step and one generator
+step, as in *GANs in Action* ch. 3:
+
+1. D on a batch of real images (target real) and a batch of ``G(z).detach()`` (target fake);
+2. G through D on a fresh batch of noise (target real), only G's optimizer steps.
+
+Everything stays on the training device: batches are drawn by index from a
+tensor that already lives there, losses and D's accuracy are summed on the
+device and read back once every ``log_every`` steps (one host sync per log, not
+per step). The loop stops with a clear message when a loss becomes NaN or
+infinite, can save an atomic checkpoint every ``checkpoint_every`` steps and
+resume from it, and draws a dashboard (loss curves, D accuracy, a sample grid
+of a fixed noise batch) that is updated in place in the notebook.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import checkpoint as ckpt
+from .profiles import automated_by
+from .training import History
+
+LossD = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+LossG = Callable[[torch.Tensor], torch.Tensor]
+METRICS = ("D", "G", "D(x)", "D(G(z))", "D accuracy")
+
+
+@dataclass
+class ImageData:
+    """Training images (and labels) resident on the training device.
+
+    Attributes:
+        images: (N, ...) float tensor, values in [-1, 1], on the device.
+        labels: (N,) int64 tensor on the device, or ``None``.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    def sample(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A random batch (with replacement), drawn on the device: no DataLoader, no host round trip."""
+        index = torch.randint(len(self.images), (batch_size,), device=self.images.device)
+        return self.images[index], (self.labels[index] if self.labels is not None else None)
+
+
+def mnist_data(digits, device: torch.device | str, *, flatten: bool = True) -> ImageData:
+    """:class:`ImageData` from :class:`helpers.data.Digits`: pixels scaled from [0, 1] to [-1, 1], moved to ``device``.
+
+    Args:
+        flatten: images as (N, 784) (MLP GANs) instead of (N, 1, 28, 28).
+    """
+    images = digits.images.float() * 2.0 - 1.0
+    images = images.reshape(len(images), -1) if flatten else images.reshape(len(images), 1, 28, 28)
+    return ImageData(images.to(device), digits.labels.to(device))
+
+
+class GANTrainer:
+    """Alternating D and G steps on one device, with history, dashboard and checkpoints.
+
+    Args:
+        G: maps (B, latent_dim) noise (and (B,) labels if ``num_classes``) to images shaped like ``data.images[0]``.
+        D: maps images (and labels) to probabilities (B, 1) or (B,).
+        opt_G, opt_D: the optimizers of G and D.
+        d_loss: ``d_loss(d_real, d_fake)`` -> scalar tensor (inputs are probabilities).
+        g_loss: ``g_loss(d_fake)`` -> scalar tensor.
+        data: the real images (:class:`ImageData`) on the training device.
+        latent_dim: length of z.
+        batch_size: images per step, for D's real batch, D's fake batch and G's batch.
+        num_classes: for a conditional GAN: G and D also take labels; fake labels are uniform.
+        sample_noise: ``sample_noise(batch_size, latent_dim, device)`` (default: ``torch.randn``).
+        log_every: read the summed metrics back from the device every this many steps.
+        fixed_z: the noise batch shown in every sample grid (default: 16 vectors from a fixed generator).
+        checkpoint_path, checkpoint_every: save an atomic checkpoint there every this many steps (and at the end).
+    """
+
+    def __init__(
+        self,
+        G: nn.Module,
+        D: nn.Module,
+        opt_G: torch.optim.Optimizer,
+        opt_D: torch.optim.Optimizer,
+        *,
+        d_loss: LossD,
+        g_loss: LossG,
+        data: ImageData,
+        latent_dim: int,
+        batch_size: int,
+        num_classes: int | None = None,
+        sample_noise: Callable[..., torch.Tensor] | None = None,
+        log_every: int = 100,
+        fixed_z: torch.Tensor | None = None,
+        checkpoint_path: str | os.PathLike | None = None,
+        checkpoint_every: int | None = None,
+    ) -> None:
+        if batch_size < 1 or latent_dim < 1 or log_every < 1:
+            raise ValueError(f"batch_size, latent_dim and log_every must be at least 1, got "
+                             f"{batch_size}, {latent_dim}, {log_every}")
+        if num_classes is not None and data.labels is None:
+            raise ValueError("a conditional GAN (num_classes set) needs data with labels")
+        self.G, self.D, self.opt_G, self.opt_D = G, D, opt_G, opt_D
+        self.d_loss, self.g_loss = d_loss, g_loss
+        self.data, self.latent_dim, self.batch_size = data, latent_dim, batch_size
+        self.num_classes = num_classes
+        self.device = data.device
+        self.sample_noise = sample_noise or (lambda n, dim, device: torch.randn(n, dim, device=device))
+        self.log_every = log_every
+        if fixed_z is None:
+            fixed_z = torch.randn(16, latent_dim, generator=torch.Generator().manual_seed(1234))
+        self.fixed_z = fixed_z.to(self.device)
+        self.fixed_labels = (torch.arange(len(self.fixed_z), device=self.device) % num_classes) if num_classes else None
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
+        self.history = History()
+        self.step = 0
+        self._sums = torch.zeros(len(METRICS), device=self.device)
+        self._count = 0
+
+    # -- one step ---------------------------------------------------------------------------------
+
+    def _fake_labels(self) -> torch.Tensor | None:
+        if self.num_classes is None:
+            return None
+        return torch.randint(self.num_classes, (self.batch_size,), device=self.device)
+
+    def _generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return self.G(z) if labels is None else self.G(z, labels)
+
+    def _discriminate(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return self.D(x) if labels is None else self.D(x, labels)
+
+    def train_step(self) -> None:
+        """One D step and one G step; metrics are summed on the device (no host sync)."""
+        real, real_labels = self.data.sample(self.batch_size)
+        if self.num_classes is None:
+            real_labels = None  # an unconditional GAN ignores the labels the data may carry
+        fake_labels = self._fake_labels()
+        z = self.sample_noise(self.batch_size, self.latent_dim, self.device)
+        fake = self._generate(z, fake_labels).detach()
+        d_real = self._discriminate(real, real_labels)
+        d_fake = self._discriminate(fake, fake_labels)
+        loss_D = self.d_loss(d_real, d_fake)
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        self.opt_D.step()
+
+        fake_labels = self._fake_labels()
+        z = self.sample_noise(self.batch_size, self.latent_dim, self.device)
+        d_fake_for_G = self._discriminate(self._generate(z, fake_labels), fake_labels)
+        loss_G = self.g_loss(d_fake_for_G)
+        self.opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        self.opt_G.step()
+
+        with torch.no_grad():
+            d_real, d_fake = d_real.detach().float(), d_fake.detach().float()
+            accuracy = 0.5 * ((d_real > 0.5).float().mean() + (d_fake < 0.5).float().mean())
+            self._sums += torch.stack([loss_D.detach().float(), loss_G.detach().float(),
+                                       d_real.mean(), d_fake.mean(), accuracy])
+        self._count += 1
+        self.step += 1
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def _flush(self) -> dict[str, float]:
+        values = (self._sums / max(self._count, 1)).tolist()  # the one host sync per log interval
+        self._sums.zero_()
+        self._count = 0
+        record = dict(zip(METRICS, values))
+        bad = [name for name in ("D", "G") if not math.isfinite(record[name])]
+        if bad:
+            first = self.history.steps[-1] + 1 if self.history.steps else 0
+            raise FloatingPointError(
+                f"The {' and '.join(bad)} loss became {record[bad[0]]} between step {first} and step {self.step}. "
+                f"Training stopped. Lower the learning rate, or make the loss finite at 0 and 1 (clamp inside log).")
+        self.history.log(self.step, **record)
+        return record
+
+    def train(self, num_steps: int, *, progress: bool = True, dashboard: bool | None = None) -> History:
+        """Run ``num_steps`` more steps (after any resumed ones) and return the history.
+
+        Args:
+            dashboard: draw the live dashboard (default: only when a person is watching,
+                i.e. not under nbgrader, nbval or CI; then only the final figure is drawn).
+        """
+        if int(num_steps) != num_steps or num_steps < 1:
+            raise ValueError(f"num_steps must be a positive whole number, got {num_steps!r}")
+        live = dashboard if dashboard is not None else automated_by() is None
+        board = Dashboard(self) if live else None
+        bar = tqdm(total=int(num_steps), desc="GAN", disable=not progress)
+        try:
+            for i in range(int(num_steps)):
+                try:
+                    self.train_step()
+                except RuntimeError as error:
+                    if "between 0 and 1" not in str(error):
+                        raise
+                    raise FloatingPointError(
+                        f"At step {self.step + 1} a probability fed to a BCE loss was NaN or outside [0, 1]: training "
+                        f"diverged. Lower the learning rate.") from error
+                last = i == num_steps - 1
+                if self.step % self.log_every == 0 or last:
+                    record = self._flush()
+                    bar.set_postfix({k: f"{record[k]:.3f}" for k in ("D", "G", "D accuracy")}, refresh=False)
+                    if board is not None:
+                        board.update()
+                if self.checkpoint_path and self.checkpoint_every and (self.step % self.checkpoint_every == 0 or last):
+                    self.save(self.checkpoint_path)
+                bar.update(1)
+        finally:
+            bar.close()
+        if board is not None:
+            board.update(force=True)
+        return self.history
+
+    # -- samples ----------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def samples(self, z: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """G's images for ``z`` (default: the fixed noise batch), with G in eval mode; on the CPU."""
+        z = self.fixed_z if z is None else z.to(self.device)
+        if labels is None:
+            labels = self.fixed_labels
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            images = self._generate(z, labels)
+        finally:
+            self.G.train(was_training)
+        return images.float().cpu()
+
+    # -- checkpoints ------------------------------------------------------------------------------
+
+    def state(self) -> dict:
+        return {
+            "step": self.step,
+            "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+            "history": {"steps": self.history.steps, "values": dict(self.history.values)},
+            "fixed_z": self.fixed_z.cpu(),
+            "rng": ckpt.rng_state(),
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write an atomic checkpoint (models, optimizers, step, history, RNG state)."""
+        ckpt.save_atomic(self.state(), path)
+
+    def resume(self, path: str | os.PathLike) -> bool:
+        """Load the checkpoint at ``path`` if there is one; returns whether it did."""
+        try:
+            state = ckpt.load(path, map_location=self.device)
+        except FileNotFoundError:
+            return False
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        self.step = int(state["step"])
+        self.history = History()
+        self.history.steps = list(state["history"]["steps"])
+        for name, values in state["history"]["values"].items():
+            self.history.values[name] = list(values)
+        self.fixed_z = state["fixed_z"].to(self.device)
+        ckpt.set_rng_state(state["rng"])
+        return True
+
+
+class Dashboard:
+    """Loss curves, D's accuracy and the fixed-noise sample grid, redrawn in one output area.
+
+    Uses a display handle (``display(..., display_id=True)`` then ``handle.update``), so the
+    notebook keeps one figure that changes, not a new figure per log. Redraws at most every
+    ``min_interval`` seconds (a redraw costs about 0.1 s).
+    """
+
+    def __init__(self, trainer: GANTrainer, *, min_interval: float = 2.0) -> None:
+        from IPython.display import display
+
+        self.trainer = trainer
+        self.min_interval = min_interval
+        self._last = 0.0
+        self.handle = display(_placeholder(), display_id=True)
+
+    def figure(self):
+        import matplotlib.pyplot as plt
+
+        from .plotting import plot_history, show_images
+
+        trainer = self.trainer
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), gridspec_kw={"width_ratios": [3, 3, 2]})
+        if len(trainer.history):
+            plot_history(trainer.history, names=["D", "G"], ax=axes[0], title="losses")
+            plot_history(trainer.history, names=["D accuracy", "D(x)", "D(G(z))"], ax=axes[1], title="discriminator")
+            axes[1].set_ylabel("")
+            axes[1].set_ylim(-0.02, 1.02)
+        images = trainer.samples()
+        side = math.isqrt(images.shape[1]) if images.dim() == 2 else 0
+        if side and side * side == images.shape[1]:  # flat square images, e.g. 784 = 28 x 28
+            images = images.reshape(-1, 1, side, side)
+        show_images(images, nrow=4, ax=axes[2], title=f"fixed z, step {trainer.step}", value_range=(-1, 1))
+        fig.tight_layout()
+        plt.close(fig)
+        return fig
+
+    def update(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.min_interval:
+            return
+        self._last = now
+        if self.handle is not None:
+            self.handle.update(self.figure())
+
+
+def _placeholder():
+    from IPython.display import HTML
+
+    return HTML("<i>training starts…</i>")

@@ -1,0 +1,191 @@
+"""The shared GAN loop: on-device batches and metrics, NaN stop, atomic checkpoints, exact resume."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from helpers import checkpoint as ckpt  # noqa: E402
+from helpers.gan import GANTrainer, ImageData, mnist_data  # noqa: E402
+from helpers.data import Digits  # noqa: E402
+from helpers.device import set_seed  # noqa: E402
+
+LATENT = 8
+
+
+def bce_d(d_real, d_fake):
+    return nn.functional.binary_cross_entropy(d_real, torch.ones_like(d_real)) + \
+        nn.functional.binary_cross_entropy(d_fake, torch.zeros_like(d_fake))
+
+
+def bce_g(d_fake):
+    return nn.functional.binary_cross_entropy(d_fake, torch.ones_like(d_fake))
+
+
+def parts(seed=0, num_classes=None):
+    set_seed(seed)
+    if num_classes:
+        class CondG(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embed, self.net = nn.Embedding(num_classes, 4), nn.Sequential(nn.Linear(LATENT + 4, 16), nn.Tanh())
+
+            def forward(self, z, labels):
+                return self.net(torch.cat([z, self.embed(labels)], dim=1))
+
+        class CondD(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embed, self.net = nn.Embedding(num_classes, 4), nn.Sequential(nn.Linear(20, 1), nn.Sigmoid())
+
+            def forward(self, x, labels):
+                return self.net(torch.cat([x, self.embed(labels)], dim=1))
+
+        G, D = CondG(), CondD()
+    else:
+        G = nn.Sequential(nn.Linear(LATENT, 16), nn.Tanh())
+        D = nn.Sequential(nn.Linear(16, 1), nn.Sigmoid())
+    fixed = torch.Generator().manual_seed(7)  # the same data whatever the model seed
+    data = ImageData(torch.rand(64, 16, generator=fixed) * 2 - 1, torch.randint(0, 3, (64,), generator=fixed))
+    return G, D, torch.optim.Adam(G.parameters(), 1e-3), torch.optim.Adam(D.parameters(), 1e-3), data
+
+
+def trainer(seed=0, **kw):
+    G, D, opt_G, opt_D, data = parts(seed, kw.get("num_classes"))
+    return GANTrainer(G, D, opt_G, opt_D, d_loss=kw.pop("d_loss", bce_d), g_loss=bce_g, data=data,
+                      latent_dim=LATENT, batch_size=8, **kw)
+
+
+def flat(module):
+    return torch.cat([p.detach().flatten() for p in module.parameters()])
+
+
+def test_image_data_samples_batches_on_its_device():
+    data = ImageData(torch.arange(10.0).reshape(10, 1), torch.arange(10))
+    images, labels = data.sample(32)
+    assert images.shape == (32, 1) and labels.shape == (32,)
+    assert torch.equal(images[:, 0].long(), labels), "an image and its label must be drawn together"
+    assert images.device == data.device
+
+
+def test_mnist_data_scales_to_minus_one_one_and_flattens():
+    digits = Digits(torch.tensor([[[0.0, 1.0], [0.5, 0.25]]]).expand(3, 2, 2).clone(), torch.tensor([1, 2, 3]), "test")
+    data = mnist_data(digits, "cpu")
+    assert data.images.shape == (3, 4)
+    assert torch.allclose(data.images[0], torch.tensor([-1.0, 1.0, 0.0, -0.5]))
+    assert torch.equal(data.labels, torch.tensor([1, 2, 3]))
+
+
+def test_training_updates_both_networks_and_logs_every_n_steps():
+    t = trainer(log_every=5)
+    G0, D0 = flat(t.G), flat(t.D)
+    history = t.train(12, progress=False, dashboard=False)
+    assert history.steps == [5, 10, 12]
+    assert set(history.names) == {"D", "G", "D(x)", "D(G(z))", "D accuracy"}
+    assert all(0.0 <= a <= 1.0 for a in history["D accuracy"])
+    assert not torch.equal(G0, flat(t.G)) and not torch.equal(D0, flat(t.D))
+    assert t.step == 12
+
+
+def test_metrics_are_read_back_once_per_log_not_per_step(monkeypatch):
+    G, D, _, _, data = parts()
+    # SGD: Adam reads its own step counter with .item() on the CPU, which is not a device sync
+    t = GANTrainer(G, D, torch.optim.SGD(G.parameters(), 0.01), torch.optim.SGD(D.parameters(), 0.01),
+                   d_loss=bce_d, g_loss=bce_g, data=data, latent_dim=LATENT, batch_size=8, log_every=25)
+    reads = []
+    for name in ("item", "tolist", "__float__", "cpu", "numpy"):
+        original = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name, lambda self, *a, _o=original, _n=name, **k: reads.append(_n) or _o(self, *a, **k))
+    t.train(50, progress=False, dashboard=False)
+    assert reads == ["tolist", "tolist"], f"host reads during 50 steps: {reads}"
+
+
+def test_a_nan_loss_stops_training_naming_the_loss_and_the_steps():
+    def inf_d(d_real, d_fake):
+        return ((d_real - 1) ** 2).mean() + (d_fake ** 2).mean() + torch.log(torch.zeros(()))  # log(0) = -inf
+
+    t = trainer(log_every=4, d_loss=inf_d)
+    with pytest.raises(FloatingPointError, match=r"The D loss became -inf between step 0 and step 4"):
+        t.train(10, progress=False, dashboard=False)
+
+
+def test_nan_probabilities_inside_a_bce_loss_are_reported_as_divergence():
+    t = trainer(log_every=4, d_loss=lambda r, f: bce_d(r, f) * float("nan"))
+    with pytest.raises(FloatingPointError, match=r"At step \d+ a probability fed to a BCE loss was NaN"):
+        t.train(10, progress=False, dashboard=False)
+
+
+def test_conditional_gan_gets_labels():
+    t = trainer(num_classes=3, log_every=5)
+    t.train(5, progress=False, dashboard=False)
+    assert t.samples().shape == (16, 16)
+
+
+def test_resume_continues_exactly_where_the_checkpoint_left_off(tmp_path):
+    straight = trainer(seed=3, log_every=5)
+    straight.train(20, progress=False, dashboard=False)
+
+    first = trainer(seed=3, log_every=5, checkpoint_path=tmp_path / "run.pt", checkpoint_every=5)
+    first.train(10, progress=False, dashboard=False)
+    torch.rand(100)  # the RNG moves on after the "crash"
+    second = trainer(seed=99, log_every=5)
+    assert second.resume(tmp_path / "run.pt")
+    assert second.step == 10 and second.history.steps == [5, 10]
+    second.train(10, progress=False, dashboard=False)
+    assert torch.allclose(flat(second.G), flat(straight.G)) and torch.allclose(flat(second.D), flat(straight.D))
+    assert second.history.steps == straight.history.steps
+
+
+def test_resume_without_a_checkpoint_starts_fresh(tmp_path):
+    t = trainer()
+    assert t.resume(tmp_path / "missing.pt") is False and t.step == 0
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    path = tmp_path / "run.pt"
+    ckpt.save_atomic({"step": 1}, path)
+
+    def broken_save(state, file):
+        file.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        ckpt.save_atomic({"step": 2}, path)
+    monkeypatch.undo()
+    assert ckpt.load(path)["step"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.pt"]
+
+
+def test_loading_a_corrupt_checkpoint_says_what_to_do(tmp_path):
+    path = tmp_path / "bad.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="Delete it to start again"):
+        ckpt.load(path)
+
+
+def test_dashboard_figure_has_losses_accuracy_and_sample_grid():
+    from helpers.gan import Dashboard
+
+    t = trainer(log_every=2)
+    t.train(4, progress=False, dashboard=False)
+    fig = Dashboard(t).figure()
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:3] == ["losses", "discriminator", "fixed z, step 4"]
+
+
+def test_bad_arguments_are_rejected():
+    G, D, opt_G, opt_D, data = parts()
+    with pytest.raises(ValueError, match="batch_size"):
+        GANTrainer(G, D, opt_G, opt_D, d_loss=bce_d, g_loss=bce_g, data=data, latent_dim=LATENT, batch_size=0)
+    with pytest.raises(ValueError, match="labels"):
+        GANTrainer(G, D, opt_G, opt_D, d_loss=bce_d, g_loss=bce_g, data=ImageData(data.images), latent_dim=LATENT,
+                   batch_size=4, num_classes=3)
+    t = trainer()
+    with pytest.raises(ValueError, match="num_steps"):
+        t.train(0)
