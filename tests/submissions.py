@@ -84,4 +84,31 @@ def train_generator(G, D, optimizer, inputs, targets, loss_fn):
 ''',
         ),
     },
+    "03_mnist_gan": {
+        "sample_noise": (
+            "test_sample_noise",
+            "torch.randn",
+            '''
+def sample_noise(batch_size, z_dim, device=None):
+    return torch.rand(batch_size, z_dim, device=device)
+''',
+        ),
+        "discriminator_loss": (
+            "test_discriminator_loss",
+            "right way round",
+            '''
+def discriminator_loss(d_real, d_fake):
+    return torch.nn.functional.binary_cross_entropy(d_real, torch.zeros_like(d_real)) + \\
+        torch.nn.functional.binary_cross_entropy(d_fake, torch.ones_like(d_fake))
+''',
+        ),
+        "generator_loss": (
+            "test_generator_loss",
+            "is the argument ignored?",
+            '''
+def generator_loss(d_fake, saturating=False):
+    return torch.nn.functional.binary_cross_entropy(d_fake, torch.ones_like(d_fake))
+''',
+        ),
+    },
 }
