@@ -5,7 +5,9 @@ students' own); the loop alternates one discriminator step and one generator
 step, as in *GANs in Action* ch. 3:
 
 1. D on a batch of real images (target real) and a batch of ``G(z).detach()`` (target fake);
-2. G through D on a fresh batch of noise (target real), only G's optimizer steps.
+2. G through the updated D on the same generated batch (target real); only G's optimizer steps.
+   (The book draws a second z for this step; reusing the batch, as PyTorch-GAN and the DCGAN
+   tutorial do, saves one generator pass per step and trains as well.)
 
 Everything stays on the training device: batches are drawn by index from a
 tensor that already lives there, losses and D's accuracy are summed on the
@@ -154,18 +156,15 @@ class GANTrainer:
             real_labels = None  # an unconditional GAN ignores the labels the data may carry
         fake_labels = self._fake_labels()
         z = self.sample_noise(self.batch_size, self.latent_dim, self.device)
-        fake = self._generate(z, fake_labels).detach()
+        fake = self._generate(z, fake_labels)  # one G forward serves both steps
         d_real = self._discriminate(real, real_labels)
-        d_fake = self._discriminate(fake, fake_labels)
+        d_fake = self._discriminate(fake.detach(), fake_labels)  # D's step must not reach G
         loss_D = self.d_loss(d_real, d_fake)
         self.opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
         self.opt_D.step()
 
-        fake_labels = self._fake_labels()
-        z = self.sample_noise(self.batch_size, self.latent_dim, self.device)
-        d_fake_for_G = self._discriminate(self._generate(z, fake_labels), fake_labels)
-        loss_G = self.g_loss(d_fake_for_G)
+        loss_G = self.g_loss(self._discriminate(fake, fake_labels))  # through the updated D, into G
         self.opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         self.opt_G.step()

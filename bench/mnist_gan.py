@@ -1,0 +1,186 @@
+"""MNIST GAN throughput: the course's loop (helpers.gan) against a loop in the style of PyTorch-GAN's gan.py.
+
+Both train the lesson's networks (MLPGenerator / MLPDiscriminator, Adam 2e-4, BCE) on the same number of images,
+in one run, on one device, and the script prints images per second for each and the ratio.
+
+The baseline follows PyTorch-GAN ``implementations/gan/gan.py``: a torchvision dataset that turns every image into
+a PIL image and back through ``transforms`` (ToTensor, Normalize), a ``DataLoader`` with ``shuffle=True``, the loss
+read with ``.item()`` and a progress line printed every batch (into a buffer here, so terminal speed does not count).
+The course's loop keeps the data on the device, draws batches by index and reads its metrics once per log.
+
+It then trains the course's loop until the samples cover all 10 digits and their digit Fréchet distance drops below
+a threshold (see ``--fd-threshold``), and prints the time and steps that took.
+
+    python bench/mnist_gan.py                      # CPU or the best device, batch 64
+    python bench/mnist_gan.py --device cuda --images 640000
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import time
+
+import torch
+from PIL import Image
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+from helpers import metrics
+from helpers.data import load_mnist
+from helpers.device import get_device, set_seed
+from helpers.gan import GANTrainer, mnist_data
+from helpers.nets import MLPDiscriminator, MLPGenerator
+
+LATENT = 100
+
+
+class PILDigits(Dataset):
+    """Like torchvision's MNIST: uint8 arrays, each item made into a PIL image and transformed."""
+
+    def __init__(self, images_uint8: torch.Tensor, labels: torch.Tensor, transform) -> None:
+        self.images, self.labels, self.transform = images_uint8, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        return self.transform(Image.fromarray(self.images[index].numpy(), mode="L")), int(self.labels[index])
+
+
+def networks(device):
+    G, D = MLPGenerator(LATENT).to(device), MLPDiscriminator().to(device)
+    opt_G = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_D = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    return G, D, opt_G, opt_D
+
+
+def sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def baseline(digits, device, batch_size: int, num_images: int) -> float:
+    """PyTorch-GAN gan.py style; returns images per second."""
+    set_seed(0)
+    G, D, opt_G, opt_D = networks(device)
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize([0.5], [0.5])])
+    dataset = PILDigits((digits.images * 255).round().to(torch.uint8), digits.labels, transform)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True)
+    adversarial_loss = nn.BCELoss()
+    log = io.StringIO()
+    seen, epoch = 0, 0
+    sync(device)
+    start = time.perf_counter()
+    while seen < num_images:
+        for i, (imgs, _) in enumerate(loader):
+            valid = torch.ones(imgs.size(0), 1, device=device)
+            fake = torch.zeros(imgs.size(0), 1, device=device)
+            real_imgs = imgs.to(device).reshape(imgs.size(0), -1)
+            opt_G.zero_grad()
+            z = torch.randn(imgs.shape[0], LATENT, device=device)
+            gen_imgs = G(z)
+            g_loss = adversarial_loss(D(gen_imgs), valid)
+            g_loss.backward()
+            opt_G.step()
+            opt_D.zero_grad()
+            real_loss = adversarial_loss(D(real_imgs), valid)
+            fake_loss = adversarial_loss(D(gen_imgs.detach()), fake)
+            d_loss = (real_loss + fake_loss) / 2
+            d_loss.backward()
+            opt_D.step()
+            print(f"[Epoch {epoch}] [Batch {i}/{len(loader)}] [D loss: {d_loss.item():f}] [G loss: {g_loss.item():f}]",
+                  file=log)
+            seen += imgs.size(0)
+            if seen >= num_images:
+                break
+        epoch += 1
+    sync(device)
+    return seen / (time.perf_counter() - start)
+
+
+def bce_d(d_real, d_fake):
+    return nn.functional.binary_cross_entropy(d_real, torch.ones_like(d_real)) + \
+        nn.functional.binary_cross_entropy(d_fake, torch.zeros_like(d_fake))
+
+
+def bce_g(d_fake):
+    return nn.functional.binary_cross_entropy(d_fake, torch.ones_like(d_fake))
+
+
+def course_trainer(data, device, batch_size):
+    set_seed(0)
+    G, D, opt_G, opt_D = networks(device)
+    return GANTrainer(G, D, opt_G, opt_D, d_loss=bce_d, g_loss=bce_g, data=data, latent_dim=LATENT,
+                      batch_size=batch_size, log_every=100)
+
+
+def course(data, device, batch_size: int, num_images: int) -> float:
+    trainer = course_trainer(data, device, batch_size)
+    steps = -(-num_images // batch_size)
+    trainer.train(10, progress=False, dashboard=False)  # warm-up (allocations), not timed
+    sync(device)
+    start = time.perf_counter()
+    trainer.train(steps, progress=False, dashboard=False)
+    sync(device)
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def time_to_quality(data, device, batch_size: int, fd_threshold: float, max_steps: int, every: int = 250):
+    trainer = course_trainer(data, device, batch_size)
+    reference = data.images[torch.randperm(len(data), device=device)[:1000]]
+    first_all_modes = None
+    elapsed = 0.0
+    while trainer.step < max_steps:
+        start = time.perf_counter()
+        trainer.train(every, progress=False, dashboard=False)
+        sync(device)
+        elapsed += time.perf_counter() - start
+        with torch.no_grad():
+            samples = trainer.G(torch.randn(1000, LATENT, device=device))
+        coverage = metrics.mode_coverage(samples)
+        distance = metrics.digit_frechet_distance(samples, reference)
+        if coverage.covered == 10 and first_all_modes is None:
+            first_all_modes = (trainer.step, elapsed)
+        if coverage.covered == 10 and distance < fd_threshold:
+            return first_all_modes, (trainer.step, elapsed, distance)
+    return first_all_modes, None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--images", type=int, default=64 * 1500, help="images per measured run")
+    parser.add_argument("--fd-threshold", type=float, default=500.0,
+                        help="digit Fréchet distance that counts as 'recognisable digits' (default 500)")
+    parser.add_argument("--max-steps", type=int, default=20_000)
+    args = parser.parse_args()
+    device = get_device(args.device, verbose=True)
+    with contextlib.redirect_stdout(io.StringIO()):
+        digits = load_mnist(download=False)
+    print(f"data: {digits.source}; {torch.get_num_threads()} CPU threads; batch {args.batch_size}; "
+          f"{args.images:,} images per run")
+    data = mnist_data(digits, device)
+    slow = baseline(digits, device, args.batch_size, args.images)
+    fast = course(data, device, args.batch_size, args.images)
+    print(f"{'loop':<42}{'images/s':>12}")
+    print(f"{'PyTorch-GAN gan.py style (DataLoader, .item())':<42}{slow:>12,.0f}")
+    print(f"{'helpers.gan.GANTrainer (data on device)':<42}{fast:>12,.0f}")
+    print(f"speed-up: {fast / slow:.1f}x")
+    modes, quality = time_to_quality(data, device, args.batch_size, args.fd_threshold, args.max_steps)
+    if modes:
+        print(f"10/10 digits covered after {modes[0]:,} steps, {modes[1]:.1f} s of training")
+    else:
+        print(f"10/10 digits not reached in {args.max_steps:,} steps")
+    if quality:
+        print(f"10/10 digits and digit FD < {args.fd_threshold:g} after {quality[0]:,} steps, {quality[1]:.1f} s "
+              f"(FD {quality[2]:.0f})")
+    else:
+        print(f"digit FD < {args.fd_threshold:g} with 10/10 digits not reached in {args.max_steps:,} steps")
+
+
+if __name__ == "__main__":
+    main()
