@@ -10,6 +10,9 @@ One concern per module:
 - :mod:`helpers.plotting` -- loss curves, image grids, pattern heat maps
 - :mod:`helpers.widgets`  -- the hyperparameter panel with a Train button
 - :mod:`helpers.grading`  -- checks used by the autograded test cells
+- :mod:`helpers.gan`      -- the GAN training loop shared by the GAN lessons (data on the device, dashboard)
+- :mod:`helpers.checkpoint` -- atomic checkpoints and RNG state
+- :mod:`helpers.metrics`  -- digit Fréchet distance, mode coverage, label accuracy (shipped evaluator CNN)
 
 Importing the package has no side effects: it does not seed, set a device or
 change any global setting. Call :func:`helpers.device.set_seed` yourself.
