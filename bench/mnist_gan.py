@@ -110,15 +110,15 @@ def bce_g(d_fake):
     return nn.functional.binary_cross_entropy(d_fake, torch.ones_like(d_fake))
 
 
-def course_trainer(data, device, batch_size):
+def course_trainer(data, device, batch_size, amp_dtype=None):
     set_seed(0)
     G, D, opt_G, opt_D = networks(device)
     return GANTrainer(G, D, opt_G, opt_D, d_loss=bce_d, g_loss=bce_g, data=data, latent_dim=LATENT,
-                      batch_size=batch_size, log_every=100)
+                      batch_size=batch_size, log_every=100, amp_dtype=amp_dtype)
 
 
-def course(data, device, batch_size: int, num_images: int) -> float:
-    trainer = course_trainer(data, device, batch_size)
+def course(data, device, batch_size: int, num_images: int, amp_dtype=None) -> float:
+    trainer = course_trainer(data, device, batch_size, amp_dtype)
     steps = -(-num_images // batch_size)
     trainer.train(10, progress=False, dashboard=False)  # warm-up (allocations), not timed
     sync(device)
@@ -157,6 +157,7 @@ def main() -> None:
     parser.add_argument("--fd-threshold", type=float, default=500.0,
                         help="digit Fréchet distance that counts as 'recognisable digits' (default 500)")
     parser.add_argument("--max-steps", type=int, default=20_000)
+    parser.add_argument("--bf16", action="store_true", help="also measure the course loop under bf16 autocast")
     args = parser.parse_args()
     device = get_device(args.device, verbose=True)
     with contextlib.redirect_stdout(io.StringIO()):
@@ -169,6 +170,9 @@ def main() -> None:
     print(f"{'loop':<42}{'images/s':>12}")
     print(f"{'PyTorch-GAN gan.py style (DataLoader, .item())':<42}{slow:>12,.0f}")
     print(f"{'helpers.gan.GANTrainer (data on device)':<42}{fast:>12,.0f}")
+    if args.bf16:
+        bf16 = course(data, device, args.batch_size, args.images, amp_dtype=torch.bfloat16)
+        print(f"{'helpers.gan.GANTrainer, bf16 autocast':<42}{bf16:>12,.0f}")
     print(f"speed-up: {fast / slow:.1f}x")
     modes, quality = time_to_quality(data, device, args.batch_size, args.fd_threshold, args.max_steps)
     if modes:

@@ -20,6 +20,7 @@ of a fixed noise batch) that is updated in place in the notebook.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -92,6 +93,9 @@ class GANTrainer:
         log_every: read the summed metrics back from the device every this many steps.
         fixed_z: the noise batch shown in every sample grid (default: 16 vectors from a fixed generator).
         checkpoint_path, checkpoint_every: save an atomic checkpoint there every this many steps (and at the end).
+        amp_dtype: run G's and D's forward passes under ``torch.autocast`` with this dtype (``torch.bfloat16``);
+            their outputs are cast to float32 before the loss functions, which therefore always see float32
+            probabilities (autocast refuses BCE on low-precision probabilities).
     """
 
     def __init__(
@@ -112,6 +116,7 @@ class GANTrainer:
         fixed_z: torch.Tensor | None = None,
         checkpoint_path: str | os.PathLike | None = None,
         checkpoint_every: int | None = None,
+        amp_dtype: torch.dtype | None = None,
     ) -> None:
         if batch_size < 1 or latent_dim < 1 or log_every < 1:
             raise ValueError(f"batch_size, latent_dim and log_every must be at least 1, got "
@@ -131,6 +136,9 @@ class GANTrainer:
         self.fixed_labels = (torch.arange(len(self.fixed_z), device=self.device) % num_classes) if num_classes else None
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
+        if amp_dtype not in (None, torch.bfloat16, torch.float16):
+            raise ValueError(f"amp_dtype must be None, torch.bfloat16 or torch.float16, got {amp_dtype}")
+        self.amp_dtype = amp_dtype
         self.history = History()
         self.step = 0
         self._sums = torch.zeros(len(METRICS), device=self.device)
@@ -143,11 +151,19 @@ class GANTrainer:
             return None
         return torch.randint(self.num_classes, (self.batch_size,), device=self.device)
 
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
     def _generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        return self.G(z) if labels is None else self.G(z, labels)
+        with self._autocast():
+            return self.G(z) if labels is None else self.G(z, labels)
 
     def _discriminate(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        return self.D(x) if labels is None else self.D(x, labels)
+        with self._autocast():
+            out = self.D(x) if labels is None else self.D(x, labels)
+        return out.float()  # the losses always get float32 probabilities
 
     def train_step(self) -> None:
         """One D step and one G step; metrics are summed on the device (no host sync)."""

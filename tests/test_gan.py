@@ -6,6 +6,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import math  # noqa: E402
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
@@ -189,3 +191,21 @@ def test_bad_arguments_are_rejected():
     t = trainer()
     with pytest.raises(ValueError, match="num_steps"):
         t.train(0)
+
+
+def test_bf16_autocast_trains_and_hands_float32_probabilities_to_the_losses():
+    seen = []
+
+    def recording_d_loss(d_real, d_fake):
+        seen.append((d_real.dtype, d_fake.dtype))
+        return bce_d(d_real, d_fake)
+
+    t = trainer(log_every=5, d_loss=recording_d_loss, amp_dtype=torch.bfloat16)
+    G0 = flat(t.G)
+    history = t.train(10, progress=False, dashboard=False)
+    assert set(seen) == {(torch.float32, torch.float32)}
+    assert all(math.isfinite(v) for v in history["D"] + history["G"])
+    assert not torch.equal(G0, flat(t.G))
+    assert all(p.dtype == torch.float32 for p in t.G.parameters()), "autocast must not change the weights' dtype"
+    with pytest.raises(ValueError, match="amp_dtype"):
+        trainer(amp_dtype=torch.float64)
