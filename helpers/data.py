@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from .profiles import env_flag
+
 DATA_ENV = "GAN_COURSE_DATA"
 OFFLINE_ENV = "GAN_COURSE_OFFLINE"
 
@@ -70,10 +72,6 @@ class Digits:
             return self
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
         return Digits(self.images[order], self.labels[order], self.source)
-
-
-def _offline() -> bool:
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 @contextlib.contextmanager
@@ -136,7 +134,7 @@ def load_mnist(
     """
     root = data_root(root)
     if download is None:
-        download = not _offline()
+        download = not env_flag(os.environ.get(OFFLINE_ENV))
     reasons = []
     attempts = [False, True] if download else [False]
     for attempt in attempts:

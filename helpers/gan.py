@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .profiles import automated_by
-from .training import History
+from .training import History, check_num_steps
 
 LossD = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 LossG = Callable[[torch.Tensor], torch.Tensor]
@@ -186,7 +186,7 @@ class GANTrainer:
         self.opt_G.step()
 
         with torch.no_grad():
-            d_real, d_fake = d_real.detach().float(), d_fake.detach().float()
+            d_real, d_fake = d_real.detach(), d_fake.detach()  # float32 already (_discriminate)
             accuracy = 0.5 * ((d_real > 0.5).float().mean() + (d_fake < 0.5).float().mean())
             self._sums += torch.stack([loss_D.detach().float(), loss_G.detach().float(),
                                        d_real.mean(), d_fake.mean(), accuracy])
@@ -216,8 +216,7 @@ class GANTrainer:
             dashboard: draw the live dashboard (default: only when a person is watching,
                 i.e. not under nbgrader, nbval or CI; then only the final figure is drawn).
         """
-        if int(num_steps) != num_steps or num_steps < 1:
-            raise ValueError(f"num_steps must be a positive whole number, got {num_steps!r}")
+        check_num_steps(num_steps)
         live = dashboard if dashboard is not None else automated_by() is None
         board = Dashboard(self) if live else None
         bar = tqdm(total=int(num_steps), desc="GAN", disable=not progress)
@@ -269,7 +268,7 @@ class GANTrainer:
             "step": self.step,
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
-            "history": {"steps": self.history.steps, "values": dict(self.history.values)},
+            "history": self.history.state_dict(),
             "fixed_z": self.fixed_z.cpu(),
             "rng": ckpt.rng_state(),
         }
@@ -289,10 +288,7 @@ class GANTrainer:
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
         self.step = int(state["step"])
-        self.history = History()
-        self.history.steps = list(state["history"]["steps"])
-        for name, values in state["history"]["values"].items():
-            self.history.values[name] = list(values)
+        self.history = History.from_state_dict(state["history"])
         self.fixed_z = state["fixed_z"].to(self.device)
         ckpt.set_rng_state(state["rng"])
         return True

@@ -45,14 +45,15 @@ class Profile:
         return f"{self.name} ({self.reason})"
 
 
-def _truthy(value: str | None) -> bool:
+def env_flag(value: str | None) -> bool:
+    """Whether an environment variable's value means "on" (anything but unset, "", 0, false, no, off)."""
     return value is not None and value.strip().lower() not in ("", "0", "false", "no", "off")
 
 
 def automated_by(environ: Mapping[str, str] | None = None) -> str | None:
     """The variable that marks this run as automated (nbgrader, CI, nbval), or ``None`` for a person at Jupyter."""
     env = os.environ if environ is None else environ
-    return next((var for var in AUTOMATION_VARS if _truthy(env.get(var))), None)
+    return next((var for var in AUTOMATION_VARS if env_flag(env.get(var))), None)
 
 
 def get_profile(environ: Mapping[str, str] | None = None) -> Profile:

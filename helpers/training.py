@@ -32,6 +32,18 @@ class History:
         for name, value in values.items():
             self.values[name].append(float(value.detach()) if isinstance(value, torch.Tensor) else float(value))
 
+    def state_dict(self) -> dict:
+        """Plain lists, for a checkpoint."""
+        return {"steps": list(self.steps), "values": {k: list(v) for k, v in self.values.items()}}
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> "History":
+        history = cls()
+        history.steps = list(state["steps"])
+        for name, values in state["values"].items():
+            history.values[name] = list(values)
+        return history
+
     def __getitem__(self, name: str) -> list[float]:
         if name not in self.values:
             raise KeyError(f"No values called {name!r}; recorded: {sorted(self.values)}")
@@ -62,6 +74,13 @@ class History:
     def __repr__(self) -> str:
         last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self.values.items() if v)
         return f"History({len(self)} records; last: {last})"
+
+
+def check_num_steps(num_steps: object) -> None:
+    """Raise ``ValueError`` naming ``num_steps`` unless it is a positive whole number."""
+    if (isinstance(num_steps, bool) or not isinstance(num_steps, (int, float)) or not math.isfinite(num_steps)
+            or int(num_steps) != num_steps or num_steps < 1):
+        raise ValueError(f"num_steps must be a positive whole number, got {num_steps!r}")
 
 
 def run_steps(
@@ -96,9 +115,7 @@ def run_steps(
         FloatingPointError: a logged loss is NaN or infinite; the message names
             the loss and the step.
     """
-    if (isinstance(num_steps, bool) or not isinstance(num_steps, (int, float)) or not math.isfinite(num_steps)
-            or int(num_steps) != num_steps or num_steps < 1):
-        raise ValueError(f"num_steps must be a positive whole number, got {num_steps!r}")
+    check_num_steps(num_steps)
     if log_every < 1:
         raise ValueError(f"log_every must be at least 1, got {log_every!r}")
     history = History() if history is None else history

@@ -25,6 +25,7 @@ which now and then hides the cell's own reply until the cell timeout.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -187,7 +188,7 @@ class HyperparameterPanel:
         self.button.disabled = True
         self.status.value = "<i>training…</i>"
         failure: BaseException | None = None
-        area = self.output if automated_by() is None else _NoCapture()
+        area = self.output if automated_by() is None else contextlib.nullcontext()  # automated: into the cell
         try:
             with area:
                 if area is self.output:
@@ -227,16 +228,6 @@ class HyperparameterPanel:
 
     def _ipython_display_(self) -> None:
         self.display()
-
-
-class _NoCapture:
-    """Stands in for the ``Output`` area in automated runs: output goes to the cell."""
-
-    def __enter__(self) -> "_NoCapture":
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        return None
 
 
 def interact(function: Callable[..., Any], **controls: widgets.ValueWidget) -> Any:

@@ -189,8 +189,9 @@ def test_bad_arguments_are_rejected():
         GANTrainer(G, D, opt_G, opt_D, d_loss=bce_d, g_loss=bce_g, data=ImageData(data.images), latent_dim=LATENT,
                    batch_size=4, num_classes=3)
     t = trainer()
-    with pytest.raises(ValueError, match="num_steps"):
-        t.train(0)
+    for bad in (0, 2.5, float("inf")):
+        with pytest.raises(ValueError, match="num_steps"):
+            t.train(bad)
 
 
 def test_bf16_autocast_trains_and_hands_float32_probabilities_to_the_losses():
