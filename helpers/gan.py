@@ -90,6 +90,8 @@ class GANTrainer:
         batch_size: images per step, for D's real batch, D's fake batch and G's batch.
         num_classes: for a conditional GAN: G and D also take labels; fake labels are uniform.
         sample_noise: ``sample_noise(batch_size, latent_dim, device)`` (default: ``torch.randn``).
+        sample_labels: ``sample_labels(batch_size, num_classes, device)`` -> (B,) int64 labels of the fake batch,
+            for a conditional GAN (default: uniform ``torch.randint``).
         log_every: read the summed metrics back from the device every this many steps.
         fixed_z: the noise batch shown in every sample grid (default: 16 vectors from a fixed generator).
         checkpoint_path, checkpoint_every: save an atomic checkpoint there every this many steps (and at the end).
@@ -112,6 +114,7 @@ class GANTrainer:
         batch_size: int,
         num_classes: int | None = None,
         sample_noise: Callable[..., torch.Tensor] | None = None,
+        sample_labels: Callable[..., torch.Tensor] | None = None,
         log_every: int = 100,
         fixed_z: torch.Tensor | None = None,
         checkpoint_path: str | os.PathLike | None = None,
@@ -129,6 +132,7 @@ class GANTrainer:
         self.num_classes = num_classes
         self.device = data.device
         self.sample_noise = sample_noise or (lambda n, dim, device: torch.randn(n, dim, device=device))
+        self.sample_labels = sample_labels or (lambda n, k, device: torch.randint(k, (n,), device=device))
         self.log_every = log_every
         if fixed_z is None:
             fixed_z = torch.randn(16, latent_dim, generator=torch.Generator().manual_seed(1234))
@@ -149,7 +153,7 @@ class GANTrainer:
     def _fake_labels(self) -> torch.Tensor | None:
         if self.num_classes is None:
             return None
-        return torch.randint(self.num_classes, (self.batch_size,), device=self.device)
+        return self.sample_labels(self.batch_size, self.num_classes, self.device)
 
     def _autocast(self):
         if self.amp_dtype is None:
