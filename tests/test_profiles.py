@@ -76,3 +76,19 @@ def test_automated_by_names_the_variable_or_none():
     assert automated_by({"CI": "true"}) == "CI"
     assert automated_by({"NBGRADER_EXECUTION": "autograde"}) == "NBGRADER_EXECUTION"
     assert automated_by({"NBVAL": "0", "CI": "false"}) is None
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"NBGRADER_EXECUTION": "autograde"}, "grading"),
+    ({"NBGRADER_EXECUTION": "validate", PROFILE_ENV: "quick"}, "grading"),
+    ({"NBGRADER_EXECUTION": "autograde", PROFILE_ENV: "full"}, "full"),
+    ({"CI": "1"}, "quick"),
+    ({"NBVAL": "1"}, "quick"),
+    ({}, "full"),
+])
+def test_pick_uses_the_grading_value_only_under_nbgrader(env, expected):
+    assert get_profile(env).pick(quick="quick", full="full", grading="grading") == expected
+
+
+def test_pick_falls_back_to_quick_under_nbgrader_without_a_grading_value():
+    assert get_profile({"NBGRADER_EXECUTION": "autograde"}).pick(quick=1, full=2) == 1
