@@ -16,6 +16,10 @@ per step). The loop stops with a clear message when a loss becomes NaN or
 infinite, can save an atomic checkpoint every ``checkpoint_every`` steps and
 resume from it, and draws a dashboard (loss curves, D accuracy, a sample grid
 of a fixed noise batch) that is updated in place in the notebook.
+
+On CUDA the whole step (batch, noise, both updates, metric sums) is captured
+once in a CUDA graph and replayed (:mod:`helpers.graphs`), with an eager
+fallback when capture is impossible; ``trainer.graph_status`` says which.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
+from .graphs import GraphedStep, optimizer_key
 from .profiles import automated_by
 from .training import History, check_num_steps
 
@@ -98,6 +103,9 @@ class GANTrainer:
         amp_dtype: run G's and D's forward passes under ``torch.autocast`` with this dtype (``torch.bfloat16``);
             their outputs are cast to float32 before the loss functions, which therefore always see float32
             probabilities (autocast refuses BCE on low-precision probabilities).
+        cuda_graph: capture the whole step in a CUDA graph: ``None`` (default) when training on CUDA with Adam/AdamW,
+            ``True`` to require it (error elsewhere), ``False`` for eager steps. The optimizers are switched to
+            ``capturable=True``. Learning rates are baked into the graph; changing one re-captures it.
     """
 
     def __init__(
@@ -120,6 +128,7 @@ class GANTrainer:
         checkpoint_path: str | os.PathLike | None = None,
         checkpoint_every: int | None = None,
         amp_dtype: torch.dtype | None = None,
+        cuda_graph: bool | None = None,
     ) -> None:
         if batch_size < 1 or latent_dim < 1 or log_every < 1:
             raise ValueError(f"batch_size, latent_dim and log_every must be at least 1, got "
@@ -145,8 +154,16 @@ class GANTrainer:
         self.amp_dtype = amp_dtype
         self.history = History()
         self.step = 0
-        self._sums = torch.zeros(len(METRICS), device=self.device)
+        self._sums = torch.zeros(len(METRICS), device=self.device)  # updated in place: a CUDA graph writes here
         self._count = 0
+        self._graphed = GraphedStep(
+            self._step_on_device, [self.opt_D, self.opt_G], self.device, enabled=cuda_graph,
+            key=lambda: (optimizer_key([self.opt_D, self.opt_G]), self.batch_size, self.latent_dim, self.amp_dtype))
+
+    @property
+    def graph_status(self) -> str:
+        """How steps run: ``"CUDA graph: replaying"``, ``"eager: cpu device (CUDA graphs need CUDA)"``, …"""
+        return self._graphed.status
 
     # -- one step ---------------------------------------------------------------------------------
 
@@ -158,7 +175,8 @@ class GANTrainer:
     def _autocast(self):
         if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        # no weight-cast cache: the PyTorch docs require cache_enabled=False inside CUDA graph capture
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, cache_enabled=False)
 
     def _generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         with self._autocast():
@@ -170,7 +188,13 @@ class GANTrainer:
         return out.float()  # the losses always get float32 probabilities
 
     def train_step(self) -> None:
-        """One D step and one G step; metrics are summed on the device (no host sync)."""
+        """One D step and one G step (replayed as a CUDA graph when one is captured); no host sync."""
+        self._graphed()
+        self._count += 1
+        self.step += 1
+
+    def _step_on_device(self) -> None:
+        """The step itself: everything on the device, random inputs drawn inside, metric sums updated in place."""
         real, real_labels = self.data.sample(self.batch_size)
         if self.num_classes is None:
             real_labels = None  # an unconditional GAN ignores the labels the data may carry
@@ -194,8 +218,6 @@ class GANTrainer:
             accuracy = 0.5 * ((d_real > 0.5).float().mean() + (d_fake < 0.5).float().mean())
             self._sums += torch.stack([loss_D.detach().float(), loss_G.detach().float(),
                                        d_real.mean(), d_fake.mean(), accuracy])
-        self._count += 1
-        self.step += 1
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -291,6 +313,7 @@ class GANTrainer:
         self.D.load_state_dict(state["D"])
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
+        self._graphed.reset()  # the loaded optimizer state is new tensors: a captured graph would miss them
         self.step = int(state["step"])
         self.history = History.from_state_dict(state["history"])
         self.fixed_z = state["fixed_z"].to(self.device)
