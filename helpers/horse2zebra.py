@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import DATA_ENV, OFFLINE_ENV, data_root
+from .data import OFFLINE_ENV, data_root
 from .profiles import env_flag
 
 OFFICIAL_URL = "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/horse2zebra.zip"
@@ -122,9 +122,11 @@ class _Canvas:
         box, px, py = self._box(min(a[0], b[0]) - r, max(a[0], b[0]) + r, min(a[1], b[1]) - r, max(a[1], b[1]) + r)
         dx, dy = b[0] - a[0], b[1] - a[1]
         length2 = dx * dx + dy * dy + 1e-9
-        t = np.clip(((px - a[0]) * dx + (py - a[1]) * dy) / length2, 0.0, 1.0)
+        projection = ((px - a[0]) * dx + (py - a[1]) * dy) / length2
+        t = np.clip(projection, 0.0, 1.0)
         inside = np.hypot(px - a[0] - t * dx, py - a[1] - t * dy) <= r0 + (r1 - r0) * t
-        self._paint(box, inside, t * math.sqrt(length2) + offset, shade, kind, period)
+        # stripes use the unclamped projection, so they go on through the rounded ends
+        self._paint(box, inside, projection * math.sqrt(length2) + offset, shade, kind, period)
 
     def body(self, centre, ax, ay, angle, *, period, bend):
         """Rotated ellipse, darker towards the belly; stripes go round it, bending a little."""
@@ -401,6 +403,8 @@ def _fetch(url: str, part: Path, *, archive: Path, size: int | None, timeout: fl
     failures = 0
     while True:
         have = part.stat().st_size if part.exists() else 0
+        if size is not None and have == size:  # complete already (e.g. the check was interrupted)
+            return
         headers = {"User-Agent": "gan-course"}
         if have:
             headers["Range"] = f"bytes={have}-"
@@ -457,10 +461,12 @@ def _extract(archive: Path, target: Path, counts: dict[str, int]) -> Path:
                     raise DatasetError(f"{archive} holds an unsafe path {name!r}; it is not the horse2zebra archive. "
                                        f"Delete it and run again.")
             zipped.extractall(scratch)
-        found = [p.parent for p in scratch.glob(f"*/{next(iter(counts))}")] + \
-            [p.parent for p in scratch.glob(next(iter(counts)))]
+        first = next(iter(counts))
+        found = [p.parent for p in (scratch / target.name / first, *scratch.glob(f"*/{first}"), scratch / first)
+                 if p.is_dir() and "__MACOSX" not in p.parts]
         if not found:
-            raise DatasetError(f"{archive} has no {next(iter(counts))} folder. Delete it and run again.")
+            raise DatasetError(f"{archive} has no {first} folder; it is not the horse2zebra archive. Delete it and "
+                               f"run again.")
         check_folder(found[0], counts)
         _install_folder(found[0], target)
     finally:
