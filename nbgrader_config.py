@@ -5,6 +5,9 @@
   ``nbgrader generate_assignment <lesson> --force`` (see README, "For instructors").
 """
 
+import os
+import sys
+
 c = get_config()  # noqa: F821 - provided by nbgrader
 
 c.CourseDirectory.course_id = "gan-course"
@@ -12,9 +15,19 @@ c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "notebooks"
 c.CourseDirectory.db_url = "sqlite:///gradebook.db"
 
-# Training cells follow the quick profile under grading (nbgrader sets NBGRADER_EXECUTION);
-# no cell should need more than a few seconds, this is a safety margin for slow machines.
-c.Execute.timeout = 120
+# Training cells follow the grading tier under grading (nbgrader sets NBGRADER_EXECUTION); no cell needs more than
+# a few seconds. The per-cell limit is what an infinite loop in a submission costs before nbgrader interrupts the
+# kernel, scores that cell and goes on with the next one.
+c.Execute.timeout = 60
+c.Execute.interrupt_on_timeout = True
+
+# A submission that deleted or edited a test cell is graded with the original test cells from the gradebook.
+c.OverwriteCells.add_missing_cells = True
+
+# Grading kernels inherit this environment: never wait for a dataset download while autograding
+# (the lessons fall back to their offline data; cached data is still used).
+if sys.argv[1:2] in (["autograde"], ["validate"]):
+    os.environ.setdefault("GAN_COURSE_OFFLINE", "1")
 
 # A warning printed by a library (PyTorch, matplotlib) in a test cell is not a failed test.
 c.IgnorePattern.enabled = True

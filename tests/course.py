@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import os
 import re
 import shutil
@@ -119,3 +121,120 @@ def cell_text(notebook: nbformat.NotebookNode, gid: str) -> str:
                     parts.append(f"{output.ename}: {output.evalue}")
             return "\n".join(parts)
     raise KeyError(gid)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The autograder catalogue (tests/catalogue/c<NN>_<name>.py, format in tests/catalogue/README.md)
+
+CATALOGUE = ROOT / "tests" / "catalogue"
+SCRIPTS = ROOT / "scripts"
+
+
+def catalogue_path(lesson: str) -> Path:
+    """``01_backquery`` -> ``tests/catalogue/c01_backquery.py``."""
+    number, _, name = lesson.partition("_")
+    return CATALOGUE / f"c{number}_{name}.py"
+
+
+def load_catalogue(lesson: str):
+    """The catalogue module of ``lesson`` (its ``LESSON`` and ``EXERCISES``); a clear failure when it is missing."""
+    path = catalogue_path(lesson)
+    if not path.exists():
+        raise AssertionError(f"{lesson} has no autograder catalogue: write tests/catalogue/{path.name} "
+                             f"(format: tests/catalogue/README.md)")
+    spec = importlib.util.spec_from_file_location(f"catalogue_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def exercises(lesson: str) -> list[str]:
+    """grade_ids of the graded code exercises (solution code cells) of a lesson, in notebook order."""
+    return [grade_id(c) for c in read(solution_path(lesson)).cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
+
+
+def points(lesson: str) -> dict[str, float]:
+    """grade_id -> points, for every graded cell (autograded tests and written answers)."""
+    return {grade_id(c): float(c.metadata["nbgrader"].get("points", 0)) for c in read(solution_path(lesson)).cells
+            if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+def catalogue_problems(lesson: str, catalogue, *, min_correct: int = 3, min_mistakes: int = 5) -> list[str]:
+    """Everything wrong with a lesson's catalogue, as messages (empty: fine)."""
+    where = f"tests/catalogue/{catalogue_path(lesson).name}"
+    problems = []
+    if getattr(catalogue, "LESSON", None) != lesson:
+        problems.append(f"{where}: LESSON = {getattr(catalogue, 'LESSON', None)!r}, expected {lesson!r}")
+    entries = getattr(catalogue, "EXERCISES", {})
+    wanted, graded = exercises(lesson), points(lesson)
+    for gid in sorted(set(wanted) - set(entries)):
+        problems.append(f"{where}: exercise {gid!r} has no entry")
+    for gid in sorted(set(entries) - set(wanted)):
+        problems.append(f"{where}: {gid!r} is not a solution cell of {lesson}")
+    for gid, entry in entries.items():
+        test = entry.get("test")
+        if graded.get(test, 0) <= 0:
+            problems.append(f"{where}: {gid}: test cell {test!r} is not an autograded cell with points in {lesson}")
+        correct, mistakes = entry.get("correct", {}), entry.get("mistakes", {})
+        if len(correct) < min_correct:
+            problems.append(f"{where}: {gid} has {len(correct)} correct variants, at least {min_correct} needed")
+        if len(mistakes) < min_mistakes:
+            problems.append(f"{where}: {gid} has {len(mistakes)} mistakes, at least {min_mistakes} needed")
+        sources = [("correct", name, src) for name, src in correct.items()]
+        sources += [("mistake", name, value[1] if isinstance(value, tuple) and len(value) == 2 else "")
+                    for name, value in mistakes.items()]
+        for name, value in mistakes.items():
+            if not (isinstance(value, tuple) and len(value) == 2 and value[0].strip()):
+                problems.append(f"{where}: {gid}: mistake {name!r} must be (phrase, source) with a phrase")
+        for kind, name, source in sources:
+            try:
+                tree = ast.parse(source)
+            except SyntaxError as error:
+                problems.append(f"{where}: {gid}: {kind} {name!r} is not valid Python ({error})")
+                continue
+            if gid not in {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}:
+                problems.append(f"{where}: {gid}: {kind} {name!r} does not define {gid}()")
+    return problems
+
+
+def catalogue_submissions(catalogue) -> tuple[list[dict[str, str]], list[dict[str, tuple[str, str, str]]]]:
+    """Submissions that cover a catalogue with few notebooks.
+
+    Returns ``(correct, mistaken)``: ``correct[i]`` = {exercise: source of its i-th correct variant} and
+    ``mistaken[j]`` = {exercise: (mistake name, phrase, source)} with the j-th mistake of every exercise
+    (an exercise with fewer entries repeats its first ones), so ``max`` entries give the number of notebooks.
+    """
+    entries = catalogue.EXERCISES
+    n_correct = max(len(e["correct"]) for e in entries.values())
+    n_mistakes = max(len(e["mistakes"]) for e in entries.values())
+    correct = [{gid: list(e["correct"].values())[i % len(e["correct"])] for gid, e in entries.items()}
+               for i in range(n_correct)]
+    mistaken = []
+    for j in range(n_mistakes):
+        chosen = {}
+        for gid, e in entries.items():
+            name, (phrase, source) = list(e["mistakes"].items())[j % len(e["mistakes"])]
+            chosen[gid] = (name, phrase, source)
+        mistaken.append(chosen)
+    return correct, mistaken
+
+
+def correct_names(catalogue, i: int) -> dict[str, str]:
+    return {gid: list(e["correct"])[i % len(e["correct"])] for gid, e in catalogue.EXERCISES.items()}
+
+
+def grade_class(course: Path, lesson: str, jobs: int = 2, extra: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
+    """``scripts/grade_class.py``'s parallel autograde of every submission of ``lesson`` in ``course``."""
+    spec = importlib.util.spec_from_file_location("grade_class", SCRIPTS / "grade_class.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.autograde(course, lesson, jobs, list(extra))
+
+
+def output_text(notebook: nbformat.NotebookNode, gid: str) -> str:
+    """Like :func:`cell_text`, with an empty string when the cell is missing."""
+    try:
+        return cell_text(notebook, gid)
+    except KeyError:
+        return ""

@@ -1,0 +1,117 @@
+"""Time `nbgrader autograde` for one student's complete submission of every lesson, on one CPU core.
+
+Prints, side by side in one run, per lesson:
+- ``grading``: the shipped lessons (training cells use the grading tier, ``profile.pick(..., grading=...)``);
+- ``quick (baseline)``: the same lessons with the ``grading=`` values removed, i.e. the quick profile as before;
+- the fixed cost inside the grading run: seconds to the end of the setup cell (kernel start, imports,
+  profile, device) and of the data cell, from the cell timestamps nbclient records.
+
+    python bench/autograde.py                    # every lesson, core 0
+    python bench/autograde.py 01_backquery --cores 0,1 --no-baseline
+
+The budget (issue 6) is under 60 s for one student's five lessons on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from course import LESSONS, fill, make_course, nbgrader, nbgrader_env, read, solution_sources, submit  # noqa: E402
+
+GRADING_VALUE = re.compile(r"^[ \t]*grading=.*\n", re.M)
+
+
+def strip_grading_tier(course: Path) -> None:
+    """Remove the one-line ``grading=...`` argument from every lesson's settings cell (the baseline)."""
+    for path in (course / "solutions").glob("*/*.ipynb"):
+        notebook = read(path)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                cell.source = GRADING_VALUE.sub("", cell.source)
+        nbformat.write(notebook, str(path))
+
+
+def prepare(tmp: Path, lessons: list[str], baseline: bool) -> Path:
+    tmp.mkdir(parents=True)
+    course = make_course(tmp, lessons)
+    if baseline:
+        strip_grading_tier(course)
+    for lesson in lessons:
+        nbgrader(course, "generate_assignment", lesson, "--force")
+        released = read(course / "notebooks" / lesson / f"{lesson}.ipynb")
+        submit(course, "bench", lesson, fill(released, solution_sources(lesson)))
+    return course
+
+
+def _stamp(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def fixed_cost(course: Path, lesson: str, start: float) -> tuple[float, float]:
+    """Seconds from the start of `nbgrader autograde` to the end of the first and second code cells."""
+    notebook = read(course / "autograded" / "bench" / lesson / f"{lesson}.ipynb")
+    ends = [_stamp(c.metadata["execution"]["shell.execute_reply"]) for c in notebook.cells
+            if c.cell_type == "code" and "execution" in c.metadata]
+    if len(ends) < 2:
+        return float("nan"), float("nan")
+    return ends[0] - start, ends[1] - start
+
+
+def autograde(course: Path, lesson: str, cores: str) -> tuple[float, float, float]:
+    command = ["taskset", "-c", cores] if shutil.which("taskset") else []
+    command += [sys.executable, "-m", "nbgrader", "autograde", lesson, "--student", "bench", "--force",
+                "--Execute.record_timing=True"]
+    start = time.time()
+    result = subprocess.run(command, cwd=course, env=nbgrader_env(), capture_output=True, text=True)
+    seconds = time.time() - start
+    if result.returncode != 0 or "ERROR" in result.stderr:
+        raise SystemExit(f"autograde {lesson} failed:\n{result.stderr[-3000:]}")
+    return (seconds, *fixed_cost(course, lesson, start))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("lessons", nargs="*", default=LESSONS)
+    parser.add_argument("--cores", default="0", help="CPU list for taskset (default: one core, 0)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the quick-profile baseline")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        grading = prepare(Path(tmp) / "grading", args.lessons, baseline=False)
+        baseline = None if args.no_baseline else prepare(Path(tmp) / "baseline", args.lessons, baseline=True)
+        print(f"autograde one student, complete answers, cores {args.cores} (nbgrader {nbgrader_version()})", flush=True)
+        print(f"{'lesson':<24}{'grading (s)':>13}{'quick baseline (s)':>20}{'setup done (s)':>16}{'data done (s)':>15}",
+              flush=True)
+        totals = [0.0, 0.0]
+        for lesson in args.lessons:
+            seconds, setup, data = autograde(grading, lesson, args.cores)
+            base = autograde(baseline, lesson, args.cores)[0] if baseline else float("nan")
+            totals[0] += seconds
+            totals[1] += base
+            print(f"{lesson:<24}{seconds:>13.1f}{base:>20.1f}{setup:>16.1f}{data:>15.1f}", flush=True)
+        print(f"{'total':<24}{totals[0]:>13.1f}{totals[1]:>20.1f}")
+        print("(wall time of `nbgrader autograde` per lesson: kernel start, imports, every cell, gradebook; "
+              "'setup/data done': seconds from the start of the command to the end of the first/second code cell)")
+
+
+def nbgrader_version() -> str:
+    import nbgrader
+
+    return nbgrader.__version__
+
+
+if __name__ == "__main__":
+    main()

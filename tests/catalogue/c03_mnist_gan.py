@@ -1,0 +1,163 @@
+"""Lesson 3 (MNIST GAN): independently written correct answers and typical mistakes, one entry per exercise.
+
+Format: see tests/catalogue/README.md. Each source replaces the whole solution cell of a student notebook.
+"""
+
+LESSON = "03_mnist_gan"
+
+EXERCISES = {
+    "sample_noise": {
+        "test": "test_sample_noise",
+        "correct": {
+            "torch.normal with a size": '''
+def sample_noise(batch_size, z_dim, device=None):
+    return torch.normal(0.0, 1.0, size=(batch_size, z_dim), device=device)
+''',
+            "normal_ in place on an empty tensor": '''
+def sample_noise(batch_size, z_dim, device=None):
+    return torch.empty(batch_size, z_dim, device=device).normal_()
+''',
+            "torch.distributions.Normal, then moved": '''
+def sample_noise(batch_size, z_dim, device=None):
+    z = torch.distributions.Normal(0.0, 1.0).sample((batch_size, z_dim))
+    return z if device is None else z.to(device)
+''',
+        },
+        "mistakes": {
+            "uniform noise": ("torch.randn", '''
+def sample_noise(batch_size, z_dim, device=None):
+    return torch.rand(batch_size, z_dim, device=device)
+'''),
+            "device ignored": ("device", '''
+def sample_noise(batch_size, z_dim, device=None):
+    return torch.randn(batch_size, z_dim)
+'''),
+            "dimensions swapped": ("swapped", '''
+def sample_noise(batch_size, z_dim, device=None):
+    return torch.randn(z_dim, batch_size, device=device)
+'''),
+            "one z repeated for the whole batch": ("every row", '''
+def sample_noise(batch_size, z_dim, device=None):
+    return torch.randn(1, z_dim, device=device).repeat(batch_size, 1)
+'''),
+            "float64 NumPy noise": ("float32", '''
+import numpy as np
+
+def sample_noise(batch_size, z_dim, device=None):
+    return torch.from_numpy(np.random.randn(batch_size, z_dim)).to(device)
+'''),
+        },
+    },
+    "discriminator_loss": {
+        "test": "test_discriminator_loss",
+        "correct": {
+            "F.binary_cross_entropy with target tensors": '''
+import torch.nn.functional as F
+
+def discriminator_loss(d_real, d_fake):
+    return F.binary_cross_entropy(d_real, torch.ones_like(d_real)) + \\
+        F.binary_cross_entropy(d_fake, torch.zeros_like(d_fake))
+''',
+            "nn.BCELoss module": '''
+bce = torch.nn.BCELoss()
+
+def discriminator_loss(d_real, d_fake):
+    real_loss = bce(d_real, torch.ones_like(d_real))
+    fake_loss = bce(d_fake, torch.zeros_like(d_fake))
+    return real_loss + fake_loss
+''',
+            "logs with a small epsilon added": '''
+def discriminator_loss(d_real, d_fake):
+    eps = 1e-8
+    return -(torch.log(d_real + eps).mean() + torch.log(1 - d_fake + eps).mean())
+''',
+        },
+        "mistakes": {
+            "targets swapped": ("right way round", '''
+def discriminator_loss(d_real, d_fake):
+    return torch.nn.functional.binary_cross_entropy(d_real, torch.zeros_like(d_real)) + \\
+        torch.nn.functional.binary_cross_entropy(d_fake, torch.ones_like(d_fake))
+'''),
+            "wrong sign": ("sign", '''
+def discriminator_loss(d_real, d_fake):
+    eps = 1e-7
+    return torch.log(d_real.clamp(eps, 1 - eps)).mean() + torch.log((1 - d_fake).clamp(eps, 1 - eps)).mean()
+'''),
+            "one BCE over both batches concatenated": ("one mean over both batches", '''
+def discriminator_loss(d_real, d_fake):
+    d_all = torch.cat([d_real.flatten(), d_fake.flatten()])
+    targets = torch.cat([torch.ones(d_real.numel()), torch.zeros(d_fake.numel())]).to(d_all)
+    return torch.nn.functional.binary_cross_entropy(d_all, targets)
+'''),
+            "sums instead of means": ("sums instead of means", '''
+def discriminator_loss(d_real, d_fake):
+    eps = 1e-7
+    return -torch.log(d_real.clamp(eps, 1 - eps)).sum() - torch.log((1 - d_fake).clamp(eps, 1 - eps)).sum()
+'''),
+            "no clamp before log": ("clamp", '''
+def discriminator_loss(d_real, d_fake):
+    return -torch.log(d_real).mean() - torch.log(1 - d_fake).mean()
+'''),
+        },
+    },
+    "generator_loss": {
+        "test": "test_generator_loss",
+        "correct": {
+            "F.binary_cross_entropy for both": '''
+import torch.nn.functional as F
+
+def generator_loss(d_fake, saturating=False):
+    if saturating:
+        return -F.binary_cross_entropy(d_fake, torch.zeros_like(d_fake))
+    return F.binary_cross_entropy(d_fake, torch.ones_like(d_fake))
+''',
+            "log1p and clamp_min": '''
+def generator_loss(d_fake, saturating=False):
+    if not saturating:
+        return -d_fake.clamp_min(1e-6).log().mean()
+    return torch.log1p(-d_fake.clamp_max(1 - 1e-6)).mean()
+''',
+            "nn.BCELoss with a sign": '''
+def generator_loss(d_fake, saturating=False):
+    bce = torch.nn.BCELoss()
+    target = torch.zeros_like(d_fake) if saturating else torch.ones_like(d_fake)
+    sign = -1.0 if saturating else 1.0
+    return sign * bce(d_fake, target)
+''',
+        },
+        "mistakes": {
+            "saturating ignored": ("is the argument ignored?", '''
+def generator_loss(d_fake, saturating=False):
+    return torch.nn.functional.binary_cross_entropy(d_fake, torch.ones_like(d_fake))
+'''),
+            "wrong sign of the non-saturating loss": ("sign", '''
+def generator_loss(d_fake, saturating=False):
+    d_fake = d_fake.clamp(1e-7, 1 - 1e-7)
+    if saturating:
+        return torch.log(1 - d_fake).mean()
+    return torch.log(d_fake).mean()
+'''),
+            "D's fake term as G's loss": ("fooled", '''
+def generator_loss(d_fake, saturating=False):
+    d_fake = d_fake.clamp(1e-7, 1 - 1e-7)
+    if saturating:
+        return torch.log(1 - d_fake).mean()
+    return -torch.log(1 - d_fake).mean()
+'''),
+            "sum instead of mean": ("a sum instead of a mean", '''
+def generator_loss(d_fake, saturating=False):
+    d_fake = d_fake.clamp(1e-7, 1 - 1e-7)
+    if saturating:
+        return torch.log(1 - d_fake).sum()
+    return -torch.log(d_fake).sum()
+'''),
+            "detached from the graph": ("detach", '''
+def generator_loss(d_fake, saturating=False):
+    d_fake = d_fake.detach().clamp(1e-7, 1 - 1e-7)
+    if saturating:
+        return torch.log(1 - d_fake).mean()
+    return -torch.log(d_fake).mean()
+'''),
+        },
+    },
+}

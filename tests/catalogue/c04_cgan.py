@@ -1,0 +1,183 @@
+"""Lesson 4 (CGAN): independently written correct answers and typical mistakes, one entry per exercise.
+
+Format: see tests/catalogue/README.md. Each source replaces the whole solution cell of a student notebook.
+"""
+
+LESSON = "04_cgan"
+
+EXERCISES = {
+    "generator_input": {
+        "test": "test_generator_input",
+        "correct": {
+            "torch.cat on dim 1 with a tuple": '''
+def generator_input(noise, labels, embedding):
+    return torch.cat((embedding(labels), noise), 1)
+''',
+            "torch.hstack": '''
+def generator_input(noise, labels, embedding):
+    label_vectors = embedding(labels)
+    return torch.hstack([label_vectors, noise])
+''',
+            "F.embedding on the table": '''
+import torch.nn.functional as F
+
+def generator_input(noise, labels, embedding):
+    return torch.concat([F.embedding(labels, embedding.weight), noise], dim=-1)
+''',
+            "rows of the weight matrix by index": '''
+def generator_input(noise, labels, embedding):
+    return torch.cat([embedding.weight[labels], noise], dim=-1)
+''',
+            "one-hot times the table": '''
+def generator_input(noise, labels, embedding):
+    one_hot = torch.nn.functional.one_hot(labels, embedding.num_embeddings).to(embedding.weight.dtype)
+    return torch.cat([one_hot @ embedding.weight, noise], dim=-1)
+''',
+        },
+        "mistakes": {
+            "noise first": ("noise first", '''
+def generator_input(noise, labels, embedding):
+    return torch.cat([noise, embedding(labels)], dim=-1)
+'''),
+            "one-hot labels, no embedding": ("one-hot", '''
+def generator_input(noise, labels, embedding):
+    return torch.cat([torch.nn.functional.one_hot(labels, 10).float(), noise], dim=-1)
+'''),
+            "the integer labels concatenated": ("integer labels", '''
+def generator_input(noise, labels, embedding):
+    return torch.cat([labels.unsqueeze(1).float(), noise], dim=-1)
+'''),
+            "embedding detached": ("no gradient reaches the embedding", '''
+def generator_input(noise, labels, embedding):
+    return torch.cat([embedding(labels).detach(), noise], dim=-1)
+'''),
+            "a new embedding every call": ("new nn.Embedding", '''
+def generator_input(noise, labels, embedding):
+    table = torch.nn.Embedding(10, 10)
+    return torch.cat([table(labels), noise], dim=-1)
+'''),
+            "concatenated on the batch axis": ("dim=-1", '''
+def generator_input(noise, labels, embedding):
+    return torch.cat([embedding(labels), noise], dim=0)
+'''),
+            "embedding only": ("missing", '''
+def generator_input(noise, labels, embedding):
+    return embedding(labels)
+'''),
+        },
+    },
+    "discriminator_input": {
+        "test": "test_discriminator_input",
+        "correct": {
+            "flatten(1) then cat": '''
+def discriminator_input(images, labels, embedding):
+    return torch.cat((images.flatten(1), embedding(labels)), -1)
+''',
+            "view with size(0), as in the seed": '''
+def discriminator_input(images, labels, embedding):
+    return torch.cat((images.view(images.size(0), -1), embedding(labels)), -1)
+''',
+            "nn.Flatten and hstack": '''
+flatten = torch.nn.Flatten()
+
+def discriminator_input(images, labels, embedding):
+    return torch.hstack([flatten(images), embedding(labels)])
+''',
+            "reshape with len and torch.concat": '''
+def discriminator_input(images, labels, embedding):
+    batch = len(images)
+    return torch.concat([images.reshape(batch, -1), embedding.weight[labels]], dim=1)
+''',
+        },
+        "mistakes": {
+            "embedding first": ("embedding first", '''
+def discriminator_input(images, labels, embedding):
+    return torch.cat([embedding(labels), images.reshape(len(images), -1)], dim=-1)
+'''),
+            "images not flattened": ("Flatten each image", '''
+def discriminator_input(images, labels, embedding):
+    return torch.cat([images, embedding(labels)], dim=-1)
+'''),
+            "784 hard-coded": ("hard-coded", '''
+def discriminator_input(images, labels, embedding):
+    return torch.cat([images.reshape(-1, 784), embedding(labels)], dim=-1)
+'''),
+            "images detached": ("no gradient reaches the images", '''
+def discriminator_input(images, labels, embedding):
+    return torch.cat([images.detach().reshape(len(images), -1), embedding(labels)], dim=-1)
+'''),
+            "embedding under no_grad": ("no gradient reaches the embedding", '''
+def discriminator_input(images, labels, embedding):
+    with torch.no_grad():
+        label_vectors = embedding(labels)
+    return torch.cat([images.reshape(len(images), -1), label_vectors], dim=-1)
+'''),
+            "the integer labels concatenated": ("integer labels", '''
+def discriminator_input(images, labels, embedding):
+    return torch.cat([images.reshape(len(images), -1), labels[:, None].to(images.dtype)], dim=-1)
+'''),
+            "one-hot labels, no embedding": ("one-hot", '''
+import torch.nn.functional as F
+
+def discriminator_input(images, labels, embedding):
+    return torch.cat([images.flatten(1), F.one_hot(labels, 10).float()], dim=-1)
+'''),
+        },
+    },
+    "sample_labels": {
+        "test": "test_sample_labels",
+        "correct": {
+            "randint with low and high": '''
+def sample_labels(batch_size, num_classes=10, device=None):
+    return torch.randint(0, num_classes, size=(batch_size,), device=device, dtype=torch.long)
+''',
+            "multinomial over equal weights": '''
+def sample_labels(batch_size, num_classes=10, device=None):
+    weights = torch.ones(num_classes, device=device)
+    return torch.multinomial(weights, batch_size, replacement=True)
+''',
+            "scaled uniform floats, floored": '''
+def sample_labels(batch_size, num_classes=10, device=None):
+    return (torch.rand(batch_size, device=device) * num_classes).floor().long()
+''',
+            "random_ in place": '''
+def sample_labels(batch_size, num_classes=10, device=None):
+    return torch.empty(batch_size, dtype=torch.int64, device=device).random_(0, num_classes)
+''',
+        },
+        "mistakes": {
+            "the last class never drawn": ("never draws", '''
+def sample_labels(batch_size, num_classes=10, device=None):
+    return torch.randint(0, num_classes - 1, (batch_size,), device=device)
+'''),
+            "labels 1..num_classes": ("labels start at 0", '''
+def sample_labels(batch_size, num_classes=10, device=None):
+    return torch.randint(1, num_classes + 1, (batch_size,), device=device)
+'''),
+            "float labels": ("int64", '''
+def sample_labels(batch_size, num_classes=10, device=None):
+    return torch.rand(batch_size, device=device) * num_classes
+'''),
+            "device ignored": ("device", '''
+def sample_labels(batch_size, num_classes=10, device=None):
+    return torch.randint(num_classes, (batch_size,))
+'''),
+            "10 hard-coded": ("ignore num_classes", '''
+def sample_labels(batch_size, num_classes=10, device=None):
+    return torch.randint(10, (batch_size,), device=device)
+'''),
+            "a fixed cycle of labels": ("at random", '''
+def sample_labels(batch_size, num_classes=10, device=None):
+    return torch.arange(batch_size, device=device) % num_classes
+'''),
+            "a column of labels": ("shape", '''
+def sample_labels(batch_size, num_classes=10, device=None):
+    return torch.randint(num_classes, (batch_size, 1), device=device)
+'''),
+            "int32 labels": ("int64", '''
+def sample_labels(batch_size, num_classes=10, device=None):
+    return torch.randint(num_classes, (batch_size,), device=device, dtype=torch.int32)
+'''),
+        },
+    },
+}
