@@ -33,6 +33,7 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,10 +162,26 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
 
 def _draw_animal(rng: np.random.Generator, size: int, zebra: bool) -> np.ndarray:
     """One horse (zebra=False) or zebra on a background: uint8 (size, size, 3)."""
-    s2 = 2 * size  # the animal is drawn at twice the size and averaged down (anti-aliasing)
-    canvas = _Canvas(s2)
     background = _background(rng, size)
+    canvas = _Canvas(2 * size)  # the animal is drawn at twice the size and averaged down (anti-aliasing)
+    tail_length = _draw_shape(canvas, rng, zebra)
+    inside = canvas.part >= 0
+    animal = np.zeros((2 * size, 2 * size, 3), np.float32)
+    animal[inside] = _colours(canvas, inside, rng, zebra, tail_length) * canvas.shade[inside][:, None]
+    image = _halve(animal) + background * (1.0 - _halve(inside.astype(np.float32))[..., None])
+    if rng.random() < 0.5:
+        image = image[:, ::-1]
+    return np.clip(image, 0, 255).round().astype(np.uint8)
 
+
+def _halve(x: np.ndarray) -> np.ndarray:
+    """Average 2x2 blocks: (2h, 2w, ...) -> (h, w, ...)."""
+    return 0.25 * (x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2])
+
+
+def _draw_shape(canvas: _Canvas, rng: np.random.Generator, zebra: bool) -> float:
+    """Paint a horse-shaped animal facing right at a random size, place and pose; return its tail length."""
+    s2 = canvas.size
     scale = s2 * rng.uniform(0.24, 0.33)  # body length is 1.6 * scale
     cx = s2 * rng.uniform(0.42, 0.55)
     ground_y = s2 * rng.uniform(0.80, 0.93)
@@ -194,9 +211,13 @@ def _draw_animal(rng: np.random.Generator, size: int, zebra: bool) -> np.ndarray
                            shade=shade)
 
     canvas.body((cx, cy), body_ax, body_ay, rng.uniform(-0.08, 0.08), period=period, bend=0.18 * scale)
+    _draw_head(canvas, rng, (cx + body_ax * 0.62, cy - body_ay * 0.35), (cx, cy, body_ax, body_ay), scale, period)
+    return leg_len
 
-    # neck and head: up (alert) or down (grazing)
-    shoulder = (cx + body_ax * 0.62, cy - body_ay * 0.35)
+
+def _draw_head(canvas: _Canvas, rng: np.random.Generator, shoulder, body, scale: float, period: float) -> None:
+    """Neck, mane, ear, head, nose and eye: the head up (alert) or down (grazing)."""
+    cx, cy, body_ax, body_ay = body
     if rng.random() < 0.3:
         poll = (cx + body_ax * 1.25, cy + body_ay * 1.2)
         muzzle = (poll[0] + scale * 0.12, poll[1] + scale * 0.45)
@@ -212,33 +233,25 @@ def _draw_animal(rng: np.random.Generator, size: int, zebra: bool) -> np.ndarray
     eye = (poll[0] + (muzzle[0] - poll[0]) * 0.25, poll[1] + (muzzle[1] - poll[1]) * 0.25 - scale * 0.02)
     canvas.segment(eye, eye, scale * 0.03, scale * 0.03, kind="eye")
 
-    # colour the parts: a plain coat (points on mane, tail, lower legs) or black-and-white stripes
+
+def _colours(canvas: _Canvas, inside: np.ndarray, rng: np.random.Generator, zebra: bool,
+             tail_length: float) -> np.ndarray:
+    """Colours (n, 3) of the animal's pixels: a plain coat with darker points, or black-and-white stripes."""
     coat_name = rng.choice(list(_COATS))
     coat, points = (np.array(c, np.float32) + rng.uniform(-12, 12, 3).astype(np.float32) for c in _COATS[coat_name])
     white = np.array([238, 236, 230], np.float32) + np.float32(rng.uniform(-10, 5))
     black = np.array([22, 20, 20], np.float32)
-    inside = canvas.part >= 0
-    part, along, kinds = canvas.part[inside], canvas.along[inside], canvas.kinds  # the animal's pixels only
+    part, along, kinds = canvas.part[inside], canvas.along[inside], canvas.kinds
     if zebra:
         periods = np.array([p for _, p in kinds], np.float32)[part]
         phase = rng.uniform(0, 2 * math.pi)
         stripe = (np.sin(2 * math.pi * along / np.maximum(periods, 1e-6) + phase) > -0.1) & (periods > 0)
         solid = np.array([k in ("hoof", "eye", "nose") for k, _ in kinds])[part]
-        tuft = np.array([k == "tail" for k, _ in kinds])[part] & (along > 0.75 * leg_len)
-        colour = np.where((stripe | solid | tuft)[:, None], black, white)
-    else:
-        table = {"tail": points, "mane": points, "hoof": points * 0.6, "eye": black, "nose": coat * 0.7,
-                 "lower leg": points if coat_name in ("bay", "dun", "dark bay") else coat}
-        colour = np.stack([table.get(k, coat) for k, _ in kinds])[part]
-    animal = np.zeros((s2, s2, 3), np.float32)
-    animal[inside] = colour * canvas.shade[inside][:, None]
-    animal = 0.25 * (animal[0::2, 0::2] + animal[1::2, 0::2] + animal[0::2, 1::2] + animal[1::2, 1::2])
-    inside = inside.astype(np.float32)
-    cover = 0.25 * (inside[0::2, 0::2] + inside[1::2, 0::2] + inside[0::2, 1::2] + inside[1::2, 1::2])[..., None]
-    image = background * (1.0 - cover) + animal
-    if rng.random() < 0.5:
-        image = image[:, ::-1]
-    return np.clip(image, 0, 255).round().astype(np.uint8)
+        tuft = np.array([k == "tail" for k, _ in kinds])[part] & (along > 0.75 * tail_length)
+        return np.where((stripe | solid | tuft)[:, None], black, white)
+    table = {"tail": points, "mane": points, "hoof": points * 0.6, "eye": black, "nose": coat * 0.7,
+             "lower leg": points if coat_name in ("bay", "dun", "dark bay") else coat}
+    return np.stack([table.get(k, coat) for k, _ in kinds])[part]
 
 
 def _write_atomic(path: Path, write) -> None:
@@ -638,9 +651,13 @@ def _resize_all(files: list[Path], load_size: int) -> torch.Tensor:
     from PIL import Image
 
     out = np.empty((len(files), load_size, load_size, 3), np.uint8)
-    for i, path in enumerate(files):
-        with Image.open(path) as image:
+
+    def read(i: int) -> None:
+        with Image.open(files[i]) as image:
             out[i] = np.asarray(image.convert("RGB").resize((load_size, load_size), Image.BICUBIC))
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:  # PIL decodes without the GIL
+        list(pool.map(read, range(len(files))))
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
 
 
@@ -735,7 +752,7 @@ def load_horse2zebra(
         folder, note = None, "offline: no download tried"
     else:
         if verbose:
-            print(f"horse2zebra is not in {root}; downloading it (about 112 MB; set {OFFLINE_ENV}=1 to skip)...")
+            print(f"horse2zebra is not in {root}; downloading it (117 MB; set {OFFLINE_ENV}=1 to skip)...")
         try:
             folder = download_horse2zebra(root, url=url, counts=counts, progress=verbose)
         except (OSError, DatasetError) as error:
@@ -746,7 +763,7 @@ def load_horse2zebra(
     else:
         folder = make_standin(root)
         images = load_folder(folder, split=split, load_size=load_size, device=device, is_standin=True,
-                             source=f"{STANDIN_SOURCE} from {folder} ({note})")
+                             source=f"{STANDIN_SOURCE} (drawn horses and zebras, not photos) from {folder}; {note}")
     if verbose:
         print(f"horse2zebra source: {images.source}\n  {split}: {len(images.a)} A (horses), {len(images.b)} B (zebras), "
               f"resized to {load_size}x{load_size}, on {images.device}")
