@@ -505,7 +505,8 @@ def download_horse2zebra(
     then extracted). Otherwise the archive streams to ``horse2zebra.zip.part`` with a progress bar;
     an interrupted transfer is resumed (HTTP Range) up to ``retries`` times in this call and at the
     next call. A complete download is checked (size, sha256, every member's CRC, image counts)
-    before it is renamed to ``horse2zebra.zip``; a bad one is deleted.
+    before it is renamed to ``horse2zebra.zip``; a bad one is deleted. Called directly, it downloads
+    even when ``$GAN_COURSE_OFFLINE`` is set (:func:`load_horse2zebra` respects it).
 
     Args:
         root: data folder (see :func:`helpers.data.data_root`).
@@ -752,7 +753,8 @@ def load_horse2zebra(
         folder, note = None, "offline: no download tried"
     else:
         if verbose:
-            print(f"horse2zebra is not in {root}; downloading it (117 MB; set {OFFLINE_ENV}=1 to skip)...")
+            size = " (117 MB)" if url == OFFICIAL_URL else ""
+            print(f"horse2zebra is not in {root}; downloading {url}{size} (set {OFFLINE_ENV}=1 to skip)...")
         try:
             folder = download_horse2zebra(root, url=url, counts=counts, progress=verbose)
         except (OSError, DatasetError) as error:
