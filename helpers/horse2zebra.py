@@ -309,13 +309,8 @@ def make_standin(
     root = data_root(root)
     target = root / STANDIN_FOLDER
     settings = {"version": _STANDIN_VERSION, "counts": counts, "size": int(size), "seed": int(seed)}
-    manifest = target / "standin.json"
-    if manifest.exists():
-        try:
-            if json.loads(manifest.read_text()) == settings:
-                return target
-        except (OSError, ValueError):
-            pass  # unreadable: draw it again
+    if _standin_settings(target) == settings:
+        return target
     root.mkdir(parents=True, exist_ok=True)
     built = Path(tempfile.mkdtemp(prefix=f".{STANDIN_FOLDER}-", dir=root))
     try:
@@ -327,10 +322,19 @@ def make_standin(
                 pixels = _draw_animal(rng, int(size), zebra)
                 Image.fromarray(pixels).save(built / name / f"{'zebra' if zebra else 'horse'}_{i:04d}.jpg", quality=95)
         (built / "standin.json").write_text(json.dumps(settings))
-        _install_folder(built, target)
+        if _standin_settings(target) != settings:  # another process may have drawn the same meanwhile
+            _install_folder(built, target)
     finally:
         shutil.rmtree(built, ignore_errors=True)
     return target
+
+
+def _standin_settings(folder: Path) -> dict | None:
+    """The settings a stand-in folder was drawn with (its ``standin.json``), or None."""
+    try:
+        return json.loads((folder / "standin.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 # --- validation -----------------------------------------------------------------------------------
