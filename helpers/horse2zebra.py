@@ -434,12 +434,18 @@ def _fetch(url: str, part: Path, *, archive: Path, size: int | None, timeout: fl
                 if failures <= retries:
                     continue
             raise DownloadError(f"{url} answered HTTP {error.code} ({error.reason}). Try again later, {hand}.") from None
-        except (urllib.error.URLError, OSError) as error:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
             reason = getattr(error, "reason", error)
             raise DownloadError(f"Could not reach {url} ({reason}). Check the network, {hand}.") from None
         with response:
             resumed = have and response.status == 206 and response.headers.get("Content-Range", "").startswith(
                 f"bytes {have}-")
+            if response.status == 206 and not resumed:  # a part we did not ask for: start over
+                part.unlink(missing_ok=True)
+                failures += 1
+                if failures > retries:
+                    raise DownloadError(f"{url} answered a range request with another range. Try again later, {hand}.")
+                continue
             if not resumed:
                 have = 0  # the server sends the whole file (no Range support): start over
             length = response.headers.get("Content-Length")
@@ -517,7 +523,8 @@ def download_horse2zebra(
         url: where to download from.
         sha256, size: the expected checksum and size; default ``None``: the documented values
             (``OFFICIAL_SHA256``, ``OFFICIAL_SIZE``) for the official URL, no check for another URL.
-            ``sha256=False`` skips the checksum (e.g. if the official archive is ever rebuilt).
+            ``sha256=False`` skips both checks (e.g. if the official archive is ever rebuilt); the
+            zip's CRCs and image counts are always checked.
         counts: images expected per folder; default ``OFFICIAL_COUNTS``.
         progress: show a progress bar.
         timeout: seconds any network wait may take (so that no network fails fast).

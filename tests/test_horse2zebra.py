@@ -65,6 +65,7 @@ class Server:
         self.files: dict[str, bytes] = {}
         self.short_once: set[str] = set()
         self.ranges = True
+        self.range_shift = 0  # > 0: answer a Range request with a later part than asked (a broken server)
         self.requests: list[tuple[str, str | None]] = []
         server = self
 
@@ -78,7 +79,7 @@ class Server:
                 start = 0
                 wanted = self.headers.get("Range")
                 if wanted and server.ranges:
-                    start = int(wanted.removeprefix("bytes=").split("-")[0])
+                    start = int(wanted.removeprefix("bytes=").split("-")[0]) + server.range_shift
                     if start >= len(data):
                         self.send_error(416, "Range Not Satisfiable")
                         return
@@ -169,6 +170,14 @@ def test_server_without_range_support_restarts_from_zero(tmp_path, server):
     server.short_once.add("/good.zip")
     _download(tmp_path, server, "/good.zip")
     assert len(server.requests) == 2 and server.requests[1][1] is not None  # asked for a range, got the whole file
+    assert (tmp_path / ARCHIVE).read_bytes() == GOOD
+
+
+def test_a_range_other_than_asked_for_restarts_from_zero(tmp_path, server):
+    server.range_shift = 7
+    server.short_once.add("/good.zip")
+    _download(tmp_path, server, "/good.zip")
+    assert [r for _, r in server.requests] == [None, f"bytes={len(GOOD) // 2}-", None]
     assert (tmp_path / ARCHIVE).read_bytes() == GOOD
 
 
