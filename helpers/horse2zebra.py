@@ -655,7 +655,9 @@ def _random_crops(images: torch.Tensor, batch_size: int, crop: int, flip: bool,
         cols = torch.where(flipped, left + (crop - 1 - steps).view(1, 1, 1, crop), cols)
     planes = index * channels + torch.arange(channels, device=device).view(1, channels, 1, 1)
     offsets = (planes * height + top + steps.view(1, 1, crop, 1)) * width + cols
-    return images.reshape(-1)[offsets].float().div_(127.5).sub_(1.0)
+    # gather, not indexing: the same result, and CPU indexing is much slower when threads compete for cores
+    crops = images.reshape(-1).gather(0, offsets.reshape(-1)).view(offsets.shape)
+    return crops.float().div_(127.5).sub_(1.0)
 
 
 def _resize_all(files: list[Path], load_size: int) -> torch.Tensor:
