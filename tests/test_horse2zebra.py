@@ -236,6 +236,18 @@ def test_corrupt_archive_put_by_hand_says_to_delete_it(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [ARCHIVE]  # the user's file is theirs; no folder
 
 
+def test_archive_with_an_unsafe_path_is_refused_before_anything_is_written(tmp_path):
+    buffer = io.BytesIO(GOOD)
+    with zipfile.ZipFile(buffer, "a") as archive:
+        archive.writestr("../outside.txt", "x")
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / ARCHIVE).write_bytes(buffer.getvalue())
+    with pytest.raises(DatasetError, match="unsafe path"):
+        download_horse2zebra(tmp_path / "root", url="http://127.0.0.1:9/never", counts=SMALL, progress=False)
+    assert sorted(p.name for p in (tmp_path / "root").iterdir()) == [ARCHIVE]  # no folder, no temporary folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]
+
+
 def test_incomplete_folder_is_reported(tmp_path, server):
     folder = _download(tmp_path, server, "/good.zip")
     next((folder / "testB").iterdir()).unlink()
@@ -262,6 +274,13 @@ def test_load_uses_the_real_folder_and_says_so(tmp_path, server, capsys):
     assert "horse2zebra (official)" in capsys.readouterr().out
     test = load_horse2zebra(tmp_path, split="test", load_size=24, counts=SMALL, verbose=False)
     assert len(test.a) == 2 and len(test.b) == 2
+
+
+def test_load_refuses_an_incomplete_real_folder_instead_of_switching_data(tmp_path, server):
+    folder = _download(tmp_path, server, "/good.zip")
+    next((folder / "trainA").iterdir()).unlink()
+    with pytest.raises(DatasetError, match=r"trainA: 2 images, expected 3"):
+        load_horse2zebra(tmp_path, load_size=24, counts=SMALL, offline=True, verbose=False)
 
 
 def test_load_falls_back_to_the_standin_when_the_download_fails(tmp_path, monkeypatch, capsys):
