@@ -745,7 +745,7 @@ def load_horse2zebra(
         offline: never download; default: ``$GAN_COURSE_OFFLINE``.
         device: where the images live (default: the CPU); pass ``get_device()``.
         url, counts: the archive's address and image counts (see :func:`download_horse2zebra`).
-        verbose: print one line saying which data is used (and a progress bar while downloading).
+        verbose: print which data is used and how many images (and a progress bar while downloading).
 
     Returns:
         :class:`UnpairedImages` with uint8 (N, 3, load_size, load_size) tensors on ``device``.
