@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -71,16 +72,20 @@ def fixed_cost(course: Path, lesson: str, start: float) -> tuple[float, float]:
     return ends[0] - start, ends[1] - start
 
 
-def autograde(course: Path, lesson: str, cores: str) -> tuple[float, float, float]:
+def autograde(course: Path, lesson: str, cores: str) -> tuple[float, float, float, float]:
+    """(wall seconds, CPU seconds of nbgrader and its kernel, setup done, data done) of one autograde."""
     command = ["taskset", "-c", cores] if shutil.which("taskset") else []
     command += [sys.executable, "-m", "nbgrader", "autograde", lesson, "--student", "bench", "--force",
                 "--Execute.record_timing=True"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.time()
     result = subprocess.run(command, cwd=course, env=nbgrader_env(), capture_output=True, text=True)
     seconds = time.time() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if result.returncode != 0 or "ERROR" in result.stderr:
         raise SystemExit(f"autograde {lesson} failed:\n{result.stderr[-3000:]}")
-    return (seconds, *fixed_cost(course, lesson, start))
+    return (seconds, cpu, *fixed_cost(course, lesson, start))
 
 
 def main() -> None:
@@ -93,18 +98,20 @@ def main() -> None:
         grading = prepare(Path(tmp) / "grading", args.lessons, baseline=False)
         baseline = None if args.no_baseline else prepare(Path(tmp) / "baseline", args.lessons, baseline=True)
         print(f"autograde one student, complete answers, cores {args.cores} (nbgrader {nbgrader_version()})", flush=True)
-        print(f"{'lesson':<24}{'grading (s)':>13}{'quick baseline (s)':>20}{'setup done (s)':>16}{'data done (s)':>15}",
-              flush=True)
-        totals = [0.0, 0.0]
+        print(f"{'lesson':<24}{'grading wall/CPU (s)':>22}{'quick baseline wall/CPU (s)':>29}"
+              f"{'setup done (s)':>16}{'data done (s)':>15}", flush=True)
+        totals = [0.0] * 4
         for lesson in args.lessons:
-            seconds, setup, data = autograde(grading, lesson, args.cores)
-            base = autograde(baseline, lesson, args.cores)[0] if baseline else float("nan")
-            totals[0] += seconds
-            totals[1] += base
-            print(f"{lesson:<24}{seconds:>13.1f}{base:>20.1f}{setup:>16.1f}{data:>15.1f}", flush=True)
-        print(f"{'total':<24}{totals[0]:>13.1f}{totals[1]:>20.1f}")
-        print("(wall time of `nbgrader autograde` per lesson: kernel start, imports, every cell, gradebook; "
-              "'setup/data done': seconds from the start of the command to the end of the first/second code cell)")
+            seconds, cpu, setup, data = autograde(grading, lesson, args.cores)
+            base, base_cpu = autograde(baseline, lesson, args.cores)[:2] if baseline else (float("nan"),) * 2
+            for k, value in enumerate((seconds, cpu, base, base_cpu)):
+                totals[k] += value
+            print(f"{lesson:<24}{seconds:>15.1f} /{cpu:>5.1f}{base:>22.1f} /{base_cpu:>5.1f}{setup:>16.1f}{data:>15.1f}",
+                  flush=True)
+        print(f"{'total':<24}{totals[0]:>15.1f} /{totals[1]:>5.1f}{totals[2]:>22.1f} /{totals[3]:>5.1f}")
+        print("(wall: `nbgrader autograde` per lesson, kernel start, imports, every cell, gradebook; CPU: user+sys of "
+              "nbgrader and its kernel, less sensitive to other load; 'setup/data done': seconds from the start of the "
+              "command to the end of the first/second code cell)")
 
 
 def nbgrader_version() -> str:
