@@ -1,0 +1,332 @@
+"""CycleGAN helpers: official layouts (state-dict table), pretrained loading, image pool, LR rule, the trainer."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import random  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from helpers.cyclegan import (CycleGANTrainer, CycleLosses, DomainClassifier, ImagePool,  # noqa: E402
+                              NLayerDiscriminator, ResnetGenerator, count_parameters, cyclegan_figure, cycle_error,
+                              domain_share, linear_decay, load_pretrained)
+from helpers.device import set_seed  # noqa: E402
+
+# Every state-dict key and shape of the official networks (junyanz/pytorch-CycleGAN-and-pix2pix,
+# models/networks.py: ResnetGenerator(3, 3, 64, norm_layer=InstanceNorm2d, use_dropout=False, n_blocks=9) and
+# NLayerDiscriminator(3, 64, n_layers=3, norm_layer=InstanceNorm2d)). Indices are positions in `self.model`
+# (ReflectionPad, ReLU, Tanh and InstanceNorm(affine=False) have no parameters). The pretrained
+# horse2zebra.pth holds exactly the generator's keys.
+_G_TABLE = {
+    "model.1.weight": (64, 3, 7, 7), "model.1.bias": (64,),            # c7s1-64 (after ReflectionPad2d(3))
+    "model.4.weight": (128, 64, 3, 3), "model.4.bias": (128,),         # d128
+    "model.7.weight": (256, 128, 3, 3), "model.7.bias": (256,),        # d256
+    **{f"model.{10 + i}.conv_block.{j}.{p}": ((256, 256, 3, 3) if p == "weight" else (256,))
+       for i in range(9) for j in (1, 5) for p in ("weight", "bias")},  # 9 residual blocks (pad, conv, IN, ReLU, pad, conv, IN)
+    "model.19.weight": (256, 128, 3, 3), "model.19.bias": (128,),      # u128: ConvTranspose2d weight is (in, out, k, k)
+    "model.22.weight": (128, 64, 3, 3), "model.22.bias": (64,),        # u64
+    "model.26.weight": (3, 64, 7, 7), "model.26.bias": (3,),           # c7s1-3 (after ReflectionPad2d(3)), then Tanh
+}
+_D_TABLE = {
+    "model.0.weight": (64, 3, 4, 4), "model.0.bias": (64,),            # C64, no norm, LeakyReLU 0.2
+    "model.2.weight": (128, 64, 4, 4), "model.2.bias": (128,),         # C128 stride 2
+    "model.5.weight": (256, 128, 4, 4), "model.5.bias": (256,),        # C256 stride 2
+    "model.8.weight": (512, 256, 4, 4), "model.8.bias": (512,),        # C512 stride 1
+    "model.11.weight": (1, 512, 4, 4), "model.11.bias": (1,),          # 1-channel patch scores
+}
+
+
+def _table(net):
+    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
+
+
+def test_generator_state_dict_matches_the_official_table_key_by_key():
+    assert _table(ResnetGenerator(3, 3, 64, n_blocks=9)) == _G_TABLE
+
+
+def test_discriminator_state_dict_matches_the_official_table_key_by_key():
+    assert _table(NLayerDiscriminator(3, 64, n_layers=3)) == _D_TABLE
+
+
+def test_official_layer_details():
+    G = ResnetGenerator(n_blocks=9)
+    norms = [m for m in G.modules() if isinstance(m, nn.InstanceNorm2d)]
+    assert norms and all(not m.affine and not m.track_running_stats for m in norms)
+    assert not any(isinstance(m, nn.Dropout) for m in G.modules())
+    up = [m for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert [m.output_padding for m in up] == [(1, 1), (1, 1)]
+    assert sum(isinstance(m, nn.ReflectionPad2d) for m in G.modules()) == 2 + 2 * 9
+    assert isinstance(G.model[-1], nn.Tanh)
+    assert count_parameters(G) == 11_378_179  # the official 9-block generator: 11.378 M parameters
+    assert count_parameters(NLayerDiscriminator()) == 2_764_737  # the official 70x70 PatchGAN: 2.765 M
+
+
+def test_weights_start_from_normal_0_002_and_zero_biases():
+    set_seed(0)
+    G = ResnetGenerator(ngf=32, n_blocks=2)
+    weights = torch.cat([m.weight.flatten() for m in G.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))])
+    biases = torch.cat([m.bias.flatten() for m in G.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))])
+    assert abs(weights.std().item() - 0.02) < 0.001 and abs(weights.mean().item()) < 0.001
+    assert torch.count_nonzero(biases) == 0
+
+
+def test_shapes_range_and_patch_map():
+    set_seed(0)
+    G, D = ResnetGenerator(ngf=8, n_blocks=1), NLayerDiscriminator(ndf=8)
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    y = G(x)
+    assert y.shape == x.shape and y.abs().max() <= 1
+    assert D(x).shape == (2, 1, 6, 6)
+    assert D(torch.rand(1, 3, 256, 256)).shape == (1, 1, 30, 30)  # the official 30x30 map of 70x70 patches
+    with pytest.raises(ValueError, match="multiples of 4"):
+        G(torch.rand(1, 3, 30, 30))
+
+
+def test_load_pretrained_accepts_official_files_with_stale_instance_norm_keys(tmp_path):
+    set_seed(1)
+    source = ResnetGenerator(ngf=8, n_blocks=2)
+    state = dict(source.state_dict())
+    # what PyTorch < 0.4 saved for InstanceNorm layers, which the official test code deletes
+    state["model.2.running_mean"], state["model.2.running_var"] = torch.zeros(8), torch.ones(8)
+    state["model.10.conv_block.2.num_batches_tracked"] = torch.tensor(0)
+    torch.save({f"module.{k}": v for k, v in state.items()}, tmp_path / "official.pth")
+    target = load_pretrained(ResnetGenerator(ngf=8, n_blocks=2), tmp_path / "official.pth")
+    x = torch.rand(1, 3, 16, 16)
+    assert torch.equal(target(x), source(x))
+
+
+def test_load_pretrained_says_how_many_blocks_the_file_has(tmp_path):
+    torch.save(ResnetGenerator(ngf=8, n_blocks=2).state_dict(), tmp_path / "g.pth")
+    with pytest.raises(ValueError, match=r"n_blocks=2"):
+        load_pretrained(ResnetGenerator(ngf=8, n_blocks=3), tmp_path / "g.pth")
+    with pytest.raises(FileNotFoundError, match="No weights file"):
+        load_pretrained(ResnetGenerator(ngf=8, n_blocks=2), tmp_path / "missing.pth")
+
+
+def test_image_pool_fills_then_swaps_half_with_stored_images():
+    torch.manual_seed(0)
+    pool = ImagePool(4)
+    first = torch.arange(4.0).view(4, 1, 1, 1)
+    assert torch.equal(pool.query(first), first)  # filling: returned as they are
+    returned = torch.cat([pool.query(torch.full((1, 1, 1, 1), 100.0 + i)) for i in range(400)])
+    swapped = returned.flatten() != 100.0 + torch.arange(400.0)
+    assert 0.4 < swapped.float().mean() < 0.6, "about half the queries must return a stored image"
+    stored = set(pool.images.flatten().tolist())
+    assert len(stored) == 4 and all(v >= 100 for v in stored)  # new images took the places of returned ones
+    assert torch.equal(ImagePool(0).query(first), first)
+
+
+def test_image_pool_loses_nothing_and_invents_nothing():
+    torch.manual_seed(1)
+    pool = ImagePool(6)
+    into, out = [], []
+    for step in range(30):
+        batch = torch.arange(1.0, 4.0).view(3, 1, 1, 1) + 10 * step
+        into += batch.flatten().tolist()
+        out += pool.query(batch).flatten().tolist()
+    # the first 6 are returned and stored (filling); after that each image is returned or stored, exactly once
+    assert sorted(into + into[:6]) == sorted(out + pool.images.flatten().tolist())
+    assert sorted(out) != sorted(into[:len(out)]), "a full pool must hand back older images"
+
+
+def test_linear_decay_is_the_official_lambda_rule():
+    factor = linear_decay(100, 100)
+    official = [1.0 - max(0, epoch + 1 - 100) / float(100 + 1) for epoch in range(200)]
+    assert [factor(e) for e in range(200)] == pytest.approx(official)
+    assert factor(0) == factor(99) == 1.0 and factor(199) == pytest.approx(1 / 101) and factor(250) == 0.0
+
+
+# -- the trainer with tiny networks and a reference implementation of the losses --------------------
+
+def lsgan(prediction, target_is_real):
+    return ((prediction - float(target_is_real)) ** 2).mean()
+
+
+def d_loss(d_real, d_fake):
+    return 0.5 * (lsgan(d_real, True) + lsgan(d_fake, False))
+
+
+def cycle(real, rec, lambda_cycle=10.0):
+    return lambda_cycle * (real - rec).abs().mean()
+
+
+def identity(real, same, lambda_identity=0.5, lambda_cycle=10.0):
+    return lambda_identity * lambda_cycle * (real - same).abs().mean()
+
+
+def g_loss(d_fake_b, d_fake_a, real_a, cycled_a, real_b, cycled_b, same_a, same_b, lambda_cycle=10.0,
+           lambda_identity=0.5):
+    return (lsgan(d_fake_b, True) + lsgan(d_fake_a, True) + cycle(real_a, cycled_a, lambda_cycle)
+            + cycle(real_b, cycled_b, lambda_cycle) + identity(real_a, same_a, lambda_identity, lambda_cycle)
+            + identity(real_b, same_b, lambda_identity, lambda_cycle))
+
+
+LOSSES = CycleLosses(lsgan=lsgan, discriminator=d_loss, cycle=cycle, identity=identity, generator=g_loss)
+
+
+class Unpaired:
+    """Stands in for helpers.horse2zebra.UnpairedImages: A dark, B bright, random crops on the device."""
+
+    def __init__(self, size=40):
+        gen = torch.Generator().manual_seed(7)
+        self.a = torch.rand(6, 3, size, size, generator=gen) - 1
+        self.b = torch.rand(6, 3, size, size, generator=gen)
+
+    def sample(self, batch_size, crop_size, *, flip=True, generator=None):
+        out = []
+        for images in (self.a, self.b):
+            i = torch.randint(len(images), (batch_size,), generator=generator)
+            top, left = (random.randrange(images.shape[-1] - crop_size + 1) for _ in range(2))
+            out.append(images[i, :, top:top + crop_size, left:left + crop_size])
+        return tuple(out)
+
+
+def make_trainer(seed=0, losses=LOSSES, **kw):
+    set_seed(seed)
+    G_AB, G_BA = ResnetGenerator(ngf=4, n_blocks=1), ResnetGenerator(ngf=4, n_blocks=1)
+    D_A, D_B = NLayerDiscriminator(ndf=4), NLayerDiscriminator(ndf=4)
+    opt_G = kw.pop("opt_G", None) or torch.optim.Adam([*G_AB.parameters(), *G_BA.parameters()], 2e-4, betas=(0.5, 0.999))
+    opt_D = torch.optim.Adam([*D_A.parameters(), *D_B.parameters()], 2e-4, betas=(0.5, 0.999))
+    return CycleGANTrainer(G_AB, G_BA, D_A, D_B, opt_G, opt_D, losses=losses, data=Unpaired(),
+                           batch_size=2, crop_size=kw.pop("crop_size", 32), pool_size=kw.pop("pool_size", 3), **kw)
+
+
+def flat(*modules):
+    return torch.cat([p.detach().flatten() for m in modules for p in m.parameters()])
+
+
+def test_training_updates_all_four_networks_and_logs_every_term():
+    t = make_trainer(log_every=3)
+    before = [flat(n) for n in (t.G_AB, t.G_BA, t.D_A, t.D_B)]
+    history = t.train(7, progress=False, dashboard=False)
+    assert history.steps == [3, 6, 7]
+    assert set(history.names) == {"G", "D_A", "D_B", "adv A->B", "adv B->A", "cycle A", "cycle B",
+                                  "identity A", "identity B"}
+    for b, net in zip(before, (t.G_AB, t.G_BA, t.D_A, t.D_B)):
+        assert not torch.equal(b, flat(net))
+    terms = sum(history[n][-1] for n in ("adv A->B", "adv B->A", "cycle A", "cycle B", "identity A", "identity B"))
+    assert history["G"][-1] == pytest.approx(terms, rel=1e-5), "G's loss is the sum of its logged terms"
+
+
+def test_discriminators_are_frozen_while_the_generators_learn():
+    t = None
+    seen = []
+
+    def watching_g_loss(*args, **kw):
+        seen.append([p.requires_grad for D in (t.D_A, t.D_B) for p in D.parameters()])
+        return g_loss(*args, **kw)
+
+    t = make_trainer(losses=CycleLosses(lsgan, d_loss, cycle, identity, watching_g_loss))
+    t.train(2, progress=False, dashboard=False)
+    assert seen and not any(any(flags) for flags in seen)
+    assert all(p.requires_grad for D in (t.D_A, t.D_B) for p in D.parameters()), "D must be trainable again after"
+
+
+def test_generator_step_changes_no_discriminator_weight():
+    t = make_trainer()
+    D_before = flat(t.D_A, t.D_B)
+    t.opt_D.step = lambda *a, **k: None  # only the generator step may move weights now
+    t.train(2, progress=False, dashboard=False)
+    assert torch.equal(D_before, flat(t.D_A, t.D_B))
+
+
+def test_lambdas_reach_the_losses_and_zero_identity_skips_its_passes():
+    calls = []
+
+    def spy(*args, **kw):
+        calls.append(kw)
+        return g_loss(*args, **kw)
+
+    t = make_trainer(losses=CycleLosses(lsgan, d_loss, cycle, identity, spy), lambda_cycle=3.0, lambda_identity=0.0)
+    forwards = []
+    t.G_AB.register_forward_hook(lambda *a: forwards.append(1))
+    t.train(1, progress=False, dashboard=False)
+    assert calls == [{"lambda_cycle": 3.0, "lambda_identity": 0.0}]
+    assert len(forwards) == 2, "without identity loss G_AB runs twice per step (A->B and the B cycle)"
+    assert t.history["identity A"] == [0.0]
+
+
+def test_losses_are_read_back_once_per_log_not_per_step(monkeypatch):
+    set_seed(0)
+    t = make_trainer(log_every=3, opt_G=None)
+    for opt in (t.opt_G, t.opt_D):  # Adam keeps its step counter on the CPU: not a device sync, but counted below
+        for group in opt.param_groups:
+            group["capturable"] = False
+    reads = []
+    for name in ("item", "tolist", "__float__", "__bool__", "cpu", "numpy"):
+        original = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name, lambda self, *a, _o=original, _n=name, **k: reads.append(_n) or _o(self, *a, **k))
+    t.opt_G.step = t.opt_D.step = lambda *a, **k: None
+    t.train(6, progress=False, dashboard=False)
+    assert reads == ["tolist", "tolist"], f"host reads during 6 steps: {reads}"
+
+
+def test_a_nan_loss_stops_training_and_names_the_loss():
+    bad = CycleLosses(lsgan, lambda r, f: d_loss(r, f) * float("nan"), cycle, identity, g_loss)
+    t = make_trainer(losses=bad, log_every=2)
+    with pytest.raises(FloatingPointError, match=r"between step 1 and step 2 \(.*discriminator D_A = nan, discriminator D_B = nan"):
+        t.train(5, progress=False, dashboard=False)
+
+
+def test_learning_rate_follows_lr_factor_per_step():
+    t = make_trainer(lr_factor=linear_decay(2, 3))
+    seen = []
+    original = t.opt_G.step
+    t.opt_G.step = lambda *a, **k: seen.append(t.opt_G.param_groups[0]["lr"]) or original(*a, **k)
+    t.train(5, progress=False, dashboard=False)
+    assert seen == pytest.approx([2e-4 * f for f in (1, 1, 0.75, 0.5, 0.25)])
+    assert t.opt_D.param_groups[0]["lr"] == pytest.approx(2e-4 * 0.25)
+
+
+def test_resume_continues_exactly_where_the_checkpoint_left_off(tmp_path):
+    straight = make_trainer(seed=3, log_every=2)
+    straight.train(6, progress=False, dashboard=False)
+    first = make_trainer(seed=3, log_every=2, checkpoint_path=tmp_path / "run.pt", checkpoint_every=2)
+    first.train(4, progress=False, dashboard=False)
+    resumed = make_trainer(seed=99, log_every=2)
+    assert resumed.resume(tmp_path / "run.pt") and resumed.step == 4
+    assert resumed.pool_A.count == first.pool_A.count and torch.equal(resumed.pool_B.images, first.pool_B.images)
+    resumed.train(2, progress=False, dashboard=False)
+    for name in ("G_AB", "G_BA", "D_A", "D_B"):
+        assert torch.allclose(flat(getattr(straight, name)), flat(getattr(resumed, name)), atol=1e-6), name
+    assert resumed.history.steps == straight.history.steps
+    assert not make_trainer().resume(tmp_path / "none.pt")
+
+
+def test_samples_dashboard_and_metrics():
+    t = make_trainer(log_every=1)
+    t.train(2, progress=False, dashboard=False)
+    samples = t.samples()
+    assert set(samples) == {"real A", "fake B", "rec A", "real B", "fake A", "rec B"}
+    assert all(v.shape == (4, 3, 32, 32) and v.device.type == "cpu" for v in samples.values())
+    fig = cyclegan_figure(t)
+    assert len(fig.axes) == 9
+    assert 0 <= cycle_error(t.G_AB, t.G_BA, t.fixed_a) <= 2
+    assert t.G_AB.training, "metrics must give the generator back in training mode"
+    with pytest.raises(ValueError, match="'AB'"):
+        t.translate(t.fixed_a, "A->B")
+
+
+def test_domain_classifier_share():
+    clf = DomainClassifier()
+    with torch.no_grad():
+        clf.net[-1].bias.fill_(5.0)
+        clf.net[-1].weight.zero_()
+    images = torch.rand(10, 3, 32, 32)
+    assert domain_share(clf, images, "B") == 1.0 and domain_share(clf, images, "A") == 0.0
+
+
+def test_bad_arguments_are_rejected():
+    with pytest.raises(ValueError, match="multiple of 4"):
+        make_trainer(crop_size=30)
+    with pytest.raises(ValueError, match="lambda"):
+        make_trainer(lambda_cycle=-1)
+    with pytest.raises(ValueError, match="pool_size"):
+        ImagePool(-1)
+    with pytest.raises(ValueError, match="n_blocks"):
+        ResnetGenerator(n_blocks=-1)
