@@ -138,3 +138,47 @@ def plot_patterns(
     if title:
         ax.set_title(title)
     return fig
+
+
+def show_image_rows(
+    images: torch.Tensor,
+    *,
+    row_labels: Sequence[str] | None = None,
+    ax=None,
+    title: str | None = None,
+    value_range: tuple[float, float] | None = None,
+    figsize=None,
+    cmap: str = "gray",
+):
+    """Show images as a table: one row per group (e.g. one row per digit a conditional G was asked for).
+
+    Args:
+        images: (R, N, H, W), (R, N, C, H, W) or (R, N, H*W) with H*W = 784: R rows of N images; any device.
+        row_labels: a label per row, written on the left (e.g. ``["0", "1", ..., "9"]``).
+        value_range: (low, high) of the pixel values, e.g. (-1, 1) for tanh outputs.
+    """
+    images = images.detach().float().cpu()
+    if images.dim() == 3 and images.shape[2] == 784:
+        images = images.reshape(*images.shape[:2], 28, 28)
+    if images.dim() == 4:
+        images = images.unsqueeze(2)
+    if images.dim() != 5 or images.shape[2] not in (1, 3, 4):
+        raise ValueError(f"images must be (rows, columns, H, W), (rows, columns, C, H, W) or (rows, columns, 784), "
+                         f"got shape {tuple(images.shape)}")
+    rows, columns, _, height, _ = images.shape
+    if row_labels is not None and len(row_labels) != rows:
+        raise ValueError(f"got {len(row_labels)} row labels for {rows} rows")
+    padding = 2
+    grid = make_grid(images.reshape(rows * columns, *images.shape[2:]), nrow=columns, padding=padding, normalize=True,
+                     value_range=value_range, pad_value=1.0)
+    fig, ax = _axes(ax, figsize or (max(2.0, 0.6 * columns + 0.5), max(2.0, 0.6 * rows)))
+    ax.imshow(grid.permute(1, 2, 0).numpy(), cmap=cmap, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([padding + r * (height + padding) + height / 2 for r in range(rows)])
+    ax.set_yticklabels(row_labels if row_labels is not None else [str(r) for r in range(rows)])
+    ax.tick_params(left=False)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if title:
+        ax.set_title(title)
+    return fig

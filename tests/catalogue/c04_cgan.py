@@ -13,20 +13,11 @@ EXERCISES = {
 def generator_input(noise, labels, embedding):
     return torch.cat((embedding(labels), noise), 1)
 ''',
-            "torch.hstack": '''
-def generator_input(noise, labels, embedding):
-    label_vectors = embedding(labels)
-    return torch.hstack([label_vectors, noise])
-''',
             "F.embedding on the table": '''
 import torch.nn.functional as F
 
 def generator_input(noise, labels, embedding):
     return torch.concat([F.embedding(labels, embedding.weight), noise], dim=-1)
-''',
-            "rows of the weight matrix by index": '''
-def generator_input(noise, labels, embedding):
-    return torch.cat([embedding.weight[labels], noise], dim=-1)
 ''',
             "one-hot times the table": '''
 def generator_input(noise, labels, embedding):
@@ -43,10 +34,6 @@ def generator_input(noise, labels, embedding):
 def generator_input(noise, labels, embedding):
     return torch.cat([torch.nn.functional.one_hot(labels, 10).float(), noise], dim=-1)
 '''),
-            "the integer labels concatenated": ("integer labels", '''
-def generator_input(noise, labels, embedding):
-    return torch.cat([labels.unsqueeze(1).float(), noise], dim=-1)
-'''),
             "embedding detached": ("no gradient reaches the embedding", '''
 def generator_input(noise, labels, embedding):
     return torch.cat([embedding(labels).detach(), noise], dim=-1)
@@ -59,10 +46,6 @@ def generator_input(noise, labels, embedding):
             "concatenated on the batch axis": ("dim=-1", '''
 def generator_input(noise, labels, embedding):
     return torch.cat([embedding(labels), noise], dim=0)
-'''),
-            "embedding only": ("missing", '''
-def generator_input(noise, labels, embedding):
-    return embedding(labels)
 '''),
         },
     },
@@ -82,11 +65,6 @@ flatten = torch.nn.Flatten()
 
 def discriminator_input(images, labels, embedding):
     return torch.hstack([flatten(images), embedding(labels)])
-''',
-            "reshape with len and torch.concat": '''
-def discriminator_input(images, labels, embedding):
-    batch = len(images)
-    return torch.concat([images.reshape(batch, -1), embedding.weight[labels]], dim=1)
 ''',
         },
         "mistakes": {
@@ -112,16 +90,6 @@ def discriminator_input(images, labels, embedding):
         label_vectors = embedding(labels)
     return torch.cat([images.reshape(len(images), -1), label_vectors], dim=-1)
 '''),
-            "the integer labels concatenated": ("integer labels", '''
-def discriminator_input(images, labels, embedding):
-    return torch.cat([images.reshape(len(images), -1), labels[:, None].to(images.dtype)], dim=-1)
-'''),
-            "one-hot labels, no embedding": ("one-hot", '''
-import torch.nn.functional as F
-
-def discriminator_input(images, labels, embedding):
-    return torch.cat([images.flatten(1), F.one_hot(labels, 10).float()], dim=-1)
-'''),
         },
     },
     "sample_labels": {
@@ -139,10 +107,6 @@ def sample_labels(batch_size, num_classes=10, device=None):
             "scaled uniform floats, floored": '''
 def sample_labels(batch_size, num_classes=10, device=None):
     return (torch.rand(batch_size, device=device) * num_classes).floor().long()
-''',
-            "random_ in place": '''
-def sample_labels(batch_size, num_classes=10, device=None):
-    return torch.empty(batch_size, dtype=torch.int64, device=device).random_(0, num_classes)
 ''',
         },
         "mistakes": {
@@ -165,18 +129,6 @@ def sample_labels(batch_size, num_classes=10, device=None):
             "10 hard-coded": ("ignore num_classes", '''
 def sample_labels(batch_size, num_classes=10, device=None):
     return torch.randint(10, (batch_size,), device=device)
-'''),
-            "a fixed cycle of labels": ("at random", '''
-def sample_labels(batch_size, num_classes=10, device=None):
-    return torch.arange(batch_size, device=device) % num_classes
-'''),
-            "a column of labels": ("shape", '''
-def sample_labels(batch_size, num_classes=10, device=None):
-    return torch.randint(num_classes, (batch_size, 1), device=device)
-'''),
-            "int32 labels": ("int64", '''
-def sample_labels(batch_size, num_classes=10, device=None):
-    return torch.randint(num_classes, (batch_size,), device=device, dtype=torch.int32)
 '''),
         },
     },
