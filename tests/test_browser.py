@@ -1,0 +1,353 @@
+"""Every lesson in a real JupyterLab, in a real (headless) Chromium, driven by Playwright.
+
+nbval proves the kernel side; this test proves what a student sees: the notebook runs from top to bottom
+without an error output, the hyperparameter panel renders as widgets (not "Error displaying widget" or a text
+repr), a tqdm progress bar renders, and moving a slider then clicking **Train** changes the panel's output.
+
+One ``jupyter lab`` server (127.0.0.1, a random token, a temporary copy of ``solutions/``, ``GAN_PROFILE=quick``)
+and one Chromium serve every lesson. The server's environment drops ``CI``, ``NBVAL`` and ``NBGRADER_EXECUTION``:
+with them the kernels would count as automated and the panels would skip their widgets. Screenshots go to
+``artifacts/browser/``: ``<lesson>.png`` (the whole notebook after Run All) and ``<lesson>-panel.png`` (the panel
+after the slider moved and Train ran).
+
+Run it alone with ``pytest -m browser``. It needs Debian's ``chromium`` (``/usr/bin/chromium``, or set
+``GAN_COURSE_CHROMIUM``) and the ``playwright`` package; no browser is downloaded. Without them it is skipped,
+except under CI (``CI`` set), where it fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from course import LESSONS, ROOT, SOLUTIONS
+from helpers.profiles import AUTOMATION_VARS, env_flag
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = os.environ.get("GAN_COURSE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+ARTIFACTS = ROOT / "artifacts" / "browser"
+SERVER_START_S = 120
+RUN_ALL_S = 600  # per lesson, on 2 loaded cores; the quick profiles take well under a minute each
+TRAIN_S = 240
+# JupyterLab settings for the test's server: every cell stays in the page (no windowing), no news pop-up.
+LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+}
+# The slider moved before Train: the first whose label names the run's length, else the panel's first slider.
+# The left arrow key moves it down to half its value or its low end, so Train runs shorter than Run All's run.
+RUN_LENGTH_WORDS = ("step", "epoch", "iteration")
+
+
+def _missing(reason: str) -> None:
+    """Skip on a developer machine; fail under CI, where the browser test must run."""
+    if env_flag(os.environ.get("CI")):
+        pytest.fail(f"{reason} (CI is set: the browser test must run there; .ci/run installs chromium)")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Lab:
+    """A running ``jupyter lab`` server: its URL, token, process and log."""
+
+    def __init__(self, tmp: Path):
+        self.course = tmp / "course"
+        shutil.copytree(SOLUTIONS, self.course / "solutions", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        settings = tmp / "lab-settings"
+        for name, values in LAB_SETTINGS.items():
+            (settings / name).parent.mkdir(parents=True, exist_ok=True)
+            (settings / name).write_text(json.dumps(values))
+        self.port, self.token = _free_port(), secrets.token_hex(16)
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if k not in AUTOMATION_VARS + ("NBGRADER_VALIDATING",)}
+        env.update(GAN_PROFILE="quick", JUPYTERLAB_SETTINGS_DIR=str(settings),
+                   JUPYTERLAB_WORKSPACES_DIR=str(tmp / "lab-workspaces"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+                   PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+        command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+                   "--ServerApp.port_retries=0", f"--ServerApp.token={self.token}",
+                   f"--ServerApp.root_dir={self.course}", "--LabApp.expose_app_in_browser=True"]
+        if os.geteuid() == 0:
+            command.append("--allow-root")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.log_path = ARTIFACTS / "jupyter-lab.log"
+        self._log = open(self.log_path, "w")
+        # its own process group: stopping the server also stops every kernel it started
+        self.process = subprocess.Popen(command, cwd=self.course, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+
+    def log_tail(self, lines: int = 40) -> str:
+        self._log.flush()
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def api(self, path: str, method: str = "GET") -> object:
+        request = urllib.request.Request(f"{self.url}/api/{path}", method=method,
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def wait_until_ready(self) -> None:
+        deadline = time.monotonic() + SERVER_START_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"jupyter lab exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                self.api("status")
+                return
+            except OSError:
+                time.sleep(0.5)
+        raise AssertionError(f"jupyter lab did not answer within {SERVER_START_S} s:\n{self.log_tail()}")
+
+    def shutdown_kernels(self) -> None:
+        for kernel in self.api("kernels"):
+            self.api(f"kernels/{kernel['id']}", method="DELETE")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=15)
+        self._log.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    if shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) is None:
+        _missing("jupyterlab is not installed in this environment")
+    server = Lab(tmp_path_factory.mktemp("browser"))
+    try:
+        server.wait_until_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if not Path(CHROMIUM).exists():
+        _missing(f"no Chromium at {CHROMIUM}: install Debian's chromium (apt-get install chromium) "
+                 f"or set GAN_COURSE_CHROMIUM to a Chromium executable")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("the playwright package is missing: pip install -e '.[dev]'")
+    playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+    finally:
+        playwright.stop()
+
+
+# -- reading JupyterLab's state (window.jupyterapp: --LabApp.expose_app_in_browser) ---------------------
+
+_NOTEBOOK_STATE = """path => {
+  const app = window.jupyterapp;
+  const panel = app && Array.from(app.shell.widgets('main')).find(w => w.context && w.context.path === path);
+  if (!panel || !panel.sessionContext || !panel.content) return null;
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  const code = panel.content.widgets.filter(cell => cell.model.type === 'code');
+  return {
+    kernel: kernel ? kernel.status : 'none',
+    running: code.filter(cell => cell.promptNode && cell.promptNode.textContent.includes('*')).length,
+    executed: code.filter(cell => cell.model.executionCount !== null).length,
+    code: code.length,
+    errors: code.flatMap((cell, index) => {
+      const out = [];
+      for (let i = 0; i < cell.model.outputs.length; i++) {
+        const o = cell.model.outputs.get(i).toJSON();
+        if (o.output_type === 'error') out.push(`code cell ${index + 1}: ${o.ename}: ${o.evalue}`);
+      }
+      return out;
+    }),
+  };
+}"""
+
+
+def _state(page, path: str) -> dict | None:
+    """The kernel's status, the code cells' progress and error outputs of the open notebook ``path``."""
+    return page.evaluate(_NOTEBOOK_STATE, path)
+
+
+def _wait(page, path: str, what: str, predicate, timeout: float, poll: float = 1.0) -> dict:
+    """Poll the notebook's state until ``predicate(state)`` holds twice in a row."""
+    deadline, held, state = time.monotonic() + timeout, 0, None
+    while time.monotonic() < deadline:
+        state = _state(page, path)
+        held = held + 1 if state is not None and predicate(state) else 0
+        if held >= 2:
+            return state
+        page.wait_for_timeout(poll * 1000)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last state {state}")
+
+
+def _menu(page, menu: str, item: str) -> None:
+    """Click ``item`` in the menu bar's ``menu``, as a student does."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=menu).first.click()
+    page.locator(f'.lm-Menu-itemLabel:text-is("{item}")').first.click()
+
+
+def _screenshot_notebook(page, path: Path) -> None:
+    """The whole notebook: the page made as tall as the notebook, then put back."""
+    height = page.evaluate("""() => Math.max(...Array.from(
+        document.querySelectorAll('.jp-NotebookPanel-notebook, .jp-NotebookPanel-notebook .jp-WindowedPanel-outer'),
+        el => el.scrollHeight))""")
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": min(height + 200, 16000)})
+    try:
+        page.evaluate("""() => document.querySelectorAll(
+            '.jp-NotebookPanel-notebook, .jp-NotebookPanel-notebook .jp-WindowedPanel-outer').forEach(el => el.scrollTop = 0)""")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(path))
+    finally:
+        page.set_viewport_size(size)
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def _slide_down(page, slider, readout, max_presses: int = 40) -> str:
+    """Press the left arrow on the slider's handle until its value is at most half of what it was, or at its
+    low end: a shorter run than the one Run All did. Returns the readout's new text."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    start = current = readout.inner_text()
+    slider.locator(".noUi-handle").first.focus()
+    for _ in range(max_presses):
+        page.keyboard.press("ArrowLeft")
+        try:
+            page.wait_for_function("([el, old]) => el.innerText !== old", arg=[readout.element_handle(), current],
+                                   timeout=3_000)
+        except PlaywrightTimeout:  # the readout stayed: the low end
+            break
+        current = readout.inner_text()
+        if _number(current) <= _number(start) / 2:
+            break
+    return current
+
+
+def _output_signature(area) -> str:
+    """What the student sees in an output area: its text and its images' sources."""
+    return area.evaluate("""el => el.innerText + '\\n' +
+        Array.from(el.querySelectorAll('img')).map(img => img.src).join('\\n')""")
+
+
+# -- the test ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_lesson_runs_in_jupyterlab(lesson, lab, chromium, capsys):
+    path = f"solutions/{lesson}/{lesson}.ipynb"
+    page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    try:
+        # a workspace of its own: only this notebook open, no tab restored from an earlier lesson
+        page.goto(f"{lab.url}/lab/workspaces/{lesson}/tree/{path}?reset&token={lab.token}")
+        page.wait_for_selector(".jp-NotebookPanel-notebook .jp-Cell", timeout=60_000)
+        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")  # the whole width for the notebook
+        _wait(page, path, "the kernel to start", lambda s: s["kernel"] == "idle", timeout=120)
+
+        # Run All from a clean notebook: the stored outputs and counts go first.
+        _menu(page, "Edit", "Clear Outputs of All Cells")
+        _wait(page, path, "the outputs to clear", lambda s: s["executed"] == 0, timeout=30, poll=0.2)
+        start = time.monotonic()
+        _menu(page, "Run", "Run All Cells")
+        state = _wait(page, path, "Run All to finish",
+                      lambda s: s["kernel"] == "idle" and s["running"] == 0 and s["executed"] > 0, timeout=RUN_ALL_S)
+        run_all_s = time.monotonic() - start
+        _screenshot_notebook(page, ARTIFACTS / f"{lesson}.png")
+        notebook = page.locator(".jp-NotebookPanel-notebook")
+
+        # 1. No cell shows an error.
+        assert not state["errors"], f"{lesson}: error outputs in the browser: {state['errors']}"
+        assert state["executed"] == state["code"], (
+            f"{lesson}: Run All stopped: {state['executed']} of {state['code']} code cells ran")
+        shown = notebook.locator(".jp-OutputArea-output").all_inner_texts()
+        tracebacks = [text[:300] for text in shown if "Traceback" in text]
+        assert not tracebacks, f"{lesson}: a cell shows a traceback:\n" + "\n---\n".join(tracebacks)
+        stderr = notebook.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+        errors = [text[:300] for text in stderr.all_inner_texts() if "Error" in text]
+        assert not errors, f"{lesson}: a cell shows an error on stderr:\n" + "\n---\n".join(errors)
+
+        # 2. The panel renders as widgets, not as an error or a text repr.
+        assert not notebook.get_by_text("Error displaying widget").count(), f"{lesson}: 'Error displaying widget'"
+        reprs = [text[:200] for text in notebook.locator(".jp-RenderedText").all_inner_texts()
+                 if "HyperparameterPanel(" in text or "VBox(" in text]
+        assert not reprs, f"{lesson}: a widget shows as text, not as a widget: {reprs}"
+        panels = notebook.locator(".jp-OutputArea-output").filter(
+            has=page.locator(".jupyter-widgets button", has_text="Train"))
+        assert panels.count() >= 1, f"{lesson}: no hyperparameter panel with a Train button rendered"
+        panel = panels.first
+        sliders = panel.locator(".widget-slider")
+        assert sliders.count() >= 1, f"{lesson}: the panel has no slider"
+
+        # 3. The tqdm progress bar renders as a widget.
+        assert notebook.locator(".widget-hprogress, .widget-vprogress, progress").count() >= 1, f"{lesson}: no progress bar rendered"
+
+        # 4. Move a slider with the keyboard, click Train: the panel's output changes.
+        labels = [text.lower() for text in sliders.locator(".widget-label").all_inner_texts()]
+        index = next((i for i, label in enumerate(labels) if any(w in label for w in RUN_LENGTH_WORDS)), 0)
+        slider = sliders.nth(index)
+        readout = slider.locator(".widget-readout")
+        before_value = readout.inner_text()
+        after_value = _slide_down(page, slider, readout)
+        assert after_value != before_value, f"{lesson}: the {labels[index]!r} slider did not move with the keyboard"
+        output = panel.locator(".widget-output").first
+        before_output = _output_signature(output)
+        status = panel.locator(".widget-hbox:has(> .widget-button) > .widget-html").first  # beside Train
+        before_status = status.inner_text()
+        start = time.monotonic()
+        panel.locator("button", has_text="Train").first.click()
+        page.wait_for_function(
+            "([el, old]) => el.innerText !== old && !el.innerText.includes('training')",
+            arg=[status.element_handle(), before_status], timeout=TRAIN_S * 1000)
+        _wait(page, path, "Train to finish", lambda s: s["kernel"] == "idle", timeout=TRAIN_S)
+        train_s = time.monotonic() - start
+        panel.scroll_into_view_if_needed()
+        panel.screenshot(path=str(ARTIFACTS / f"{lesson}-panel.png"))
+        after_status, after_output = status.inner_text(), _output_signature(output)
+        assert after_status.startswith("done:"), f"{lesson}: Train did not finish cleanly: {after_status!r}"
+        assert after_value.replace(",", "") in after_status.replace(",", ""), (
+            f"{lesson}: Train ran with other values than the slider shows ({labels[index]}={after_value}): {after_status!r}")
+        assert "Traceback" not in after_output, f"{lesson}: Train shows an error:\n{after_output[-800:]}"
+        assert after_output != before_output, f"{lesson}: the panel's output did not change after Train"
+        assert output.locator("img").count() >= 1, f"{lesson}: no plot or image in the panel's output after Train"
+        assert not page_errors, f"{lesson}: JavaScript errors in the page: {page_errors}"
+        with capsys.disabled():
+            print(f"\n[browser] {lesson}: Run All {run_all_s:.1f} s; {labels[index]} {before_value} -> {after_value}, "
+                  f"Train {train_s:.1f} s; screenshots in {ARTIFACTS.relative_to(ROOT)}/")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(ARTIFACTS / f"{lesson}-failure.png"))
+            (ARTIFACTS / f"{lesson}-failure.html").write_text(page.content())
+        raise
+    finally:
+        page.close()
+        lab.shutdown_kernels()
