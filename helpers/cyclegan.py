@@ -31,6 +31,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
+from .graphs import GraphedStep, optimizer_key
 from .profiles import automated_by
 from .training import History, check_num_steps
 
@@ -287,6 +288,11 @@ class CycleGANTrainer:
         log_every: read the summed losses back every this many steps (the only host sync).
         checkpoint_path, checkpoint_every: atomic checkpoint there every this many steps and at the end.
         amp_dtype: ``torch.bfloat16`` runs the networks under autocast (losses get float32); meant for GPUs.
+        cuda_graph: on CUDA, replay the whole step (data crops, both updates, pools, metric sums) as one CUDA graph
+            (:mod:`helpers.graphs`) once the image pools are full (their filling changes shapes); learning rates
+            become device tensors so the schedule needs no re-capture. ``False`` (default) keeps every step eager,
+            ``None`` uses a graph when on CUDA. If capture fails, steps run eagerly and :attr:`graph_status` says why.
+            Not measured on a GPU yet: the CPU path is the tested one.
     """
 
     def __init__(self, G_AB: nn.Module, G_BA: nn.Module, D_A: nn.Module, D_B: nn.Module,
@@ -295,7 +301,7 @@ class CycleGANTrainer:
                  pool_size: int = 50, lr_factor: Callable[[int], float] | None = None,
                  fixed_a: torch.Tensor | None = None, fixed_b: torch.Tensor | None = None, log_every: int = 50,
                  checkpoint_path: str | os.PathLike | None = None, checkpoint_every: int | None = None,
-                 amp_dtype: torch.dtype | None = None) -> None:
+                 amp_dtype: torch.dtype | None = None, cuda_graph: bool | None = False) -> None:
         if batch_size < 1 or log_every < 1:
             raise ValueError(f"batch_size and log_every must be at least 1, got {batch_size}, {log_every}")
         if crop_size < 4 or crop_size % 4:
@@ -310,7 +316,7 @@ class CycleGANTrainer:
         self.lambda_cycle, self.lambda_identity = float(lambda_cycle), float(lambda_identity)
         self.pool_A, self.pool_B = ImagePool(pool_size), ImagePool(pool_size)
         self.lr_factor = lr_factor
-        self._base_lr = [[g["initial_lr"] if "initial_lr" in g else g["lr"] for g in opt.param_groups]
+        self._base_lr = [[float(g["initial_lr"] if "initial_lr" in g else g["lr"]) for g in opt.param_groups]
                          for opt in (opt_G, opt_D)]
         self.device = next(G_AB.parameters()).device
         if fixed_a is None or fixed_b is None:  # the same dashboard images every run; the global RNG is not used
@@ -324,15 +330,29 @@ class CycleGANTrainer:
         self.amp_dtype = amp_dtype
         self.history = History()
         self.step = 0
-        self._sums = torch.zeros(len(METRICS), device=self.device)
+        self._sums = torch.zeros(len(METRICS), device=self.device)  # updated in place: a CUDA graph writes here
         self._count = 0
+        self._graphed = GraphedStep(
+            self._step_on_device, [self.opt_G, self.opt_D], self.device, enabled=cuda_graph,
+            key=lambda: (optimizer_key([self.opt_G, self.opt_D]), self.batch_size, self.crop_size, self.amp_dtype,
+                         self.lambda_cycle, self.lambda_identity))
+        if self._graphed.active:  # a tensor lr is read at replay time: the schedule needs no re-capture
+            for opt in (self.opt_G, self.opt_D):
+                for group in opt.param_groups:
+                    group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
+
+    @property
+    def graph_status(self) -> str:
+        """How steps run, e.g. ``"eager: cpu device (CUDA graphs need CUDA)"`` or ``"CUDA graph: replaying"``."""
+        return self._graphed.status
 
     # -- one step ------------------------------------------------------------------------------------
 
     def _autocast(self):
         if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        # no weight-cast cache: the PyTorch docs require cache_enabled=False inside CUDA graph capture
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, cache_enabled=False)
 
     def _net(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         with self._autocast():
@@ -352,6 +372,16 @@ class CycleGANTrainer:
     def train_step(self) -> None:
         """One generator update (both directions, discriminators frozen) then one discriminator update."""
         self._set_lr()
+        pools_full = all(p.count >= p.pool_size for p in (self.pool_A, self.pool_B))
+        if pools_full:
+            self._graphed()
+        else:  # filling the pools changes shapes from step to step: eager
+            self._step_on_device()
+        self._count += 1
+        self.step += 1
+
+    def _step_on_device(self) -> None:
+        """The step itself: random crops drawn on the device inside, metric sums updated in place, no host sync."""
         real_a, real_b = self.data.sample(self.batch_size, self.crop_size)
         L, lc, li = self.losses, self.lambda_cycle, self.lambda_identity
         fake_b, fake_a = self._net(self.G_AB, real_a), self._net(self.G_BA, real_b)
@@ -385,8 +415,6 @@ class CycleGANTrainer:
                      L.identity(real_a, same_a, lambda_identity=li, lambda_cycle=lc),
                      L.identity(real_b, same_b, lambda_identity=li, lambda_cycle=lc)]
             self._sums += torch.stack([t.detach().float().reshape(()) for t in terms])
-        self._count += 1
-        self.step += 1
 
     # -- the loop ------------------------------------------------------------------------------------
 
@@ -490,6 +518,7 @@ class CycleGANTrainer:
         self.history = History.from_state_dict(state["history"])
         self.fixed_a, self.fixed_b = state["fixed_a"].to(self.device), state["fixed_b"].to(self.device)
         ckpt.set_rng_state(state["rng"])
+        self._graphed.reset()  # the loaded tensors are new: a captured graph would miss them
         return True
 
 

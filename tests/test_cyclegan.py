@@ -41,6 +41,15 @@ _D_TABLE = {
 }
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    # these networks are tiny: one thread is faster, and far faster on a busy CI machine (no OpenMP barrier waits)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _table(net):
     return {k: tuple(v.shape) for k, v in net.state_dict().items()}
 
@@ -330,3 +339,10 @@ def test_bad_arguments_are_rejected():
         ImagePool(-1)
     with pytest.raises(ValueError, match="n_blocks"):
         ResnetGenerator(n_blocks=-1)
+
+
+def test_cuda_graph_is_optional_and_refused_off_cuda():
+    assert make_trainer().graph_status.startswith("eager")
+    assert make_trainer(cuda_graph=None).graph_status == "eager: cpu device (CUDA graphs need CUDA)"
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        make_trainer(cuda_graph=True)
