@@ -17,6 +17,7 @@ The catch rate (mistakes caught with the right phrase / mistakes in the catalogu
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -289,3 +290,19 @@ def test_grade_a_class_in_parallel_with_feedback_and_csv(tmp_path):
     assert "ValueError" in output_text(autograded_output(course, "01_backquery", "s03"), "test_make_targets")
     for student in students:
         assert (course / "feedback" / student / "01_backquery" / "01_backquery.html").exists(), student
+
+
+@pytest.mark.parametrize("command, offline", [("autograde", "1"), ("formgrader", None)])
+def test_nbgrader_config_grades_offline_with_restored_test_cells_and_a_cell_limit(monkeypatch, command, offline):
+    from traitlets.config import Config
+
+    from course import ROOT
+
+    monkeypatch.setattr(sys, "argv", ["nbgrader", command])
+    monkeypatch.delenv("GAN_COURSE_OFFLINE", raising=False)
+    config = Config()
+    exec((ROOT / "nbgrader_config.py").read_text(), {"get_config": lambda: config})
+    # grading kernels inherit the environment: no download attempt while autograding, the instructor's session untouched
+    assert os.environ.get("GAN_COURSE_OFFLINE") == offline
+    assert config.OverwriteCells.add_missing_cells is True
+    assert config.Execute.interrupt_on_timeout is True and 0 < config.Execute.timeout <= 60
