@@ -14,6 +14,12 @@ a threshold (see ``--fd-threshold``), and prints the time and steps that took.
 
     python bench/mnist_gan.py                      # CPU or the best device, batch 64
     python bench/mnist_gan.py --device cuda --images 640000
+    python bench/mnist_gan.py --model cgan         # lesson 4's conditional GAN; baseline in PyTorch-GAN cgan.py style
+
+With ``--model cgan`` both loops train lesson 4's CGANGenerator / CGANDiscriminator (labels through an embedding; the
+baseline draws the fake labels with NumPy per batch, as ``cgan.py`` does, and feeds the real labels from the
+DataLoader), and the quality run stops when the evaluator reads at least ``--accuracy-threshold`` of the samples as
+the digit G was asked for, with all 10 digits present.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import contextlib
 import io
 import time
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import nn
@@ -33,7 +40,7 @@ from helpers import metrics
 from helpers.data import load_mnist
 from helpers.device import get_device, set_seed
 from helpers.gan import GANTrainer, mnist_data
-from helpers.nets import MLPDiscriminator, MLPGenerator
+from helpers.nets import CGANDiscriminator, CGANGenerator, MLPDiscriminator, MLPGenerator
 
 LATENT = 100
 
@@ -51,8 +58,21 @@ class PILDigits(Dataset):
         return self.transform(Image.fromarray(self.images[index].numpy(), mode="L")), int(self.labels[index])
 
 
-def networks(device):
-    G, D = MLPGenerator(LATENT).to(device), MLPDiscriminator().to(device)
+def label_then_noise(z, labels, embedding):
+    """G's input in lesson 4: embedding(labels) then z, (B, 10 + LATENT)."""
+    return torch.cat([embedding(labels), z], dim=-1)
+
+
+def image_then_label(images, labels, embedding):
+    """D's input in lesson 4: the flattened image then embedding(labels), (B, 784 + 10)."""
+    return torch.cat([images.reshape(len(images), -1), embedding(labels)], dim=-1)
+
+
+def networks(device, model: str = "gan"):
+    if model == "cgan":
+        G, D = CGANGenerator(label_then_noise, LATENT).to(device), CGANDiscriminator(image_then_label).to(device)
+    else:
+        G, D = MLPGenerator(LATENT).to(device), MLPDiscriminator().to(device)
     opt_G = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_D = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     return G, D, opt_G, opt_D
@@ -63,10 +83,14 @@ def sync(device) -> None:
         torch.cuda.synchronize()
 
 
-def baseline(digits, device, batch_size: int, num_images: int) -> float:
-    """PyTorch-GAN gan.py style; returns images per second."""
+def _call(net, x, labels):
+    return net(x) if labels is None else net(x, labels)
+
+
+def baseline(digits, device, batch_size: int, num_images: int, model: str = "gan") -> float:
+    """PyTorch-GAN gan.py (or, for model="cgan", cgan.py) style; returns images per second."""
     set_seed(0)
-    G, D, opt_G, opt_D = networks(device)
+    G, D, opt_G, opt_D = networks(device, model)
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize([0.5], [0.5])])
     dataset = PILDigits((digits.images * 255).round().to(torch.uint8), digits.labels, transform)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True)
@@ -76,19 +100,23 @@ def baseline(digits, device, batch_size: int, num_images: int) -> float:
     sync(device)
     start = time.perf_counter()
     while seen < num_images:
-        for i, (imgs, _) in enumerate(loader):
+        for i, (imgs, labels) in enumerate(loader):
             valid = torch.ones(imgs.size(0), 1, device=device)
             fake = torch.zeros(imgs.size(0), 1, device=device)
             real_imgs = imgs.to(device).reshape(imgs.size(0), -1)
+            real_labels = gen_labels = None
+            if model == "cgan":  # cgan.py: real labels from the loader, fake ones from NumPy, copied per batch
+                real_labels = labels.to(device)
+                gen_labels = torch.as_tensor(np.random.randint(0, 10, imgs.size(0)), device=device)
             opt_G.zero_grad()
             z = torch.randn(imgs.shape[0], LATENT, device=device)
-            gen_imgs = G(z)
-            g_loss = adversarial_loss(D(gen_imgs), valid)
+            gen_imgs = _call(G, z, gen_labels)
+            g_loss = adversarial_loss(_call(D, gen_imgs, gen_labels), valid)
             g_loss.backward()
             opt_G.step()
             opt_D.zero_grad()
-            real_loss = adversarial_loss(D(real_imgs), valid)
-            fake_loss = adversarial_loss(D(gen_imgs.detach()), fake)
+            real_loss = adversarial_loss(_call(D, real_imgs, real_labels), valid)
+            fake_loss = adversarial_loss(_call(D, gen_imgs.detach(), gen_labels), fake)
             d_loss = (real_loss + fake_loss) / 2
             d_loss.backward()
             opt_D.step()
@@ -111,16 +139,18 @@ def bce_g(d_fake):
     return nn.functional.binary_cross_entropy(d_fake, torch.ones_like(d_fake))
 
 
-def course_trainer(data, device, batch_size, amp_dtype=None, cuda_graph=None):
+def course_trainer(data, device, batch_size, amp_dtype=None, cuda_graph=None, model="gan"):
     set_seed(0)
-    G, D, opt_G, opt_D = networks(device)
+    G, D, opt_G, opt_D = networks(device, model)
     return GANTrainer(G, D, opt_G, opt_D, d_loss=bce_d, g_loss=bce_g, data=data, latent_dim=LATENT,
-                      batch_size=batch_size, log_every=100, amp_dtype=amp_dtype, cuda_graph=cuda_graph)
+                      batch_size=batch_size, log_every=100, amp_dtype=amp_dtype, cuda_graph=cuda_graph,
+                      num_classes=10 if model == "cgan" else None)
 
 
-def course(data, device, batch_size: int, num_images: int, amp_dtype=None, cuda_graph=None) -> tuple[float, str]:
+def course(data, device, batch_size: int, num_images: int, amp_dtype=None, cuda_graph=None,
+           model="gan") -> tuple[float, str]:
     """Images per second of the course loop, and how its steps ran (eager or CUDA graph)."""
-    trainer = course_trainer(data, device, batch_size, amp_dtype, cuda_graph)
+    trainer = course_trainer(data, device, batch_size, amp_dtype, cuda_graph, model)
     steps = -(-num_images // batch_size)
     trainer.train(10, progress=False, dashboard=False)  # warm-up (allocations, graph capture), not timed
     sync(device)
@@ -131,6 +161,7 @@ def course(data, device, batch_size: int, num_images: int, amp_dtype=None, cuda_
 
 
 def time_to_quality(data, device, batch_size: int, fd_threshold: float, max_steps: int, every: int = 250):
+    """Steps and seconds until all 10 digits appear, and until they also reach a digit FD below ``fd_threshold``."""
     trainer = course_trainer(data, device, batch_size)
     reference = data.images[torch.randperm(len(data), device=device)[:1000]]
     first_all_modes = None
@@ -151,6 +182,25 @@ def time_to_quality(data, device, batch_size: int, fd_threshold: float, max_step
     return first_all_modes, None
 
 
+def time_to_label_accuracy(data, device, batch_size: int, threshold: float, max_steps: int, every: int = 250):
+    """CGAN: steps and seconds until the evaluator reads ``threshold`` of 1,000 samples (100 per asked digit, G in
+    eval mode) as the digit asked for, with all 10 digits present; returns (step, seconds, accuracy) or the last try."""
+    trainer = course_trainer(data, device, batch_size, model="cgan")
+    labels = torch.arange(10, device=device).repeat_interleave(100)
+    z = torch.randn(1000, LATENT, generator=torch.Generator().manual_seed(2)).to(device)
+    elapsed, accuracy = 0.0, 0.0
+    while trainer.step < max_steps:
+        start = time.perf_counter()
+        trainer.train(every, progress=False, dashboard=False)
+        sync(device)
+        elapsed += time.perf_counter() - start
+        samples = trainer.samples(z, labels)
+        accuracy = metrics.label_accuracy(samples, labels)
+        if accuracy >= threshold and metrics.mode_coverage(samples).covered == 10:
+            return True, (trainer.step, elapsed, accuracy)
+    return False, (trainer.step, elapsed, accuracy)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
@@ -160,27 +210,38 @@ def main() -> None:
                         help="digit Fréchet distance that counts as 'recognisable digits' (default 500)")
     parser.add_argument("--max-steps", type=int, default=20_000)
     parser.add_argument("--bf16", action="store_true", help="also measure the course loop under bf16 autocast")
+    parser.add_argument("--model", choices=["gan", "cgan"], default="gan",
+                        help="gan: lesson 3's MLP GAN; cgan: lesson 4's conditional GAN")
+    parser.add_argument("--accuracy-threshold", type=float, default=0.9,
+                        help="cgan: label accuracy that counts as 'G writes the digit asked for' (default 0.9)")
     args = parser.parse_args()
     device = get_device(args.device, verbose=True)
     with contextlib.redirect_stdout(io.StringIO()):
         digits = load_mnist(download=False)
-    print(f"data: {digits.source}; {torch.get_num_threads()} CPU threads; batch {args.batch_size}; "
-          f"{args.images:,} images per run")
+    print(f"model: {args.model}; data: {digits.source}; {torch.get_num_threads()} CPU threads; "
+          f"batch {args.batch_size}; {args.images:,} images per run")
     data = mnist_data(digits, device)
-    slow = baseline(digits, device, args.batch_size, args.images)
+    slow = baseline(digits, device, args.batch_size, args.images, args.model)
     rows = [("helpers.gan.GANTrainer, eager (data on device)", dict(cuda_graph=False))]
     if device.type == "cuda":
         rows.append(("helpers.gan.GANTrainer, whole step in a CUDA graph", dict(cuda_graph=True)))
     if args.bf16:
         rows += [(f"{name}, bf16 autocast", dict(kw, amp_dtype=torch.bfloat16)) for name, kw in list(rows)]
     print(f"{'loop':<56}{'images/s':>12}{'vs baseline':>13}")
-    print(f"{'PyTorch-GAN gan.py style (DataLoader, .item())':<56}{slow:>12,.0f}{'1.0x':>13}")
+    print(f"{f'PyTorch-GAN {args.model}.py style (DataLoader, .item())':<56}{slow:>12,.0f}{'1.0x':>13}")
     best = 0.0
     for name, kwargs in rows:
-        rate, status = course(data, device, args.batch_size, args.images, **kwargs)
+        rate, status = course(data, device, args.batch_size, args.images, model=args.model, **kwargs)
         best = max(best, rate)
         print(f"{name:<56}{rate:>12,.0f}{rate / slow:>12.1f}x   [{status}]")
     print(f"speed-up (best course loop vs baseline): {best / slow:.1f}x")
+    if args.model == "cgan":
+        reached, (step, seconds, accuracy) = time_to_label_accuracy(data, device, args.batch_size,
+                                                                    args.accuracy_threshold, args.max_steps)
+        verdict = "reached" if reached else "NOT reached"
+        print(f"label accuracy >= {args.accuracy_threshold:.0%} with 10/10 digits {verdict}: {accuracy:.1%} after "
+              f"{step:,} steps, {seconds:.1f} s of training")
+        return
     modes, quality = time_to_quality(data, device, args.batch_size, args.fd_threshold, args.max_steps)
     if modes:
         print(f"10/10 digits covered after {modes[0]:,} steps, {modes[1]:.1f} s of training")
