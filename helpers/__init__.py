@@ -3,7 +3,7 @@
 One concern per module:
 
 - :mod:`helpers.device`   -- choose CPU / CUDA / Apple MPS, seed every RNG, fixed noise batches
-- :mod:`helpers.profiles` -- the ``quick`` (CI, grading) and ``full`` (real training) run profiles
+- :mod:`helpers.profiles` -- the ``quick`` (CI, nbval; a smaller grading tier under nbgrader) and ``full`` run profiles
 - :mod:`helpers.data`     -- MNIST with an offline fallback
 - :mod:`helpers.nets`     -- the small networks the lessons train (never an exercise answer)
 - :mod:`helpers.training` -- a step loop with a progress bar and a loss history
@@ -11,6 +11,9 @@ One concern per module:
 - :mod:`helpers.widgets`  -- the hyperparameter panel with a Train button
 - :mod:`helpers.grading`  -- checks used by the autograded test cells
 - :mod:`helpers.gan`      -- the GAN training loop shared by the GAN lessons (data on the device, dashboard)
+- :mod:`helpers.graphs`   -- whole-step CUDA graph capture with an eager fallback
+- :mod:`helpers.horse2zebra` -- horse2zebra download (checked, resumable, atomic) and the offline stand-in
+- :mod:`helpers.cyclegan` -- CycleGAN networks (official layouts), image pool, LR decay, trainer, domain metrics
 - :mod:`helpers.checkpoint` -- atomic checkpoints and RNG state
 - :mod:`helpers.metrics`  -- digit Fréchet distance, mode coverage, label accuracy (shipped evaluator CNN)
 
