@@ -524,13 +524,15 @@ class CycleGANTrainer:
 
 class CycleGANDashboard:
     """Loss curves per term and the fixed images (real A, fake B, rec A / real B, fake A, rec B), in one output
-    area updated in place through a display handle; redrawn at most every ``min_interval`` seconds."""
+    area updated in place (:class:`helpers.widgets.LiveArea`); redrawn at most every ``min_interval`` seconds."""
 
     def __init__(self, trainer: CycleGANTrainer, *, min_interval: float = 2.0) -> None:
-        from IPython.display import HTML, display
+        from IPython.display import HTML
+
+        from .widgets import LiveArea
 
         self.trainer, self.min_interval, self._last = trainer, min_interval, 0.0
-        self.handle = display(HTML("<i>training starts…</i>"), display_id=True)
+        self.area = LiveArea(HTML("<i>training starts…</i>"))
 
     def figure(self):
         return cyclegan_figure(self.trainer)
@@ -540,8 +542,7 @@ class CycleGANDashboard:
         if not force and now - self._last < self.min_interval:
             return
         self._last = now
-        if self.handle is not None:
-            self.handle.update(self.figure())
+        self.area.show(self.figure())
 
 
 def cyclegan_figure(trainer: CycleGANTrainer, *, title: str = ""):

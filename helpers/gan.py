@@ -324,18 +324,18 @@ class GANTrainer:
 class Dashboard:
     """Loss curves, D's accuracy and the fixed-noise sample grid, redrawn in one output area.
 
-    Uses a display handle (``display(..., display_id=True)`` then ``handle.update``), so the
-    notebook keeps one figure that changes, not a new figure per log. Redraws at most every
+    Uses one :class:`helpers.widgets.LiveArea`, so the notebook keeps one figure that changes,
+    not a new figure per log, also inside a panel's output. Redraws at most every
     ``min_interval`` seconds (a redraw costs about 0.1 s).
     """
 
     def __init__(self, trainer: GANTrainer, *, min_interval: float = 2.0) -> None:
-        from IPython.display import display
+        from .widgets import LiveArea
 
         self.trainer = trainer
         self.min_interval = min_interval
         self._last = 0.0
-        self.handle = display(_placeholder(), display_id=True)
+        self.area = LiveArea(_placeholder())
 
     def figure(self):
         import matplotlib.pyplot as plt
@@ -363,8 +363,7 @@ class Dashboard:
         if not force and now - self._last < self.min_interval:
             return
         self._last = now
-        if self.handle is not None:
-            self.handle.update(self.figure())
+        self.area.show(self.figure())
 
 
 def _placeholder():

@@ -55,7 +55,8 @@ def plot_history(
     """
     fig, ax = _axes(ax, figsize)
     for name in names or history.names:
-        ax.plot(history.steps, _smooth(history[name], smooth), label=name, linewidth=1)
+        marker = "o" if len(history.steps) < 20 else None  # a run of a few logs must not draw an empty plot
+        ax.plot(history.steps, _smooth(history[name], smooth), label=name, linewidth=1, marker=marker, markersize=3)
     for label, value in (reference or {}).items():
         ax.axhline(value, linestyle="--", color="gray", linewidth=1)
         ax.annotate(label, (1.0, value), xycoords=("axes fraction", "data"), ha="right", va="bottom", color="gray")

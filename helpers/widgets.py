@@ -236,6 +236,11 @@ def interact(function: Callable[..., Any], **controls: widgets.ValueWidget) -> A
     In an automated run it calls ``function`` once with the controls' current values
     and shows its figures in the cell (see the module docstring for why).
     """
+    for control in controls.values():  # show whole labels ("mean of p_g"), not "mean of p..."
+        style = getattr(control, "style", None)
+        if getattr(control, "description", "") and style is not None and hasattr(style, "description_width") \
+                and not style.description_width:
+            style.description_width = "initial"
     if automated_by() is None:
         return widgets.interact(function, **controls)
     import matplotlib.pyplot as plt
@@ -243,6 +248,29 @@ def interact(function: Callable[..., Any], **controls: widgets.ValueWidget) -> A
     result = function(**{name: control.value for name, control in controls.items()})
     plt.show()
     return result
+
+
+class LiveArea:
+    """One output area that a running cell redraws in place (a training dashboard).
+
+    An ``ipywidgets.Output`` cleared and refilled on each :meth:`show`. Display handles
+    (``display(..., display_id=True)`` then ``handle.update``) would be simpler, but a
+    handle shown inside another ``Output`` widget (the panel's, when Train is clicked)
+    is never updated: JupyterLab kept the placeholder and showed no live figure. Meant
+    for a person at Jupyter; automated runs draw only the final figure (see the module docstring).
+    """
+
+    def __init__(self, initial: Any = None) -> None:
+        self.output = widgets.Output()
+        display(self.output)
+        if initial is not None:
+            self.show(initial)
+
+    def show(self, obj: Any) -> None:
+        """Replace what the area shows with ``obj`` (a figure, HTML, ...)."""
+        with self.output:
+            clear_output(wait=True)
+            display(obj)
 
 
 def error_html(message: str) -> HTML:

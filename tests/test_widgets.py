@@ -261,3 +261,16 @@ def test_interact_builds_sliders_for_a_person(monkeypatch):
     assert isinstance(shown, ipywidgets.interactive) or callable(shown)
     slider.value = 7  # moving the slider calls the function again
     assert calls[-1] == 7
+
+
+def test_interact_shows_whole_slider_labels_unless_the_lesson_set_a_width(monkeypatch):
+    import ipywidgets
+
+    from helpers.widgets import interact
+
+    _automation(monkeypatch, True)
+    long_label = ipywidgets.FloatSlider(value=0.5, description="mean of p_g")
+    fixed = ipywidgets.FloatSlider(value=0.5, description="σ", style={"description_width": "40px"})
+    interact(lambda a, b: None, a=long_label, b=fixed)
+    assert long_label.style.description_width == "initial"  # the default width cut it to "mean of p..."
+    assert fixed.style.description_width == "40px"
