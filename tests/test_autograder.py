@@ -299,7 +299,8 @@ def test_nbgrader_config_grades_offline_with_restored_test_cells_and_a_cell_limi
     from course import ROOT
 
     monkeypatch.setattr(sys, "argv", ["nbgrader", command])
-    monkeypatch.delenv("GAN_COURSE_OFFLINE", raising=False)
+    monkeypatch.setenv("GAN_COURSE_OFFLINE", "")  # recorded, so the value the config sets is undone afterwards
+    monkeypatch.delenv("GAN_COURSE_OFFLINE")
     config = Config()
     exec((ROOT / "nbgrader_config.py").read_text(), {"get_config": lambda: config})
     # grading kernels inherit the environment: no download attempt while autograding, the instructor's session untouched

@@ -169,7 +169,8 @@ def test_explicit_download_argument_wins_over_env(recorded_attempts, monkeypatch
     assert recorded_attempts == [True]
 
 
-def test_unreadable_idx_files_are_tried_then_the_download(recorded_attempts, tmp_path):
+def test_unreadable_idx_files_are_tried_then_the_download(recorded_attempts, tmp_path, monkeypatch):
+    monkeypatch.delenv(OFFLINE_ENV, raising=False)
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for name in data.MNIST_FILES:
