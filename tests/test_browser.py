@@ -4,7 +4,8 @@ nbval proves the kernel side; this test proves what a student sees: the notebook
 without an error output, the hyperparameter panel renders as widgets (not "Error displaying widget" or a text
 repr), a tqdm progress bar renders, and moving a slider then clicking **Train** changes the panel's output.
 
-One ``jupyter lab`` server (127.0.0.1, a random token, a temporary copy of ``solutions/``, ``GAN_PROFILE=quick``)
+One ``jupyter lab`` server (127.0.0.1, a random token, a temporary copy of ``solutions/``, ``GAN_PROFILE=grading``:
+the lessons' smallest honest runs, since this test checks what the browser shows, nbval checks the quick profile)
 and one Chromium serve every lesson. The server's environment drops ``CI``, ``NBVAL`` and ``NBGRADER_EXECUTION``:
 with them the kernels would count as automated and the panels would skip their widgets. Screenshots go to
 ``artifacts/browser/``: ``<lesson>.png`` (the whole notebook after Run All) and ``<lesson>-panel.png`` (the panel
@@ -83,7 +84,7 @@ class Lab:
         self.port, self.token = _free_port(), secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if k not in AUTOMATION_VARS + ("NBGRADER_VALIDATING",)}
-        env.update(GAN_PROFILE="quick", JUPYTERLAB_SETTINGS_DIR=str(settings),
+        env.update(GAN_PROFILE="grading", JUPYTERLAB_SETTINGS_DIR=str(settings),
                    JUPYTERLAB_WORKSPACES_DIR=str(tmp / "lab-workspaces"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
                    PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
         command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",

@@ -92,3 +92,10 @@ def test_pick_uses_the_grading_value_only_under_nbgrader(env, expected):
 
 def test_pick_falls_back_to_quick_under_nbgrader_without_a_grading_value():
     assert get_profile({"NBGRADER_EXECUTION": "autograde"}).pick(quick=1, full=2) == 1
+
+
+def test_gan_profile_grading_is_the_quick_profile_at_its_grading_tier():
+    profile = get_profile({PROFILE_ENV: "grading"})
+    assert profile.quick and profile.grading and PROFILE_ENV in profile.reason
+    assert profile.pick(quick="quick", full="full", grading="grading") == "grading"
+    assert profile.pick(quick="quick", full="full") == "quick"
