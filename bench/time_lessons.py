@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def run(lesson: str, profile: str, timeout: int) -> float:
     notebook = nbformat.read(ROOT / "solutions" / lesson / f"{lesson}.ipynb", as_version=4)
     os.environ["GAN_PROFILE"] = profile
+    # A headless run, as under nbval: panels and dashboards write straight into the cell. Without it the live
+    # dashboards use ipywidgets.Output, whose captured output nbclient can stall on (see helpers.widgets).
+    os.environ["NBVAL"] = "1"
     start = time.perf_counter()
     NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
     return time.perf_counter() - start
