@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checkpoint import save_atomic
 from .data import OFFLINE_ENV, data_root
 from .profiles import env_flag
 
@@ -252,20 +253,6 @@ def _colours(canvas: _Canvas, inside: np.ndarray, rng: np.random.Generator, zebr
     table = {"tail": points, "mane": points, "hoof": points * 0.6, "eye": black, "nose": coat * 0.7,
              "lower leg": points if coat_name in ("bay", "dun", "dark bay") else coat}
     return np.stack([table.get(k, coat) for k, _ in kinds])[part]
-
-
-def _write_atomic(path: Path, write) -> None:
-    """Call ``write(file)`` on a temporary file next to ``path``, then rename it to ``path`` in one step."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _install_folder(built: Path, target: Path) -> None:
@@ -715,8 +702,7 @@ def load_folder(folder: str | os.PathLike, *, split: str = "train", load_size: i
             tensors = None
     if tensors is None:
         tensors = _resize_all(files["A"], load_size), _resize_all(files["B"], load_size)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(cache, lambda file: torch.save({"key": key, "a": tensors[0], "b": tensors[1]}, file))
+        save_atomic({"key": key, "a": tensors[0], "b": tensors[1]}, cache)
     device = torch.device("cpu") if device is None else torch.device(device)
     return UnpairedImages(tensors[0].to(device), tensors[1].to(device), source or str(folder), is_standin)
 
