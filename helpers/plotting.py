@@ -68,6 +68,14 @@ def plot_history(
     return fig
 
 
+def _grid(images: torch.Tensor, *, nrow: int, padding: int, value_range):
+    """(N, C, H, W) images as one (H', W', 3) array for ``imshow``: scaled to [0, 1], white padding."""
+    from torchvision.utils import make_grid  # imported on first use: torchvision takes 1.5 s to import
+
+    grid = make_grid(images, nrow=nrow, padding=padding, normalize=True, value_range=value_range, pad_value=1.0)
+    return grid.permute(1, 2, 0).numpy()
+
+
 def show_images(
     images: torch.Tensor,
     *,
@@ -93,13 +101,11 @@ def show_images(
         images = images.unsqueeze(1)
     if images.dim() != 4 or images.shape[1] not in (1, 3, 4):
         raise ValueError(f"images must be (N, H, W) or (N, C, H, W) with C = 1, 3 or 4, got shape {tuple(images.shape)}")
-    from torchvision.utils import make_grid  # imported on first use: torchvision takes 1.5 s to import
-
-    grid = make_grid(images, nrow=nrow, padding=2, normalize=True, value_range=value_range, pad_value=1.0)
+    grid = _grid(images, nrow=nrow, padding=2, value_range=value_range)
     ncols = min(nrow, images.shape[0])
     nrows = -(-images.shape[0] // nrow)
     fig, ax = _axes(ax, figsize or (max(2.0, 0.8 * ncols), max(2.0, 0.8 * nrows)))
-    ax.imshow(grid.permute(1, 2, 0).numpy(), cmap=cmap, interpolation="nearest")
+    ax.imshow(grid, cmap=cmap, interpolation="nearest")
     ax.axis("off")
     if title:
         ax.set_title(title)
@@ -171,12 +177,10 @@ def show_image_rows(
     if row_labels is not None and len(row_labels) != rows:
         raise ValueError(f"got {len(row_labels)} row labels for {rows} rows")
     padding = 2
-    from torchvision.utils import make_grid
-
-    grid = make_grid(images.reshape(rows * columns, *images.shape[2:]), nrow=columns, padding=padding, normalize=True,
-                     value_range=value_range, pad_value=1.0)
+    grid = _grid(images.reshape(rows * columns, *images.shape[2:]), nrow=columns, padding=padding,
+                 value_range=value_range)
     fig, ax = _axes(ax, figsize or (max(2.0, 0.6 * columns + 0.5), max(2.0, 0.6 * rows)))
-    ax.imshow(grid.permute(1, 2, 0).numpy(), cmap=cmap, interpolation="nearest")
+    ax.imshow(grid, cmap=cmap, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([padding + r * (height + padding) + height / 2 for r in range(rows)])
     ax.set_yticklabels(row_labels if row_labels is not None else [str(r) for r in range(rows)])
