@@ -28,12 +28,10 @@ from typing import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .graphs import GraphedStep, optimizer_key
-from .profiles import automated_by
-from .training import History, check_num_steps
+from .training import History, check_num_steps, train_logged
 
 # -- networks ---------------------------------------------------------------------------------------
 
@@ -418,7 +416,7 @@ class CycleGANTrainer:
 
     # -- the loop ------------------------------------------------------------------------------------
 
-    def _flush(self) -> dict[str, float]:
+    def flush_log(self) -> dict[str, float]:
         values = (self._sums / max(self._count, 1)).tolist()  # the one host sync per log interval
         self._sums.zero_()
         self._count = 0
@@ -440,27 +438,8 @@ class CycleGANTrainer:
             dashboard: draw the live dashboard (default: only when a person is watching, i.e. not under
                 nbgrader, nbval or CI).
         """
-        check_num_steps(num_steps)
-        live = dashboard if dashboard is not None else automated_by() is None
-        board = CycleGANDashboard(self) if live else None
-        bar = tqdm(total=int(num_steps), desc="CycleGAN", disable=not progress)
-        try:
-            for i in range(int(num_steps)):
-                self.train_step()
-                last = i == num_steps - 1
-                if self.step % self.log_every == 0 or last:
-                    record = self._flush()
-                    bar.set_postfix({k: f"{record[k]:.3f}" for k in ("G", "D_A", "D_B")}, refresh=False)
-                    if board is not None:
-                        board.update()
-                if self.checkpoint_path and self.checkpoint_every and (self.step % self.checkpoint_every == 0 or last):
-                    self.save(self.checkpoint_path)
-                bar.update(1)
-        finally:
-            bar.close()
-        if board is not None:
-            board.update(force=True)
-        return self.history
+        return train_logged(self, num_steps, desc="CycleGAN", postfix=("G", "D_A", "D_B"),
+                            board_factory=CycleGANDashboard, progress=progress, dashboard=dashboard)
 
     # -- translations --------------------------------------------------------------------------------
 

@@ -33,12 +33,10 @@ from typing import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .graphs import GraphedStep, optimizer_key
-from .profiles import automated_by
-from .training import History, check_num_steps
+from .training import History, train_logged
 
 LossD = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 LossG = Callable[[torch.Tensor], torch.Tensor]
@@ -189,7 +187,14 @@ class GANTrainer:
 
     def train_step(self) -> None:
         """One D step and one G step (replayed as a CUDA graph when one is captured); no host sync."""
-        self._graphed()
+        try:
+            self._graphed()
+        except RuntimeError as error:
+            if "between 0 and 1" not in str(error):
+                raise
+            raise FloatingPointError(
+                f"At step {self.step + 1} a probability fed to a BCE loss was NaN or outside [0, 1]: training "
+                f"diverged. Lower the learning rate.") from error
         self._count += 1
         self.step += 1
 
@@ -221,7 +226,8 @@ class GANTrainer:
 
     # -- the loop ---------------------------------------------------------------------------------
 
-    def _flush(self) -> dict[str, float]:
+    def flush_log(self) -> dict[str, float]:
+        """Average the metrics summed since the last log (one host sync), check them, record them in the history."""
         values = (self._sums / max(self._count, 1)).tolist()  # the one host sync per log interval
         self._sums.zero_()
         self._count = 0
@@ -242,34 +248,8 @@ class GANTrainer:
             dashboard: draw the live dashboard (default: only when a person is watching,
                 i.e. not under nbgrader, nbval or CI; then only the final figure is drawn).
         """
-        check_num_steps(num_steps)
-        live = dashboard if dashboard is not None else automated_by() is None
-        board = Dashboard(self) if live else None
-        bar = tqdm(total=int(num_steps), desc="GAN", disable=not progress)
-        try:
-            for i in range(int(num_steps)):
-                try:
-                    self.train_step()
-                except RuntimeError as error:
-                    if "between 0 and 1" not in str(error):
-                        raise
-                    raise FloatingPointError(
-                        f"At step {self.step + 1} a probability fed to a BCE loss was NaN or outside [0, 1]: training "
-                        f"diverged. Lower the learning rate.") from error
-                last = i == num_steps - 1
-                if self.step % self.log_every == 0 or last:
-                    record = self._flush()
-                    bar.set_postfix({k: f"{record[k]:.3f}" for k in ("D", "G", "D accuracy")}, refresh=False)
-                    if board is not None:
-                        board.update()
-                if self.checkpoint_path and self.checkpoint_every and (self.step % self.checkpoint_every == 0 or last):
-                    self.save(self.checkpoint_path)
-                bar.update(1)
-        finally:
-            bar.close()
-        if board is not None:
-            board.update(force=True)
-        return self.history
+        return train_logged(self, num_steps, desc="GAN", postfix=("D", "G", "D accuracy"), board_factory=Dashboard,
+                            progress=progress, dashboard=dashboard)
 
     # -- samples ----------------------------------------------------------------------------------
 

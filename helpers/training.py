@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -141,3 +141,39 @@ def run_steps(
     finally:
         bar.close()
     return history
+
+
+def train_logged(trainer: Any, num_steps: int, *, desc: str, postfix: Sequence[str], board_factory: Callable,
+                 progress: bool = True, dashboard: bool | None = None) -> "History":
+    """The step loop of :class:`helpers.gan.GANTrainer` and :class:`helpers.cyclegan.CycleGANTrainer`.
+
+    Calls ``trainer.train_step()`` ``num_steps`` times; every ``trainer.log_every`` steps and at the end it reads the
+    summed metrics back (``trainer.flush_log()``, the one host sync), shows ``postfix`` of them on the progress bar
+    and redraws the dashboard; it saves ``trainer.checkpoint_path`` every ``trainer.checkpoint_every`` steps and at
+    the end. ``dashboard`` (default: only when a person is watching, i.e. not under nbgrader, nbval or CI) decides
+    whether ``board_factory(trainer)`` draws a live dashboard. Returns ``trainer.history``.
+    """
+    from .profiles import automated_by
+
+    check_num_steps(num_steps)
+    live = dashboard if dashboard is not None else automated_by() is None
+    board = board_factory(trainer) if live else None
+    bar = tqdm(total=int(num_steps), desc=desc, disable=not progress)
+    try:
+        for i in range(int(num_steps)):
+            trainer.train_step()
+            last = i == num_steps - 1
+            if trainer.step % trainer.log_every == 0 or last:
+                record = trainer.flush_log()
+                bar.set_postfix({k: f"{record[k]:.3f}" for k in postfix}, refresh=False)
+                if board is not None:
+                    board.update()
+            if trainer.checkpoint_path and trainer.checkpoint_every and (
+                    trainer.step % trainer.checkpoint_every == 0 or last):
+                trainer.save(trainer.checkpoint_path)
+            bar.update(1)
+    finally:
+        bar.close()
+    if board is not None:
+        board.update(force=True)
+    return trainer.history
