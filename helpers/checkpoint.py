@@ -11,7 +11,7 @@ import os
 import random
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -66,3 +66,31 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.random.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def training_state(step: int, parts: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+    """A trainer's checkpoint: ``state_dict()`` of every named part (networks, optimizers, pools, the history),
+    the step, ``extra`` (tensors are stored on the CPU) and the state of every random number generator."""
+    state: dict[str, Any] = {"step": int(step)}
+    state.update({name: part.state_dict() for name, part in parts.items()})
+    state.update({name: value.cpu() if isinstance(value, torch.Tensor) else value for name, value in extra.items()})
+    state["rng"] = rng_state()
+    return state
+
+
+def restore(path: str | os.PathLike, parts: Mapping[str, Any], *,
+            map_location: str | torch.device = "cpu") -> dict[str, Any] | None:
+    """Load the checkpoint at ``path`` into every named part (``part.load_state_dict``) and restore the random
+    number generators; returns the whole state (for the step and the extras), or ``None`` when there is no file.
+
+    Raises:
+        ValueError: the file is not a readable checkpoint (see :func:`load`).
+    """
+    try:
+        state = load(path, map_location=map_location)
+    except FileNotFoundError:
+        return None
+    for name, part in parts.items():
+        part.load_state_dict(state[name])
+    set_rng_state(state["rng"])
+    return state

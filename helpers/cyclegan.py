@@ -467,17 +467,13 @@ class CycleGANTrainer:
 
     # -- checkpoints ---------------------------------------------------------------------------------
 
+    def _parts(self) -> dict:
+        return {"G_AB": self.G_AB, "G_BA": self.G_BA, "D_A": self.D_A, "D_B": self.D_B, "opt_G": self.opt_G,
+                "opt_D": self.opt_D, "history": self.history}
+
     def state(self) -> dict:
-        return {
-            "step": self.step,
-            "G_AB": self.G_AB.state_dict(), "G_BA": self.G_BA.state_dict(),
-            "D_A": self.D_A.state_dict(), "D_B": self.D_B.state_dict(),
-            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
-            "pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict(),
-            "history": self.history.state_dict(),
-            "fixed_a": self.fixed_a.cpu(), "fixed_b": self.fixed_b.cpu(),
-            "rng": ckpt.rng_state(),
-        }
+        return ckpt.training_state(self.step, self._parts(), pool_A=self.pool_A.state_dict(),
+                                   pool_B=self.pool_B.state_dict(), fixed_a=self.fixed_a, fixed_b=self.fixed_b)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write an atomic checkpoint (four networks, optimizers, pools, step, history, RNG state)."""
@@ -485,18 +481,13 @@ class CycleGANTrainer:
 
     def resume(self, path: str | os.PathLike) -> bool:
         """Load the checkpoint at ``path`` if there is one; returns whether it did."""
-        try:
-            state = ckpt.load(path, map_location=self.device)
-        except FileNotFoundError:
+        state = ckpt.restore(path, self._parts(), map_location=self.device)
+        if state is None:
             return False
-        for name in ("G_AB", "G_BA", "D_A", "D_B", "opt_G", "opt_D"):
-            getattr(self, name).load_state_dict(state[name])
         self.pool_A.load_state_dict(state["pool_A"], self.device)
         self.pool_B.load_state_dict(state["pool_B"], self.device)
         self.step = int(state["step"])
-        self.history = History.from_state_dict(state["history"])
         self.fixed_a, self.fixed_b = state["fixed_a"].to(self.device), state["fixed_b"].to(self.device)
-        ckpt.set_rng_state(state["rng"])
         self._graphed.reset()  # the loaded tensors are new: a captured graph would miss them
         return True
 

@@ -269,15 +269,11 @@ class GANTrainer:
 
     # -- checkpoints ------------------------------------------------------------------------------
 
+    def _parts(self) -> dict:
+        return {"G": self.G, "D": self.D, "opt_G": self.opt_G, "opt_D": self.opt_D, "history": self.history}
+
     def state(self) -> dict:
-        return {
-            "step": self.step,
-            "G": self.G.state_dict(), "D": self.D.state_dict(),
-            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
-            "history": self.history.state_dict(),
-            "fixed_z": self.fixed_z.cpu(),
-            "rng": ckpt.rng_state(),
-        }
+        return ckpt.training_state(self.step, self._parts(), fixed_z=self.fixed_z)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write an atomic checkpoint (models, optimizers, step, history, RNG state)."""
@@ -285,19 +281,12 @@ class GANTrainer:
 
     def resume(self, path: str | os.PathLike) -> bool:
         """Load the checkpoint at ``path`` if there is one; returns whether it did."""
-        try:
-            state = ckpt.load(path, map_location=self.device)
-        except FileNotFoundError:
+        state = ckpt.restore(path, self._parts(), map_location=self.device)
+        if state is None:
             return False
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
         self._graphed.reset()  # the loaded optimizer state is new tensors: a captured graph would miss them
         self.step = int(state["step"])
-        self.history = History.from_state_dict(state["history"])
         self.fixed_z = state["fixed_z"].to(self.device)
-        ckpt.set_rng_state(state["rng"])
         return True
 
 

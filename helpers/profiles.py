@@ -51,7 +51,8 @@ class Profile:
         return quick if self.quick else full
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.reason})"
+        tier = ", grading tier" if self.grading else ""
+        return f"{self.name}{tier} ({self.reason})"
 
 
 def env_flag(value: str | None) -> bool:

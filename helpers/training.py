@@ -36,13 +36,10 @@ class History:
         """Plain lists, for a checkpoint."""
         return {"steps": list(self.steps), "values": {k: list(v) for k, v in self.values.items()}}
 
-    @classmethod
-    def from_state_dict(cls, state: dict) -> "History":
-        history = cls()
-        history.steps = list(state["steps"])
-        for name, values in state["values"].items():
-            history.values[name] = list(values)
-        return history
+    def load_state_dict(self, state: dict) -> None:
+        """Replace the records by those of :meth:`state_dict` (in place, as ``nn.Module.load_state_dict`` does)."""
+        self.steps = list(state["steps"])
+        self.values = defaultdict(list, {name: list(values) for name, values in state["values"].items()})
 
     def __getitem__(self, name: str) -> list[float]:
         if name not in self.values:

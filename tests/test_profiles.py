@@ -67,6 +67,7 @@ def test_pick_and_str():
     assert Profile("quick", "r").pick(quick=quick_cfg, full=full_cfg) is quick_cfg
     assert Profile("full", "r").pick(quick=quick_cfg, full=full_cfg) is full_cfg
     assert str(Profile("quick", "because")) == "quick (because)"
+    assert str(Profile("quick", "because", grading=True)) == "quick, grading tier (because)"  # says which runs are used
 
 
 def test_automated_by_names_the_variable_or_none():

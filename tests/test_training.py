@@ -175,3 +175,16 @@ def test_log_and_repr():
     history.log(4, loss=0.25)
     assert history.steps == [3, 4] and all(type(s) is int for s in history.steps)
     assert "2 records" in repr(history) and "loss=0.25" in repr(history)
+
+
+def test_history_state_dict_round_trip_loads_in_place():
+    history = History()
+    history.log(10, D=1.5, G=0.5)
+    history.log(20, D=1.0, G=0.75)
+    other = History()
+    other.log(1, old=3.0)
+    same = other
+    other.load_state_dict(history.state_dict())
+    assert same is other and other.steps == [10, 20] and other["D"] == [1.5, 1.0] and other.names == ["D", "G"]
+    history.log(30, D=0.0, G=0.0)
+    assert other.steps == [10, 20]  # a copy, not a view of the saved lists
