@@ -15,7 +15,6 @@ The budget (issue 6) is under 60 s for one student's five lessons on one core.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import resource
 import shutil
@@ -33,16 +32,34 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from course import LESSONS, fill, make_course, nbgrader, nbgrader_env, read, solution_sources, submit  # noqa: E402
 
-GRADING_VALUE = re.compile(r"^[ \t]*grading=.*\n", re.M)
+GRADING_START = re.compile(r"^[ \t]*grading=", re.M)
+
+
+def without_grading_argument(source: str) -> str:
+    """``source`` without its ``grading=...`` argument (one or more lines: up to the matching parenthesis, the comma
+    and the rest of that line, e.g. a comment)."""
+    match = GRADING_START.search(source)
+    if match is None:
+        return source
+    depth, i = 0, match.end()
+    while i < len(source):
+        depth += {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}.get(source[i], 0)
+        if depth < 0:  # the closing parenthesis of profile.pick(...) itself: the argument ended without a comma
+            break
+        if depth == 0 and source[i] == ",":
+            break
+        i += 1
+    end = source.find("\n", i)
+    return source[:match.start()] + (source[end + 1:] if end != -1 else "")
 
 
 def strip_grading_tier(course: Path) -> None:
-    """Remove the one-line ``grading=...`` argument from every lesson's settings cell (the baseline)."""
+    """Remove the ``grading=...`` argument from every lesson's settings cell (the baseline: the quick profile)."""
     for path in (course / "solutions").glob("*/*.ipynb"):
         notebook = read(path)
         for cell in notebook.cells:
             if cell.cell_type == "code":
-                cell.source = GRADING_VALUE.sub("", cell.source)
+                cell.source = without_grading_argument(cell.source)
         nbformat.write(notebook, str(path))
 
 

@@ -41,8 +41,7 @@ import numpy as np
 import torch
 
 from .checkpoint import save_atomic
-from .data import OFFLINE_ENV, data_root
-from .profiles import env_flag
+from .data import OFFLINE_ENV, data_root, offline_reason
 
 OFFICIAL_URL = "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/horse2zebra.zip"
 # Size and sha256 of horse2zebra.zip as documented by TensorFlow Datasets
@@ -728,7 +727,8 @@ def load_horse2zebra(
         root: data folder (see :func:`helpers.data.data_root`).
         split: ``"train"`` or ``"test"``.
         load_size: side after resizing; 286 (crop 256) as the official code, e.g. 72 (crop 64) for a quick run.
-        offline: never download; default: ``$GAN_COURSE_OFFLINE``.
+        offline: never download; default: :func:`helpers.data.offline_reason` (``$GAN_COURSE_OFFLINE``, or nbgrader
+            grading).
         device: where the images live (default: the CPU); pass ``get_device()``.
         url, counts: the archive's address and image counts (see :func:`download_horse2zebra`).
         verbose: print which data is used and how many images (and a progress bar while downloading).
@@ -743,7 +743,7 @@ def load_horse2zebra(
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     root = data_root(root)
     if offline is None:
-        offline = env_flag(os.environ.get(OFFLINE_ENV))
+        offline = offline_reason() is not None
     real = root / FOLDER
     note = ""
     if real.is_dir() or (root / ARCHIVE).exists():

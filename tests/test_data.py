@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from helpers import data
-from helpers.data import DATA_ENV, OFFLINE_ENV, Digits, data_root, load_mnist
+from helpers.data import DATA_ENV, OFFLINE_ENV, Digits, data_root, load_mnist, offline_reason
 
 
 def write_idx_images(path: Path, images: np.ndarray) -> None:
@@ -148,7 +148,22 @@ def test_offline_env_var_disables_download(recorded_attempts, monkeypatch, tmp_p
     monkeypatch.setenv(OFFLINE_ENV, value)
     digits = load_mnist(root=tmp_path, verbose=False)
     assert recorded_attempts == []  # no IDX files: torchvision is not even imported, no network
-    assert "cache: no MNIST files" in digits.source and "download" not in digits.source
+    assert "cache: no MNIST files" in digits.source and f"no download: {OFFLINE_ENV} is set" in digits.source
+
+
+@pytest.mark.parametrize("value", ["autograde", "validate"])
+def test_nbgrader_grading_never_downloads_and_says_why(recorded_attempts, monkeypatch, tmp_path, value):
+    monkeypatch.delenv(OFFLINE_ENV, raising=False)
+    monkeypatch.setenv("NBGRADER_EXECUTION", value)  # set by nbgrader in the grading kernel, formgrader included
+    digits = load_mnist(root=tmp_path, verbose=False)
+    assert recorded_attempts == []
+    assert "no download: nbgrader is grading" in digits.source
+
+
+def test_offline_reason_names_the_variable_or_is_none():
+    assert offline_reason({}) is None and offline_reason({OFFLINE_ENV: "0", "NBGRADER_EXECUTION": ""}) is None
+    assert OFFLINE_ENV in offline_reason({OFFLINE_ENV: "1", "NBGRADER_EXECUTION": "autograde"})
+    assert "NBGRADER_EXECUTION" in offline_reason({"NBGRADER_EXECUTION": "autograde"})
 
 
 @pytest.mark.parametrize("value", [None, "", "0", "false", "no",

@@ -294,11 +294,14 @@ def test_load_falls_back_to_the_standin_when_the_download_fails(tmp_path, monkey
     assert (tmp_path / STANDIN_FOLDER).is_dir() and not (tmp_path / FOLDER).exists()
 
 
-@pytest.mark.parametrize("how", ["argument", "environment"])
+@pytest.mark.parametrize("how", ["argument", "environment", "grading"])
 def test_offline_never_touches_the_network(tmp_path, server, monkeypatch, how):
     monkeypatch.setattr(h2z, "STANDIN_COUNTS", TINY_STANDIN)
+    monkeypatch.delenv(h2z.OFFLINE_ENV, raising=False)
     if how == "environment":
         monkeypatch.setenv(h2z.OFFLINE_ENV, "1")
+    if how == "grading":
+        monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")  # nbgrader grading, e.g. from the formgrader
     images = load_horse2zebra(tmp_path, load_size=32, url=server.url("/good.zip"),
                               offline=True if how == "argument" else None, verbose=False)
     assert images.is_standin and "offline" in images.source
