@@ -31,7 +31,7 @@ from torch import nn
 
 from . import checkpoint as ckpt
 from .graphs import GraphedStep, optimizer_key
-from .training import History, check_num_steps, train_logged
+from .training import History, average_sums, check_num_steps, train_logged
 
 # -- networks ---------------------------------------------------------------------------------------
 
@@ -417,10 +417,8 @@ class CycleGANTrainer:
     # -- the loop ------------------------------------------------------------------------------------
 
     def flush_log(self) -> dict[str, float]:
-        values = (self._sums / max(self._count, 1)).tolist()  # the one host sync per log interval
-        self._sums.zero_()
+        record = average_sums(self._sums, self._count, METRICS)  # the one host sync per log interval
         self._count = 0
-        record = dict(zip(METRICS, values))
         bad = [name for name in METRICS if not math.isfinite(record[name])]
         if bad:
             first = self.history.steps[-1] + 1 if self.history.steps else 1

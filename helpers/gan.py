@@ -36,7 +36,7 @@ from torch import nn
 
 from . import checkpoint as ckpt
 from .graphs import GraphedStep, optimizer_key
-from .training import History, train_logged
+from .training import History, average_sums, train_logged
 
 LossD = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 LossG = Callable[[torch.Tensor], torch.Tensor]
@@ -228,10 +228,8 @@ class GANTrainer:
 
     def flush_log(self) -> dict[str, float]:
         """Average the metrics summed since the last log (one host sync), check them, record them in the history."""
-        values = (self._sums / max(self._count, 1)).tolist()  # the one host sync per log interval
-        self._sums.zero_()
+        record = average_sums(self._sums, self._count, METRICS)  # the one host sync per log interval
         self._count = 0
-        record = dict(zip(METRICS, values))
         bad = [name for name in ("D", "G") if not math.isfinite(record[name])]
         if bad:
             first = self.history.steps[-1] + 1 if self.history.steps else 0

@@ -68,6 +68,19 @@ def plot_history(
     return fig
 
 
+def _image_batch(images: torch.Tensor, lead: int, expected: str) -> torch.Tensor:
+    """``images`` as float32 on the CPU with shape (*lead dims, C, H, W): flat MNIST rows (784) become 28×28 and a
+    missing channel dimension becomes C = 1. ``lead``: how many leading dimensions index images (1: N; 2: rows, columns)."""
+    images = images.detach().float().cpu()
+    if images.dim() == lead + 1 and images.shape[-1] == 784:
+        images = images.reshape(*images.shape[:lead], 28, 28)
+    if images.dim() == lead + 2:
+        images = images.unsqueeze(lead)
+    if images.dim() != lead + 3 or images.shape[lead] not in (1, 3, 4):
+        raise ValueError(f"images must be {expected}, got shape {tuple(images.shape)}")
+    return images
+
+
 def _grid(images: torch.Tensor, *, nrow: int, padding: int, value_range):
     """(N, C, H, W) images as one (H', W', 3) array for ``imshow``: scaled to [0, 1], white padding."""
     from torchvision.utils import make_grid  # imported on first use: torchvision takes 1.5 s to import
@@ -94,13 +107,7 @@ def show_images(
         value_range: (low, high) of the pixel values, e.g. (-1, 1) for tanh outputs;
             default: the batch's own min and max.
     """
-    images = images.detach().float().cpu()
-    if images.dim() == 2 and images.shape[1] == 784:
-        images = images.reshape(-1, 28, 28)
-    if images.dim() == 3:
-        images = images.unsqueeze(1)
-    if images.dim() != 4 or images.shape[1] not in (1, 3, 4):
-        raise ValueError(f"images must be (N, H, W) or (N, C, H, W) with C = 1, 3 or 4, got shape {tuple(images.shape)}")
+    images = _image_batch(images, 1, "(N, H, W), (N, C, H, W) with C = 1, 3 or 4, or (N, 784)")
     grid = _grid(images, nrow=nrow, padding=2, value_range=value_range)
     ncols = min(nrow, images.shape[0])
     nrows = -(-images.shape[0] // nrow)
@@ -165,14 +172,7 @@ def show_image_rows(
         row_labels: a label per row, written on the left (e.g. ``["0", "1", ..., "9"]``).
         value_range: (low, high) of the pixel values, e.g. (-1, 1) for tanh outputs.
     """
-    images = images.detach().float().cpu()
-    if images.dim() == 3 and images.shape[2] == 784:
-        images = images.reshape(*images.shape[:2], 28, 28)
-    if images.dim() == 4:
-        images = images.unsqueeze(2)
-    if images.dim() != 5 or images.shape[2] not in (1, 3, 4):
-        raise ValueError(f"images must be (rows, columns, H, W), (rows, columns, C, H, W) or (rows, columns, 784), "
-                         f"got shape {tuple(images.shape)}")
+    images = _image_batch(images, 2, "(rows, columns, H, W), (rows, columns, C, H, W) or (rows, columns, 784)")
     rows, columns, _, height, _ = images.shape
     if row_labels is not None and len(row_labels) != rows:
         raise ValueError(f"got {len(row_labels)} row labels for {rows} rows")

@@ -140,6 +140,14 @@ def run_steps(
     return history
 
 
+def average_sums(sums: torch.Tensor, count: int, names: Sequence[str]) -> dict[str, float]:
+    """Read metric sums accumulated on the device (the one host sync of a log interval), divide them by the ``count``
+    steps they cover and zero them in place for the next interval. ``sums``: (len(names),) on any device."""
+    values = (sums / max(count, 1)).tolist()
+    sums.zero_()
+    return dict(zip(names, values))
+
+
 def train_logged(trainer: Any, num_steps: int, *, desc: str, postfix: Sequence[str], board_factory: Callable,
                  progress: bool = True, dashboard: bool | None = None) -> "History":
     """The step loop of :class:`helpers.gan.GANTrainer` and :class:`helpers.cyclegan.CycleGANTrainer`.
