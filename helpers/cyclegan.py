@@ -429,15 +429,19 @@ class CycleGANTrainer:
         self.history.log(self.step, **record)
         return record
 
-    def train(self, num_steps: int, *, progress: bool = True, dashboard: bool | None = None) -> History:
+    def train(self, num_steps: int, *, progress: bool = True, dashboard: bool | None = None,
+              keep_dashboard: bool = True) -> History:
         """Run ``num_steps`` more steps (after any resumed ones) and return the history.
 
         Args:
             dashboard: draw the live dashboard (default: only when a person is watching, i.e. not under
                 nbgrader, nbval or CI).
+            keep_dashboard: ``False`` removes the live dashboard when training ends, for a cell that shows its
+                own result figure next.
         """
         return train_logged(self, num_steps, desc="CycleGAN", postfix=("G", "D_A", "D_B"),
-                            board_factory=CycleGANDashboard, progress=progress, dashboard=dashboard)
+                            board_factory=CycleGANDashboard, progress=progress, dashboard=dashboard,
+                            keep_dashboard=keep_dashboard)
 
     # -- translations --------------------------------------------------------------------------------
 

@@ -239,15 +239,18 @@ class GANTrainer:
         self.history.log(self.step, **record)
         return record
 
-    def train(self, num_steps: int, *, progress: bool = True, dashboard: bool | None = None) -> History:
+    def train(self, num_steps: int, *, progress: bool = True, dashboard: bool | None = None,
+              keep_dashboard: bool = True) -> History:
         """Run ``num_steps`` more steps (after any resumed ones) and return the history.
 
         Args:
             dashboard: draw the live dashboard (default: only when a person is watching,
-                i.e. not under nbgrader, nbval or CI; then only the final figure is drawn).
+                i.e. not under nbgrader, nbval or CI).
+            keep_dashboard: ``False`` removes the live dashboard when training ends, for a cell that shows its
+                own result figure next (lesson 3's ``report``).
         """
         return train_logged(self, num_steps, desc="GAN", postfix=("D", "G", "D accuracy"), board_factory=Dashboard,
-                            progress=progress, dashboard=dashboard)
+                            progress=progress, dashboard=dashboard, keep_dashboard=keep_dashboard)
 
     # -- samples ----------------------------------------------------------------------------------
 

@@ -149,14 +149,16 @@ def average_sums(sums: torch.Tensor, count: int, names: Sequence[str]) -> dict[s
 
 
 def train_logged(trainer: Any, num_steps: int, *, desc: str, postfix: Sequence[str], board_factory: Callable,
-                 progress: bool = True, dashboard: bool | None = None) -> "History":
+                 progress: bool = True, dashboard: bool | None = None, keep_dashboard: bool = True) -> "History":
     """The step loop of :class:`helpers.gan.GANTrainer` and :class:`helpers.cyclegan.CycleGANTrainer`.
 
     Calls ``trainer.train_step()`` ``num_steps`` times; every ``trainer.log_every`` steps and at the end it reads the
     summed metrics back (``trainer.flush_log()``, the one host sync), shows ``postfix`` of them on the progress bar
     and redraws the dashboard; it saves ``trainer.checkpoint_path`` every ``trainer.checkpoint_every`` steps and at
     the end. ``dashboard`` (default: only when a person is watching, i.e. not under nbgrader, nbval or CI) decides
-    whether ``board_factory(trainer)`` draws a live dashboard. Returns ``trainer.history``.
+    whether ``board_factory(trainer)`` draws a live dashboard; ``keep_dashboard=False`` removes it when training ends
+    (for a caller that draws its own result figure next, so the notebook does not show the same plots twice).
+    Returns ``trainer.history``.
     """
     from .profiles import automated_by
 
@@ -180,5 +182,8 @@ def train_logged(trainer: Any, num_steps: int, *, desc: str, postfix: Sequence[s
     finally:
         bar.close()
     if board is not None:
-        board.update(force=True)
+        if keep_dashboard:
+            board.update(force=True)
+        else:
+            board.area.close()
     return trainer.history

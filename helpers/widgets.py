@@ -272,6 +272,10 @@ class LiveArea:
             clear_output(wait=True)
             display(obj)
 
+    def close(self) -> None:
+        """Remove the area from the notebook (its last figure with it)."""
+        self.output.close()
+
 
 def error_html(message: str) -> HTML:
     """A red message for a notebook cell."""

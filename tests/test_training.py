@@ -188,3 +188,61 @@ def test_history_state_dict_round_trip_loads_in_place():
     assert same is other and other.steps == [10, 20] and other["D"] == [1.5, 1.0] and other.names == ["D", "G"]
     history.log(30, D=0.0, G=0.0)
     assert other.steps == [10, 20]  # a copy, not a view of the saved lists
+
+
+# --- train_logged: the trainers' loop and their live dashboard ---------------------------------------
+
+
+class CountingTrainer:
+    """The interface train_logged drives (GANTrainer, CycleGANTrainer), counting steps."""
+
+    log_every, checkpoint_path, checkpoint_every = 2, None, None
+
+    def __init__(self):
+        self.step, self.history = 0, History()
+
+    def train_step(self):
+        self.step += 1
+
+    def flush_log(self):
+        self.history.log(self.step, loss=1.0 / self.step)
+        return {"loss": 1.0 / self.step}
+
+
+class RecordingBoard:
+    def __init__(self, trainer):
+        self.events = []
+        self.area = self
+        BOARDS.append(self)
+
+    def update(self, force=False):
+        self.events.append("final" if force else "live")
+
+    def close(self):
+        self.events.append("closed")
+
+
+BOARDS: list[RecordingBoard] = []
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_live_dashboard_is_kept_or_removed_when_training_ends(keep):
+    from helpers.training import train_logged
+
+    BOARDS.clear()
+    trainer = CountingTrainer()
+    train_logged(trainer, 5, desc="t", postfix=("loss",), board_factory=RecordingBoard, progress=False,
+                 dashboard=True, keep_dashboard=keep)
+    assert trainer.step == 5 and trainer.history.steps == [2, 4, 5]
+    (board,) = BOARDS
+    assert board.events[:-1] == ["live"] * 3  # redrawn at each log while training
+    assert board.events[-1] == ("final" if keep else "closed")  # removed: the caller draws its own result figure
+
+
+def test_no_dashboard_when_automated_unless_asked(monkeypatch):
+    from helpers.training import train_logged
+
+    BOARDS.clear()
+    monkeypatch.setenv("NBVAL", "1")
+    train_logged(CountingTrainer(), 3, desc="t", postfix=("loss",), board_factory=RecordingBoard, progress=False)
+    assert BOARDS == []

@@ -274,3 +274,12 @@ def test_interact_shows_whole_slider_labels_unless_the_lesson_set_a_width(monkey
     interact(lambda a, b: None, a=long_label, b=fixed)
     assert long_label.style.description_width == "initial"  # the default width cut it to "mean of p..."
     assert fixed.style.description_width == "40px"
+
+
+def test_live_area_close_removes_its_output_widget():
+    from helpers.widgets import LiveArea
+
+    area = LiveArea("training starts")
+    assert area.output.comm is not None
+    area.close()
+    assert area.output.comm is None  # closed: the front end removes the view, with its last figure
