@@ -14,7 +14,8 @@ from torch import nn  # noqa: E402
 
 from helpers.cyclegan import (CycleGANTrainer, CycleLosses, DomainClassifier, ImagePool,  # noqa: E402
                               NLayerDiscriminator, ResnetGenerator, count_parameters, cyclegan_figure, cycle_error,
-                              domain_share, linear_decay, load_pretrained)
+                              domain_share, linear_decay, load_pretrained, not_a_photo,
+                              train_domain_classifier)
 from helpers.device import set_seed  # noqa: E402
 
 # Every state-dict key and shape of the official networks (junyanz/pytorch-CycleGAN-and-pix2pix,
@@ -324,10 +325,37 @@ def test_samples_dashboard_and_metrics():
 def test_domain_classifier_share():
     clf = DomainClassifier()
     with torch.no_grad():
-        clf.net[-1].bias.fill_(5.0)
+        clf.net[-1].bias.copy_(torch.tensor([0.0, 5.0, 0.0]))  # A, B, neither: everything is "B"
         clf.net[-1].weight.zero_()
     images = torch.rand(10, 3, 32, 32)
     assert domain_share(clf, images, "B") == 1.0 and domain_share(clf, images, "A") == 0.0
+    assert domain_share(clf, images, "neither") == 0.0
+    with pytest.raises(ValueError, match="'A', 'B', 'neither'"):
+        domain_share(clf, images, "zebra")
+
+
+def test_domain_classifier_tells_horses_zebras_and_generator_noise_apart(tmp_path, monkeypatch):
+    from helpers import horse2zebra as h2z
+
+    monkeypatch.setattr(h2z, "STANDIN_COUNTS", {"trainA": 24, "trainB": 24, "testA": 8, "testB": 8})
+    set_seed(0)
+    data = h2z.load_horse2zebra(tmp_path, load_size=40, offline=True, verbose=False)
+    test = h2z.load_horse2zebra(tmp_path, load_size=40, split="test", offline=True, verbose=False)
+    clf = train_domain_classifier(data, 32, num_steps=80)
+    a, b = test.sample(32, 32, flip=False)
+    assert domain_share(clf, a, "A") >= 0.8 and domain_share(clf, b, "B") >= 0.8
+    with torch.no_grad():
+        untrained = ResnetGenerator(ngf=8, n_blocks=1).eval()(a)  # what G_AB makes before training
+    # an untrained generator's output is no zebra: judged "neither", not counted as a translation
+    assert domain_share(clf, untrained, "neither") >= 0.9 and domain_share(clf, untrained, "B") <= 0.1
+    assert domain_share(clf, torch.rand(32, 3, 32, 32) * 2 - 1, "neither") >= 0.9
+
+
+def test_not_a_photo_keeps_shape_range_and_device():
+    real = torch.rand(10, 3, 32, 32) * 2 - 1
+    fake = not_a_photo(real)
+    assert fake.shape == real.shape and fake.min() >= -1 and fake.max() <= 1
+    assert not torch.equal(fake, real)
 
 
 def test_bad_arguments_are_rejected():
