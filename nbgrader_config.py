@@ -31,6 +31,31 @@ c.OverwriteCells.add_missing_cells = True
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"(?m)^.*:\d+: \w*Warning: "  # the format of warnings.warn
 
-# Keep feedback readable when a submission prints without end.
+# Keep feedback readable when a submission prints without end: nbgrader's LimitOutput counts lines, and one
+# enormous line (print("x" * 10**7)) passes it, so autograding uses a LimitOutput that also counts characters.
+from nbgrader.converters.autograde import Autograde  # noqa: E402
+from nbgrader.preprocessors import LimitOutput  # noqa: E402
+from traitlets import Integer  # noqa: E402
+
+
+class LimitOutputSize(LimitOutput):
+    """nbgrader's LimitOutput, plus at most ``max_chars`` characters of printed text per cell."""
+
+    max_chars = Integer(50_000, help="maximum characters of stream output per cell (-1 means no limit)").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        if cell.cell_type == "code" and self.max_chars >= 0:
+            budget = self.max_chars
+            for output in cell.outputs:
+                if output.output_type == "stream":
+                    if len(output.text) > budget:
+                        output.text = output.text[:budget] + "\n... Output truncated (too many characters) ..."
+                    budget = max(0, budget - len(output.text))
+        return cell, resources
+
+
 c.LimitOutput.max_lines = 500
 c.LimitOutput.max_traceback = 200
+c.Autograde.autograde_preprocessors = [LimitOutputSize if step is LimitOutput else step
+                                       for step in Autograde.class_traits()["autograde_preprocessors"].default()]

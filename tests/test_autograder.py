@@ -201,6 +201,7 @@ def inverse_sigmoid(y):
 
 for line in range(200_000):
     print("debug", line)
+print("x" * 3_000_000)  # one enormous line
 '''
 NAN_ANSWER = '''
 def backquery(model, label):
@@ -291,6 +292,7 @@ def test_grade_a_class_in_parallel_with_feedback_and_csv(tmp_path):
     assert "NaN" in output_text(hostile, "test_backquery")
     printed = next(c for c in hostile.cells if grade_id(c) == "inverse_sigmoid")
     assert sum(o.get("text", "").count("\n") for o in printed.outputs) <= 500, "the huge print was not truncated"
+    assert sum(len(o.get("text", "")) for o in printed.outputs) <= 60_000, "the enormous line was not truncated"
     assert "ValueError" in output_text(autograded_output(course, "01_backquery", "s03"), "test_make_targets")
     for student in students:
         assert (course / "feedback" / student / "01_backquery" / "01_backquery.html").exists(), student
@@ -309,3 +311,8 @@ def test_nbgrader_config_grades_with_restored_test_cells_and_a_cell_limit(monkey
     assert config.OverwriteCells.add_missing_cells is True
     assert config.Execute.interrupt_on_timeout is True and 0 < config.Execute.timeout <= 60
     assert config.Execute.shutdown_kernel == "immediate"  # grading does not wait for each kernel's graceful exit
+    limiter = next(step for step in config.Autograde.autograde_preprocessors if step.__name__ == "LimitOutputSize")
+    cell = nbformat.v4.new_code_cell("print('x' * 100_000)", outputs=[
+        nbformat.v4.new_output("stream", name="stdout", text="x" * 100_000 + "\n")])
+    limited, _ = limiter(max_chars=1_000).preprocess_cell(cell, {}, 0)
+    assert len(limited.outputs[0].text) < 1_100 and "truncated" in limited.outputs[0].text
