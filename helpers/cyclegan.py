@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -32,6 +31,7 @@ from torch import nn
 from . import checkpoint as ckpt
 from .graphs import GraphedStep, optimizer_key
 from .training import History, average_sums, check_num_steps, train_logged
+from .widgets import TrainingDashboard
 
 # -- networks ---------------------------------------------------------------------------------------
 
@@ -222,9 +222,12 @@ class ImagePool:
         return {"pool_size": self.pool_size, "count": self.count,
                 "images": None if self.images is None else self.images.cpu()}
 
-    def load_state_dict(self, state: dict, device: torch.device | str) -> None:
+    def load_state_dict(self, state: dict, device: torch.device | str | None = None) -> None:
+        """Load :meth:`state_dict`; the images stay where they were loaded (``checkpoint.load``'s ``map_location``)
+        unless ``device`` is given."""
         self.pool_size, self.count = int(state["pool_size"]), int(state["count"])
-        self.images = None if state["images"] is None else state["images"].to(device)
+        images = state["images"]
+        self.images = None if images is None else images if device is None else images.to(device)
 
 
 def linear_decay(n_constant: int, n_decay: int, *, start: int = 0) -> Callable[[int], float]:
@@ -471,11 +474,10 @@ class CycleGANTrainer:
 
     def _parts(self) -> dict:
         return {"G_AB": self.G_AB, "G_BA": self.G_BA, "D_A": self.D_A, "D_B": self.D_B, "opt_G": self.opt_G,
-                "opt_D": self.opt_D, "history": self.history}
+                "opt_D": self.opt_D, "pool_A": self.pool_A, "pool_B": self.pool_B, "history": self.history}
 
     def state(self) -> dict:
-        return ckpt.training_state(self.step, self._parts(), pool_A=self.pool_A.state_dict(),
-                                   pool_B=self.pool_B.state_dict(), fixed_a=self.fixed_a, fixed_b=self.fixed_b)
+        return ckpt.training_state(self.step, self._parts(), fixed_a=self.fixed_a, fixed_b=self.fixed_b)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write an atomic checkpoint (four networks, optimizers, pools, step, history, RNG state)."""
@@ -486,35 +488,18 @@ class CycleGANTrainer:
         state = ckpt.restore(path, self._parts(), map_location=self.device)
         if state is None:
             return False
-        self.pool_A.load_state_dict(state["pool_A"], self.device)
-        self.pool_B.load_state_dict(state["pool_B"], self.device)
         self.step = int(state["step"])
         self.fixed_a, self.fixed_b = state["fixed_a"].to(self.device), state["fixed_b"].to(self.device)
         self._graphed.reset()  # the loaded tensors are new: a captured graph would miss them
         return True
 
 
-class CycleGANDashboard:
+class CycleGANDashboard(TrainingDashboard):
     """Loss curves per term and the fixed images (real A, fake B, rec A / real B, fake A, rec B), in one output
-    area updated in place (:class:`helpers.widgets.LiveArea`); redrawn at most every ``min_interval`` seconds."""
-
-    def __init__(self, trainer: CycleGANTrainer, *, min_interval: float = 2.0) -> None:
-        from IPython.display import HTML
-
-        from .widgets import LiveArea
-
-        self.trainer, self.min_interval, self._last = trainer, min_interval, 0.0
-        self.area = LiveArea(HTML("<i>training starts…</i>"))
+    area updated in place (:class:`helpers.widgets.TrainingDashboard`)."""
 
     def figure(self):
         return cyclegan_figure(self.trainer)
-
-    def update(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < self.min_interval:
-            return
-        self._last = now
-        self.area.show(self.figure())
 
 
 def cyclegan_figure(trainer: CycleGANTrainer, *, title: str = ""):

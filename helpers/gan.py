@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -37,6 +36,7 @@ from torch import nn
 from . import checkpoint as ckpt
 from .graphs import GraphedStep, optimizer_key
 from .training import History, average_sums, train_logged
+from .widgets import TrainingDashboard
 
 LossD = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 LossG = Callable[[torch.Tensor], torch.Tensor]
@@ -291,21 +291,9 @@ class GANTrainer:
         return True
 
 
-class Dashboard:
-    """Loss curves, D's accuracy and the fixed-noise sample grid, redrawn in one output area.
-
-    Uses one :class:`helpers.widgets.LiveArea`, so the notebook keeps one figure that changes,
-    not a new figure per log, also inside a panel's output. Redraws at most every
-    ``min_interval`` seconds (a redraw costs about 0.1 s).
-    """
-
-    def __init__(self, trainer: GANTrainer, *, min_interval: float = 2.0) -> None:
-        from .widgets import LiveArea
-
-        self.trainer = trainer
-        self.min_interval = min_interval
-        self._last = 0.0
-        self.area = LiveArea(_placeholder())
+class Dashboard(TrainingDashboard):
+    """Loss curves, D's accuracy and the fixed-noise sample grid, redrawn in one output area
+    (:class:`helpers.widgets.TrainingDashboard`): one figure that changes, not a new figure per log."""
 
     def figure(self):
         import matplotlib.pyplot as plt
@@ -328,15 +316,3 @@ class Dashboard:
         plt.close(fig)
         return fig
 
-    def update(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < self.min_interval:
-            return
-        self._last = now
-        self.area.show(self.figure())
-
-
-def _placeholder():
-    from IPython.display import HTML
-
-    return HTML("<i>training starts…</i>")

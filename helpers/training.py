@@ -156,7 +156,7 @@ def train_logged(trainer: Any, num_steps: int, *, desc: str, postfix: Sequence[s
     summed metrics back (``trainer.flush_log()``, the one host sync), shows ``postfix`` of them on the progress bar
     and redraws the dashboard; it saves ``trainer.checkpoint_path`` every ``trainer.checkpoint_every`` steps and at
     the end. ``dashboard`` (default: only when a person is watching, i.e. not under nbgrader, nbval or CI) decides
-    whether ``board_factory(trainer)`` draws a live dashboard; ``keep_dashboard=False`` removes it when training ends
+    whether ``board_factory(trainer)`` (a :class:`helpers.widgets.TrainingDashboard`) draws a live dashboard; ``keep_dashboard=False`` removes it when training ends
     (for a caller that draws its own result figure next, so the notebook does not show the same plots twice).
     Returns ``trainer.history``.
     """
@@ -185,5 +185,5 @@ def train_logged(trainer: Any, num_steps: int, *, desc: str, postfix: Sequence[s
         if keep_dashboard:
             board.update(force=True)
         else:
-            board.area.close()
+            board.close()
     return trainer.history

@@ -212,7 +212,6 @@ class CountingTrainer:
 class RecordingBoard:
     def __init__(self, trainer):
         self.events = []
-        self.area = self
         BOARDS.append(self)
 
     def update(self, force=False):
