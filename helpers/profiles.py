@@ -15,6 +15,11 @@ profile is also marked ``grading``: a lesson may give :meth:`Profile.pick` a
 exercises, not the pictures; lessons that give none use their quick values.
 
 A quick run is an honest, smaller run (fewer steps, less data), never a fake.
+
+This is the one place that reads the environment (``GAN_PROFILE``, ``CI``, ``NBVAL``, ``NBGRADER_EXECUTION``,
+``GAN_COURSE_OFFLINE``). The profile also says whether a person is watching (:attr:`Profile.watched`: live
+dashboards, widgets) and whether datasets may be downloaded (:attr:`Profile.offline`); lessons pass both down
+explicitly (``HyperparameterPanel(..., live=profile.watched)``, ``load_mnist(offline=profile.offline)``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 PROFILE_ENV = "GAN_PROFILE"
+OFFLINE_ENV = "GAN_COURSE_OFFLINE"
 PROFILES = ("quick", "full")
 # Environment variables that mean "nobody is watching: keep it short".
 AUTOMATION_VARS = ("NBGRADER_EXECUTION", "CI", "NBVAL")
@@ -36,6 +42,11 @@ class Profile:
     name: str
     reason: str
     grading: bool = False
+    watched: bool = True
+    """A person is at Jupyter: draw live dashboards and widgets (``False`` under nbgrader, nbval and CI)."""
+    offline: str | None = None
+    """Why datasets must not be downloaded now (e.g. ``"nbgrader is grading (NBGRADER_EXECUTION is set)"``), or
+    ``None`` when a download may be tried."""
 
     @property
     def quick(self) -> bool:
@@ -54,6 +65,12 @@ class Profile:
         tier = ", grading tier" if self.grading else ""
         return f"{self.name}{tier} ({self.reason})"
 
+    def describe(self) -> str:
+        """One line for a lesson's setup cell: the profile, who is watching, and whether downloads are off."""
+        watched = "live dashboards" if self.watched else "no live widgets (automated run)"
+        online = f"no downloads: {self.offline}" if self.offline else "downloads allowed"
+        return f"{self}; {watched}; {online}"
+
 
 def env_flag(value: str | None) -> bool:
     """Whether an environment variable's value means "on" (anything but unset, "", 0, false, no, off)."""
@@ -66,8 +83,27 @@ def automated_by(environ: Mapping[str, str] | None = None) -> str | None:
     return next((var for var in AUTOMATION_VARS if env_flag(env.get(var))), None)
 
 
+def offline_reason(environ: Mapping[str, str] | None = None) -> str | None:
+    """Why datasets must not be downloaded, or ``None`` when a download may be tried.
+
+    Offline when ``$GAN_COURSE_OFFLINE`` is set, while nbgrader grades or validates a notebook
+    (``$NBGRADER_EXECUTION``, set by nbgrader in the kernel, also when grading from the formgrader: grading never
+    waits on the network, and every student is graded on the same data), and in CI and nbval runs.
+    Cached data is still used.
+    """
+    env = os.environ if environ is None else environ
+    if env_flag(env.get(OFFLINE_ENV)):
+        return f"{OFFLINE_ENV} is set"
+    if env_flag(env.get("NBGRADER_EXECUTION")):
+        return "nbgrader is grading (NBGRADER_EXECUTION is set)"
+    var = automated_by(env)
+    if var is not None:
+        return f"automated run ({var} is set)"
+    return None
+
+
 def get_profile(environ: Mapping[str, str] | None = None) -> Profile:
-    """Return the active :class:`Profile`.
+    """Return the active :class:`Profile` (read from the environment once; pass the result down).
 
     Args:
         environ: the environment to read (default: ``os.environ``); tests pass a dict.
@@ -76,21 +112,22 @@ def get_profile(environ: Mapping[str, str] | None = None) -> Profile:
         ValueError: ``GAN_PROFILE`` holds something other than ``quick`` or ``full``.
     """
     env = os.environ if environ is None else environ
+    base = dict(watched=automated_by(env) is None, offline=offline_reason(env))
     requested = env.get(PROFILE_ENV)
     if requested is not None and requested.strip():
         name = requested.strip().lower()
         if name == "grading":  # the quick profile at its grading tier, as under nbgrader (browser tests, demos)
-            return Profile("quick", f"{PROFILE_ENV}=grading: the quick profile's smallest runs", grading=True)
+            return Profile("quick", f"{PROFILE_ENV}=grading: the quick profile's smallest runs", grading=True, **base)
         if name not in PROFILES:
             raise ValueError(
                 f"{PROFILE_ENV}={requested!r} is not a profile. Set it to 'quick' (CPU, minutes) "
                 f"or 'full' (real training), or unset it ('grading' gives the smallest runs, as under nbgrader)."
             )
-        return Profile(name, f"set by {PROFILE_ENV}", grading=name == "quick" and _grading(env))
+        return Profile(name, f"set by {PROFILE_ENV}", grading=name == "quick" and _grading(env), **base)
     var = automated_by(env)
     if var is not None:
-        return Profile("quick", f"automated run: {var} is set", grading=_grading(env))
-    return Profile("full", f"interactive session; set {PROFILE_ENV}=quick for a short run")
+        return Profile("quick", f"automated run: {var} is set", grading=_grading(env), **base)
+    return Profile("full", f"interactive session; set {PROFILE_ENV}=quick for a short run", **base)
 
 
 def _grading(env: Mapping[str, str]) -> bool:

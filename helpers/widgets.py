@@ -6,7 +6,7 @@ A lesson declares its hyperparameters and a train function::
         [FloatParam("lr", 0.01, low=0.0, exclusive_low=True),
          IntParam("num_steps", 2_000, low=1, high=20_000, step=500),
          ChoiceParam("loss", "MSE", ["MSE", "BCE"])],
-        train_fn=train_pattern_gan,
+        train_fn=train_pattern_gan, live=profile.watched,
     )
     panel.display()
     result = panel.train()   # runs once with the defaults, so a headless run (nbval, nbgrader) trains too
@@ -15,9 +15,9 @@ A lesson declares its hyperparameters and a train function::
 a message that says which control to change. The Train button runs the same
 code with the values on screen and shows such a message in red instead of raising.
 
-Automated runs (nbgrader, nbval, CI: see :func:`helpers.profiles.automated_by`)
-write straight into the cell instead of into an ``ipywidgets.Output`` area, and
-:func:`interact` calls its function once instead of building sliders. Nobody is
+Automated runs (nbgrader, nbval, CI: the lesson passes ``live=profile.watched``, see
+:class:`helpers.profiles.Profile`) write straight into the cell instead of into an ``ipywidgets.Output`` area,
+and :func:`interact` calls its function once instead of building sliders. Nobody is
 there to look at widgets, and nbclient (used by nbgrader) answers every output
 captured by an ``Output`` widget with a message on the kernel's shell socket,
 which now and then hides the cell's own reply until the cell timeout.
@@ -33,8 +33,6 @@ from typing import Any, Callable, Sequence
 
 import ipywidgets as widgets
 from IPython.display import HTML, clear_output, display
-
-from .profiles import automated_by
 
 
 @dataclass
@@ -144,9 +142,12 @@ class HyperparameterPanel:
         train_fn: called as ``train_fn(**values)``; whatever it returns is kept in
             ``panel.result``. Figures it leaves open are shown in the output area.
         title: a heading shown above the controls.
+        live: a person is watching (``profile.watched``): results go into the panel's output area. ``False``
+            (nbgrader, nbval, CI) writes them straight into the cell.
     """
 
-    def __init__(self, params: Sequence[Param], train_fn: Callable[..., Any], *, title: str | None = None):
+    def __init__(self, params: Sequence[Param], train_fn: Callable[..., Any], *, live: bool,
+                 title: str | None = None):
         names = [p.name for p in params]
         if len(set(names)) != len(names):
             raise ValueError(f"Parameter names must be unique, got {names}")
@@ -154,6 +155,7 @@ class HyperparameterPanel:
         for p in params:
             p.validate(p.default)  # a bad default is the lesson author's bug: fail at once
         self.train_fn = train_fn
+        self.live = bool(live)
         self.controls = {p.name: p.widget() for p in params}
         self.button = widgets.Button(description="Train", button_style="primary", icon="play")
         self.status = widgets.HTML()
@@ -189,7 +191,7 @@ class HyperparameterPanel:
         self.button.disabled = True
         self.status.value = "<i>training…</i>"
         failure: BaseException | None = None
-        area = self.output if automated_by() is None else contextlib.nullcontext()  # automated: into the cell
+        area = self.output if self.live else contextlib.nullcontext()  # automated: into the cell
         try:
             with area:
                 if area is self.output:
@@ -231,10 +233,10 @@ class HyperparameterPanel:
         self.display()
 
 
-def interact(function: Callable[..., Any], **controls: widgets.ValueWidget) -> Any:
-    """``ipywidgets.interact(function, **controls)`` for a person at Jupyter.
+def interact(function: Callable[..., Any], *, live: bool, **controls: widgets.ValueWidget) -> Any:
+    """``ipywidgets.interact(function, **controls)`` for a person at Jupyter (``live=profile.watched``).
 
-    In an automated run it calls ``function`` once with the controls' current values
+    In an automated run (``live=False``) it calls ``function`` once with the controls' current values
     and shows its figures in the cell (see the module docstring for why).
     """
     for control in controls.values():  # show whole labels ("mean of p_g"), not "mean of p..."
@@ -242,7 +244,7 @@ def interact(function: Callable[..., Any], **controls: widgets.ValueWidget) -> A
         if getattr(control, "description", "") and style is not None and hasattr(style, "description_width") \
                 and not style.description_width:
             style.description_width = "initial"
-    if automated_by() is None:
+    if live:
         return widgets.interact(function, **controls)
     import matplotlib.pyplot as plt
 

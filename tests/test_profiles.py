@@ -100,3 +100,21 @@ def test_gan_profile_grading_is_the_quick_profile_at_its_grading_tier():
     assert profile.quick and profile.grading and PROFILE_ENV in profile.reason
     assert profile.pick(quick="quick", full="full", grading="grading") == "grading"
     assert profile.pick(quick="quick", full="full") == "quick"
+
+
+@pytest.mark.parametrize("environ, watched, offline", [
+    ({}, True, None),
+    ({PROFILE_ENV: "quick"}, True, None),
+    ({PROFILE_ENV: "grading"}, True, None),                       # the browser test: a person's view, smallest runs
+    ({"NBGRADER_EXECUTION": "autograde"}, False, "nbgrader is grading"),
+    ({"CI": "true", PROFILE_ENV: "full"}, False, "CI"),
+    ({"NBVAL": "1"}, False, "NBVAL"),
+    ({"GAN_COURSE_OFFLINE": "1"}, True, "GAN_COURSE_OFFLINE"),
+])
+def test_the_profile_says_who_is_watching_and_why_downloads_are_off(environ, watched, offline):
+    profile = get_profile(environ)
+    assert profile.watched is watched
+    if offline is None:
+        assert profile.offline is None and "downloads allowed" in profile.describe()
+    else:
+        assert offline in profile.offline and offline in profile.describe()
