@@ -12,7 +12,10 @@ One concern per module:
 - :mod:`helpers.grading`  -- checks used by the autograded test cells
 - :mod:`helpers.gan`      -- the GAN training loop shared by the GAN lessons (data on the device, dashboard)
 - :mod:`helpers.graphs`   -- whole-step CUDA graph capture with an eager fallback
-- :mod:`helpers.horse2zebra` -- horse2zebra download (checked, resumable, atomic) and the offline stand-in
+- :mod:`helpers.horse2zebra` -- horse2zebra: the official folder/archive or the offline stand-in, ``load_horse2zebra``
+- :mod:`helpers.download` -- checked, resumable, atomic downloads and zip extraction
+- :mod:`helpers.standin` -- the procedural stand-in drawing (horses with plain coats, zebras with stripes)
+- :mod:`helpers.unpaired` -- unpaired image folders: resize cache, ``UnpairedImages`` with on-device crops/flips
 - :mod:`helpers.cyclegan` -- CycleGAN networks (official layouts), image pool, LR decay, trainer, domain metrics
 - :mod:`helpers.checkpoint` -- atomic checkpoints and RNG state
 - :mod:`helpers.metrics`  -- digit Fréchet distance, mode coverage, label accuracy (shipped evaluator CNN)

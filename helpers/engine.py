@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .graphs import GraphedStep, optimizer_key, optimizer_tensors
-from .training import History, average_sums, check_num_steps
+from .training import History, check_num_steps
 
 Callback = Callable[["Trainer", bool], None]
 AMP_DTYPES = (None, torch.bfloat16, torch.float16)
@@ -128,8 +128,8 @@ class Trainer:
         """Everything with ``state_dict``/``load_state_dict`` that a checkpoint holds, by name."""
         raise NotImplementedError
 
-    def _log_metrics(self) -> dict[str, float]:
-        """Values measured once per log, beside the averaged sums (none by default)."""
+    def _log_metrics(self) -> dict[str, torch.Tensor]:
+        """0-d tensors measured once per log, beside the averaged sums (none by default); read in the same sync."""
         return {}
 
     def _extra_state(self) -> dict[str, Any]:
@@ -182,9 +182,13 @@ class Trainer:
     def flush_log(self) -> dict[str, float]:
         """Average the sums since the last log (the one host sync), add the per-log metrics, check that every value
         is finite, record them in the history; returns the record."""
-        record = average_sums(self._sums, self._count, self.METRICS)
+        extra = self._log_metrics()
+        names = [*self.METRICS, *extra]
+        averaged = self._sums / max(self._count, 1)
+        values = torch.cat([averaged, *(v.detach().float().reshape(1) for v in extra.values())]).tolist()
+        self._sums.zero_()
         self._count = 0
-        record.update(self._log_metrics())
+        record = dict(zip(names, values))
         bad = [name for name, value in record.items() if not math.isfinite(value)]
         if bad:
             first = self.history.steps[-1] + 1 if self.history.steps else 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping
 
 import torch
 from tqdm.auto import tqdm
@@ -61,12 +61,6 @@ class History:
         if not values:
             raise ValueError(f"Nothing recorded for {name!r} yet")
         return sum(values) / len(values)
-
-    def plot(self, ax=None, *, title: str | None = None, smooth: int = 1, reference: Mapping[str, float] | None = None):
-        """Plot every recorded series against the step (see :func:`helpers.plotting.plot_history`)."""
-        from .plotting import plot_history
-
-        return plot_history(self, ax=ax, title=title, smooth=smooth, reference=reference)
 
     def __repr__(self) -> str:
         last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self.values.items() if v)
@@ -138,52 +132,3 @@ def run_steps(
     finally:
         bar.close()
     return history
-
-
-def average_sums(sums: torch.Tensor, count: int, names: Sequence[str]) -> dict[str, float]:
-    """Read metric sums accumulated on the device (the one host sync of a log interval), divide them by the ``count``
-    steps they cover and zero them in place for the next interval. ``sums``: (len(names),) on any device."""
-    values = (sums / max(count, 1)).tolist()
-    sums.zero_()
-    return dict(zip(names, values))
-
-
-def train_logged(trainer: Any, num_steps: int, *, desc: str, postfix: Sequence[str], board_factory: Callable,
-                 progress: bool = True, dashboard: bool | None = None, keep_dashboard: bool = True) -> "History":
-    """The step loop of :class:`helpers.gan.GANTrainer` and :class:`helpers.cyclegan.CycleGANTrainer`.
-
-    Calls ``trainer.train_step()`` ``num_steps`` times; every ``trainer.log_every`` steps and at the end it reads the
-    summed metrics back (``trainer.flush_log()``, the one host sync), shows ``postfix`` of them on the progress bar
-    and redraws the dashboard; it saves ``trainer.checkpoint_path`` every ``trainer.checkpoint_every`` steps and at
-    the end. ``dashboard`` (default: only when a person is watching, i.e. not under nbgrader, nbval or CI) decides
-    whether ``board_factory(trainer)`` (a :class:`helpers.widgets.TrainingDashboard`) draws a live dashboard; ``keep_dashboard=False`` removes it when training ends
-    (for a caller that draws its own result figure next, so the notebook does not show the same plots twice).
-    Returns ``trainer.history``.
-    """
-    from .profiles import automated_by
-
-    check_num_steps(num_steps)
-    live = dashboard if dashboard is not None else automated_by() is None
-    board = board_factory(trainer) if live else None
-    bar = tqdm(total=int(num_steps), desc=desc, disable=not progress)
-    try:
-        for i in range(int(num_steps)):
-            trainer.train_step()
-            last = i == num_steps - 1
-            if trainer.step % trainer.log_every == 0 or last:
-                record = trainer.flush_log()
-                bar.set_postfix({k: f"{record[k]:.3f}" for k in postfix}, refresh=False)
-                if board is not None:
-                    board.update()
-            if trainer.checkpoint_path and trainer.checkpoint_every and (
-                    trainer.step % trainer.checkpoint_every == 0 or last):
-                trainer.save(trainer.checkpoint_path)
-            bar.update(1)
-    finally:
-        bar.close()
-    if board is not None:
-        if keep_dashboard:
-            board.update(force=True)
-        else:
-            board.close()
-    return trainer.history

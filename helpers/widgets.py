@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -278,30 +277,6 @@ class LiveArea:
     def close(self) -> None:
         """Remove the area from the notebook (its last figure with it)."""
         self.output.close()
-
-
-class TrainingDashboard:
-    """A trainer's live figure in one :class:`LiveArea`, redrawn at most every ``min_interval`` seconds
-    (a redraw costs about 0.1 s). Subclasses define :meth:`figure` (e.g. :class:`helpers.gan.Dashboard`)."""
-
-    def __init__(self, trainer: Any, *, min_interval: float = 2.0) -> None:
-        self.trainer, self.min_interval, self._last = trainer, min_interval, 0.0
-        self.area = LiveArea(HTML("<i>training starts…</i>"))
-
-    def figure(self):
-        raise NotImplementedError
-
-    def update(self, force: bool = False) -> None:
-        """Redraw, unless the last redraw was less than ``min_interval`` seconds ago (``force``: redraw anyway)."""
-        now = time.monotonic()
-        if not force and now - self._last < self.min_interval:
-            return
-        self._last = now
-        self.area.show(self.figure())
-
-    def close(self) -> None:
-        """Remove the dashboard from the notebook."""
-        self.area.close()
 
 
 def error_html(message: str) -> HTML:

@@ -19,6 +19,8 @@ from torch import nn  # noqa: E402
 from helpers.gan import GANTrainer, ImageData  # noqa: E402
 from helpers.nets import CGANDiscriminator, CGANGenerator  # noqa: E402
 from helpers.plotting import show_image_rows  # noqa: E402
+from reference_steps import (bce_d, bce_g, conditional_discriminator_step, conditional_generator_step,  # noqa: E402
+                             sample_noise)
 
 
 def label_then_noise(z, labels, embedding):
@@ -159,13 +161,12 @@ def test_trains_in_the_shared_loop_with_label_hooks():
         asked.append((batch_size, num_classes))
         return torch.randint(num_classes, (batch_size,), device=device)
 
-    bce = nn.functional.binary_cross_entropy
     trainer = GANTrainer(G, D, torch.optim.Adam(G.parameters(), 2e-4), torch.optim.Adam(D.parameters(), 2e-4),
-                         d_loss=lambda r, f: bce(r, torch.ones_like(r)) + bce(f, torch.zeros_like(f)),
-                         g_loss=lambda f: bce(f, torch.ones_like(f)), data=data, latent_dim=100, batch_size=16,
-                         num_classes=10, sample_labels=sample_labels, log_every=5)
+                         discriminator_step=conditional_discriminator_step, generator_step=conditional_generator_step,
+                         d_loss=bce_d, g_loss=bce_g, data=data, latent_dim=100, batch_size=16,
+                         sample_noise=sample_noise, num_classes=10, sample_labels=sample_labels, log_every=5)
     before = G.embedding.weight.detach().clone()
-    history = trainer.train(10, progress=False, dashboard=False)
+    history = trainer.train(10, progress=False)
     assert asked == [(16, 10)] * 10
     assert len(history) == 2 and np.isfinite(history["D"]).all()
     assert not torch.equal(before, G.embedding.weight)  # G's embedding is trained too

@@ -1,4 +1,5 @@
-"""CycleGAN helpers: official layouts (state-dict table), pretrained loading, image pool, LR rule, the trainer."""
+"""CycleGAN: official layouts (state-dict table), pretrained loading, image pool, LR rule, the trainer that runs the
+lesson's steps, the domain metrics."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from helpers.cyclegan import (CycleGANTrainer, CycleLosses, DomainClassifier, ImagePool,  # noqa: E402
-                              NLayerDiscriminator, ResnetGenerator, count_parameters, cyclegan_figure, cycle_error,
-                              domain_share, linear_decay, load_pretrained, not_a_photo,
-                              train_domain_classifier)
+import reference_steps as ref  # noqa: E402
+from helpers.cycle_trainer import CycleGANTrainer, CycleLosses  # noqa: E402
+from helpers.cyclegan import NLayerDiscriminator, ResnetGenerator, count_parameters, load_pretrained  # noqa: E402
+from helpers.dashboards import cyclegan_figure  # noqa: E402
 from helpers.device import set_seed  # noqa: E402
+from helpers.domains import (DomainClassifier, cycle_error, domain_share, not_a_photo,  # noqa: E402
+                             train_domain_classifier)
+from helpers.imagepool import ImagePool, linear_decay  # noqa: E402
 
 # Every state-dict key and shape of the official networks (junyanz/pytorch-CycleGAN-and-pix2pix,
 # models/networks.py: ResnetGenerator(3, 3, 64, norm_layer=InstanceNorm2d, use_dropout=False, n_blocks=9) and
@@ -153,30 +157,7 @@ def test_linear_decay_is_the_official_lambda_rule():
 
 # -- the trainer with tiny networks and a reference implementation of the losses --------------------
 
-def lsgan(prediction, target_is_real):
-    return ((prediction - float(target_is_real)) ** 2).mean()
-
-
-def d_loss(d_real, d_fake):
-    return 0.5 * (lsgan(d_real, True) + lsgan(d_fake, False))
-
-
-def cycle(real, rec, lambda_cycle=10.0):
-    return lambda_cycle * (real - rec).abs().mean()
-
-
-def identity(real, same, lambda_identity=0.5, lambda_cycle=10.0):
-    return lambda_identity * lambda_cycle * (real - same).abs().mean()
-
-
-def g_loss(d_fake_b, d_fake_a, real_a, cycled_a, real_b, cycled_b, same_a, same_b, lambda_cycle=10.0,
-           lambda_identity=0.5):
-    return (lsgan(d_fake_b, True) + lsgan(d_fake_a, True) + cycle(real_a, cycled_a, lambda_cycle)
-            + cycle(real_b, cycled_b, lambda_cycle) + identity(real_a, same_a, lambda_identity, lambda_cycle)
-            + identity(real_b, same_b, lambda_identity, lambda_cycle))
-
-
-LOSSES = CycleLosses(lsgan=lsgan, discriminator=d_loss, cycle=cycle, identity=identity, generator=g_loss)
+TERMS = ("adv A->B", "adv B->A", "cycle A", "cycle B", "identity A", "identity B")
 
 
 class Unpaired:
@@ -196,13 +177,15 @@ class Unpaired:
         return tuple(out)
 
 
-def make_trainer(seed=0, losses=LOSSES, **kw):
+def make_trainer(seed=0, losses=ref.LOSSES, generator_step=ref.cycle_generator_step,
+                 discriminator_step=ref.cycle_discriminator_step, **kw):
     set_seed(seed)
     G_AB, G_BA = ResnetGenerator(ngf=4, n_blocks=1), ResnetGenerator(ngf=4, n_blocks=1)
     D_A, D_B = NLayerDiscriminator(ndf=4), NLayerDiscriminator(ndf=4)
     opt_G = kw.pop("opt_G", None) or torch.optim.Adam([*G_AB.parameters(), *G_BA.parameters()], 2e-4, betas=(0.5, 0.999))
     opt_D = torch.optim.Adam([*D_A.parameters(), *D_B.parameters()], 2e-4, betas=(0.5, 0.999))
-    return CycleGANTrainer(G_AB, G_BA, D_A, D_B, opt_G, opt_D, losses=losses, data=Unpaired(),
+    return CycleGANTrainer(G_AB, G_BA, D_A, D_B, opt_G, opt_D, generator_step=generator_step,
+                           discriminator_step=discriminator_step, losses=losses, data=Unpaired(),
                            batch_size=2, crop_size=kw.pop("crop_size", 32), pool_size=kw.pop("pool_size", 3), **kw)
 
 
@@ -213,52 +196,78 @@ def flat(*modules):
 def test_training_updates_all_four_networks_and_logs_every_term():
     t = make_trainer(log_every=3)
     before = [flat(n) for n in (t.G_AB, t.G_BA, t.D_A, t.D_B)]
-    history = t.train(7, progress=False, dashboard=False)
+    history = t.train(7, progress=False)
     assert history.steps == [3, 6, 7]
-    assert set(history.names) == {"G", "D_A", "D_B", "adv A->B", "adv B->A", "cycle A", "cycle B",
-                                  "identity A", "identity B"}
+    assert set(history.names) == {"G", "D", "D_A", "D_B", *TERMS}
     for b, net in zip(before, (t.G_AB, t.G_BA, t.D_A, t.D_B)):
         assert not torch.equal(b, flat(net))
-    terms = sum(history[n][-1] for n in ("adv A->B", "adv B->A", "cycle A", "cycle B", "identity A", "identity B"))
-    assert history["G"][-1] == pytest.approx(terms, rel=1e-5), "G's loss is the sum of its logged terms"
+    # the terms are measured on the fixed images with the lesson's losses, once per log
+    with torch.no_grad():
+        a, b = t.fixed_a, t.fixed_b
+        expected = ref.cycle(a, t.G_BA(t.G_AB(a)))
+    assert history["cycle A"][-1] == pytest.approx(float(expected), rel=1e-5)
 
 
-def test_discriminators_are_frozen_while_the_generators_learn():
-    t = None
-    seen = []
+def test_the_trainer_runs_the_lessons_steps_in_order_with_pooled_fakes():
+    calls = []
 
-    def watching_g_loss(*args, **kw):
-        seen.append([p.requires_grad for D in (t.D_A, t.D_B) for p in D.parameters()])
-        return g_loss(*args, **kw)
+    def g_step(G_AB, G_BA, D_A, D_B, opt_G, real_a, real_b, lambda_cycle=10.0, lambda_identity=0.5):
+        loss, fake_a, fake_b = ref.cycle_generator_step(G_AB, G_BA, D_A, D_B, opt_G, real_a, real_b,
+                                                        lambda_cycle, lambda_identity)
+        calls.append(("G", real_a.shape, lambda_cycle, lambda_identity, fake_a.clone(), fake_b.clone()))
+        return loss, fake_a, fake_b
 
-    t = make_trainer(losses=CycleLosses(lsgan, d_loss, cycle, identity, watching_g_loss))
-    t.train(2, progress=False, dashboard=False)
-    assert seen and not any(any(flags) for flags in seen)
-    assert all(p.requires_grad for D in (t.D_A, t.D_B) for p in D.parameters()), "D must be trainable again after"
+    def d_step(D_A, D_B, opt_D, real_a, real_b, fake_a, fake_b):
+        calls.append(("D", fake_a.clone(), fake_b.clone()))
+        return ref.cycle_discriminator_step(D_A, D_B, opt_D, real_a, real_b, fake_a, fake_b)
+
+    t = make_trainer(generator_step=g_step, discriminator_step=d_step, lambda_cycle=3.0, lambda_identity=0.25,
+                     pool_size=0)
+    t.train(2, progress=False)
+    assert [c[0] for c in calls] == ["G", "D", "G", "D"]
+    (_, shape, lc, li, fake_a, fake_b), (_, pooled_a, pooled_b) = calls[:2]
+    assert shape == (2, 3, 32, 32) and (lc, li) == (3.0, 0.25)
+    assert torch.equal(fake_a, pooled_a) and torch.equal(fake_b, pooled_b), "pool_size=0 passes the fakes through"
+
+
+def test_a_wrong_student_step_changes_what_the_trainer_does():
+    def unfrozen_g_step(G_AB, G_BA, D_A, D_B, opt_G, real_a, real_b, lambda_cycle=10.0, lambda_identity=0.5):
+        fake_b, fake_a = G_AB(real_a), G_BA(real_b)  # D left trainable: G's loss leaves gradients in D
+        loss = ref.cycle_g_loss(D_B(fake_b), D_A(fake_a), real_a, G_BA(fake_b), real_b, G_AB(fake_a),
+                                G_BA(real_a), G_AB(real_b), lambda_cycle, lambda_identity)
+        opt_G.zero_grad()
+        loss.backward()
+        opt_G.step()
+        return loss, fake_a, fake_b
+
+    def stale_d_step(D_A, D_B, opt_D, real_a, real_b, fake_a, fake_b):  # no zero_grad: G's leftovers leak in
+        loss = ref.cycle_d_loss(D_A(real_a), D_A(fake_a.detach())) + ref.cycle_d_loss(D_B(real_b), D_B(fake_b.detach()))
+        loss.backward()
+        opt_D.step()
+        return loss
+
+    right = make_trainer(seed=5)
+    wrong = make_trainer(seed=5, generator_step=unfrozen_g_step, discriminator_step=stale_d_step)
+    right.train(1, progress=False), wrong.train(1, progress=False)
+    # Adam's first step moves every weight by about ±lr (2e-4); G's leftover gradients flip the sign of many
+    flipped = ((flat(right.D_A) - flat(wrong.D_A)).abs() > 2e-4).float().mean()
+    assert flipped > 0.05, f"D also learned from G's loss: the wrong steps changed the training ({flipped:.1%})"
+
+
+def test_a_generator_step_that_returns_only_the_loss_gets_a_message():
+    def loss_only(*args, **kw):
+        return ref.cycle_generator_step(*args, **kw)[0]
+
+    with pytest.raises(TypeError, match=r"must return \(loss, fake_a, fake_b\)"):
+        make_trainer(generator_step=loss_only).train(1, progress=False)
 
 
 def test_generator_step_changes_no_discriminator_weight():
     t = make_trainer()
     D_before = flat(t.D_A, t.D_B)
     t.opt_D.step = lambda *a, **k: None  # only the generator step may move weights now
-    t.train(2, progress=False, dashboard=False)
+    t.train(2, progress=False)
     assert torch.equal(D_before, flat(t.D_A, t.D_B))
-
-
-def test_lambdas_reach_the_losses_and_zero_identity_skips_its_passes():
-    calls = []
-
-    def spy(*args, **kw):
-        calls.append(kw)
-        return g_loss(*args, **kw)
-
-    t = make_trainer(losses=CycleLosses(lsgan, d_loss, cycle, identity, spy), lambda_cycle=3.0, lambda_identity=0.0)
-    forwards = []
-    t.G_AB.register_forward_hook(lambda *a: forwards.append(1))
-    t.train(1, progress=False, dashboard=False)
-    assert calls == [{"lambda_cycle": 3.0, "lambda_identity": 0.0}]
-    assert len(forwards) == 2, "without identity loss G_AB runs twice per step (A->B and the B cycle)"
-    assert t.history["identity A"] == [0.0]
 
 
 def test_losses_are_read_back_once_per_log_not_per_step(monkeypatch):
@@ -272,15 +281,17 @@ def test_losses_are_read_back_once_per_log_not_per_step(monkeypatch):
         original = getattr(torch.Tensor, name)
         monkeypatch.setattr(torch.Tensor, name, lambda self, *a, _o=original, _n=name, **k: reads.append(_n) or _o(self, *a, **k))
     t.opt_G.step = t.opt_D.step = lambda *a, **k: None
-    t.train(6, progress=False, dashboard=False)
-    assert reads == ["tolist", "tolist"], f"host reads during 6 steps: {reads}"
+    t.train(6, progress=False)
+    assert reads == ["tolist", "tolist"], f"host reads during 6 steps: {reads}"  # one per log, loss terms included
 
 
 def test_a_nan_loss_stops_training_and_names_the_loss():
-    bad = CycleLosses(lsgan, lambda r, f: d_loss(r, f) * float("nan"), cycle, identity, g_loss)
-    t = make_trainer(losses=bad, log_every=2)
-    with pytest.raises(FloatingPointError, match=r"between step 1 and step 2 \(.*discriminator D_A = nan, discriminator D_B = nan"):
-        t.train(5, progress=False, dashboard=False)
+    def nan_d_step(*args):
+        return ref.cycle_discriminator_step(*args) * float("nan")
+
+    t = make_trainer(discriminator_step=nan_d_step, log_every=2)
+    with pytest.raises(FloatingPointError, match=r"between step 1 and step 2 \(D = nan"):
+        t.train(5, progress=False)
 
 
 def test_learning_rate_follows_lr_factor_per_step():
@@ -288,20 +299,20 @@ def test_learning_rate_follows_lr_factor_per_step():
     seen = []
     original = t.opt_G.step
     t.opt_G.step = lambda *a, **k: seen.append(t.opt_G.param_groups[0]["lr"]) or original(*a, **k)
-    t.train(5, progress=False, dashboard=False)
+    t.train(5, progress=False)
     assert seen == pytest.approx([2e-4 * f for f in (1, 1, 0.75, 0.5, 0.25)])
     assert t.opt_D.param_groups[0]["lr"] == pytest.approx(2e-4 * 0.25)
 
 
 def test_resume_continues_exactly_where_the_checkpoint_left_off(tmp_path):
     straight = make_trainer(seed=3, log_every=2)
-    straight.train(6, progress=False, dashboard=False)
+    straight.train(6, progress=False)
     first = make_trainer(seed=3, log_every=2, checkpoint_path=tmp_path / "run.pt", checkpoint_every=2)
-    first.train(4, progress=False, dashboard=False)
+    first.train(4, progress=False)
     resumed = make_trainer(seed=99, log_every=2)
     assert resumed.resume(tmp_path / "run.pt") and resumed.step == 4
     assert resumed.pool_A.count == first.pool_A.count and torch.equal(resumed.pool_B.images, first.pool_B.images)
-    resumed.train(2, progress=False, dashboard=False)
+    resumed.train(2, progress=False)
     for name in ("G_AB", "G_BA", "D_A", "D_B"):
         assert torch.allclose(flat(getattr(straight, name)), flat(getattr(resumed, name)), atol=1e-6), name
     assert resumed.history.steps == straight.history.steps
@@ -310,12 +321,12 @@ def test_resume_continues_exactly_where_the_checkpoint_left_off(tmp_path):
 
 def test_samples_dashboard_and_metrics():
     t = make_trainer(log_every=1)
-    t.train(2, progress=False, dashboard=False)
+    t.train(2, progress=False)
     samples = t.samples()
     assert set(samples) == {"real A", "fake B", "rec A", "real B", "fake A", "rec B"}
     assert all(v.shape == (4, 3, 32, 32) and v.device.type == "cpu" for v in samples.values())
     fig = cyclegan_figure(t)
-    assert len(fig.axes) == 9
+    assert len(fig.axes) == 9 and "G's loss terms" in fig.axes[2].get_title()
     assert 0 <= cycle_error(t.G_AB, t.G_BA, t.fixed_a) <= 2
     assert t.G_AB.training, "metrics must give the generator back in training mode"
     with pytest.raises(ValueError, match="'AB'"):

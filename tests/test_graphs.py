@@ -15,6 +15,7 @@ from torch import nn
 
 from helpers.gan import GANTrainer, ImageData
 from helpers.graphs import GraphedStep, make_capturable, optimizer_key, release_capturable
+from reference_steps import bce_d, bce_g, discriminator_step, generator_step, sample_noise
 
 
 class CPUStandIn(GraphedStep):
@@ -44,9 +45,25 @@ class CPUStandIn(GraphedStep):
         self._graph()
 
 
+class Steps:
+    """A step that adds 1 to a parameter of its Adam optimizer: ``len(steps)`` is how many steps took effect
+    (the capture check runs the step eagerly, restores the state and replays: one step in effect)."""
+
+    def __init__(self):
+        self.param = nn.Parameter(torch.zeros(3))
+        self.opt = torch.optim.Adam([self.param], lr=1e-3)
+
+    def __call__(self):
+        with torch.no_grad():
+            self.param += 1
+
+    def __len__(self):
+        return int(self.param[0])
+
+
 def counting_step():
-    calls = []
-    return calls, (lambda: calls.append(1))
+    steps = Steps()
+    return steps, steps
 
 
 def adam():
@@ -55,12 +72,68 @@ def adam():
 
 def test_warm_up_then_one_capture_then_replays_and_every_call_runs_one_step():
     calls, fn = counting_step()
-    graphed = CPUStandIn(fn, [adam()], "cpu", warmup=3)
+    graphed = CPUStandIn(fn, [calls.opt], "cpu", warmup=3)
     for _ in range(10):
         graphed()
     assert len(calls) == 10, "each call must run exactly one training step"
     assert graphed.log == ["warm-up"] * 3 + ["capture"] + ["replay"] * 7
     assert graphed.captures == 1 and graphed.status == "CUDA graph: replaying"
+
+
+class FreezingStandIn(CPUStandIn):
+    """A stand-in that behaves like a real graph for Python values: what the step changed during the capture is
+    what every replay changes (Python ran once, at capture; its numbers are baked in)."""
+
+    def _capture(self):
+        self.log.append("capture")
+        tensors = list(self.state())
+        before = [t.detach().clone() for t in tensors]
+        self.step_fn()
+        deltas = [t.detach() - b for t, b in zip(tensors, before)]
+        self._restore(tensors, before)
+
+        def replay():
+            with torch.no_grad():
+                for t, d in zip(tensors, deltas):
+                    t += d
+        return replay
+
+
+def test_a_graph_is_trusted_only_when_its_first_replay_equals_an_eager_step(capsys):
+    calls, fn = counting_step()
+    graphed = FreezingStandIn(fn, [calls.opt], "cpu", warmup=1)
+    for _ in range(5):
+        graphed()
+    assert graphed.status == "CUDA graph: replaying" and len(calls) == 5, "a deterministic step is graphed"
+
+    import random
+
+    steps = Steps()
+
+    def python_random_step():  # e.g. a student's step that flips a Python coin: a graph would freeze the coin
+        with torch.no_grad():
+            steps.param += random.random()
+
+    graphed = FreezingStandIn(python_random_step, [steps.opt], "cpu", warmup=1)
+    for _ in range(5):
+        graphed()
+    assert graphed.status.startswith("eager: the CUDA graph's first replay differed from an eager step")
+    assert "random.random()" in graphed.status and "Note:" in capsys.readouterr().out
+    assert graphed.log == ["warm-up", "capture", "replay"], "after the failed check (one replay) steps run eagerly"
+    assert 0 < float(steps.param[0]) < 5 and len({round(float(v), 6) for v in steps.param}) == 1
+
+
+def test_the_check_restores_the_random_generator_so_the_replay_draws_what_the_eager_step_drew():
+    steps = Steps()
+
+    def torch_random_step():  # device randomness (torch.rand on the training device) is graph-safe
+        with torch.no_grad():
+            steps.param += torch.rand(3)
+
+    graphed = CPUStandIn(torch_random_step, [steps.opt], "cpu", warmup=1)
+    for _ in range(4):
+        graphed()
+    assert graphed.status == "CUDA graph: replaying", graphed.status
 
 
 def test_optimizers_become_capturable_before_the_first_warm_up_step():
@@ -72,7 +145,7 @@ def test_optimizers_become_capturable_before_the_first_warm_up_step():
 
 def test_changing_a_learning_rate_recaptures_the_graph():
     calls, fn = counting_step()
-    opt = adam()
+    opt = calls.opt
     graphed = CPUStandIn(fn, [opt], "cpu", warmup=1)
     for _ in range(4):
         graphed()
@@ -86,7 +159,7 @@ def test_changing_a_learning_rate_recaptures_the_graph():
 
 def test_failed_capture_falls_back_to_eager_runs_the_step_and_says_why(capsys):
     calls, fn = counting_step()
-    opt = adam()
+    opt = calls.opt
     error = RuntimeError("CUDA error: operation not permitted when stream is capturing")
     graphed = CPUStandIn(fn, [opt], "cpu", warmup=2, fail_capture=error)
     for _ in range(6):
@@ -100,14 +173,14 @@ def test_failed_capture_falls_back_to_eager_runs_the_step_and_says_why(capsys):
 
 def test_reset_after_loading_state_warms_up_and_captures_again():
     calls, fn = counting_step()
-    graphed = CPUStandIn(fn, [adam()], "cpu", warmup=1)
+    graphed = CPUStandIn(fn, [calls.opt], "cpu", warmup=1)
     graphed(), graphed(), graphed.reset(), graphed(), graphed()
     assert graphed.log == ["warm-up", "capture", "replay", "warm-up", "capture", "replay"]
 
 
 def test_on_cpu_steps_run_eagerly_and_the_status_says_why():
     calls, fn = counting_step()
-    graphed = GraphedStep(fn, [adam()], "cpu")
+    graphed = GraphedStep(fn, [calls.opt], "cpu")
     graphed(), graphed()
     assert len(calls) == 2 and not graphed.active
     assert graphed.status == "eager: cpu device (CUDA graphs need CUDA)"
@@ -151,27 +224,27 @@ def _trainer(seed=0):
     G = nn.Sequential(nn.Linear(4, 6), nn.Tanh())
     D = nn.Sequential(nn.Linear(6, 1), nn.Sigmoid())
     opt_G, opt_D = torch.optim.Adam(G.parameters(), 1e-3), torch.optim.Adam(D.parameters(), 1e-3)
-    bce = nn.functional.binary_cross_entropy
     return GANTrainer(G, D, opt_G, opt_D, data=ImageData(torch.rand(32, 6) * 2 - 1), latent_dim=4, batch_size=8,
-                      d_loss=lambda r, f: bce(r, torch.ones_like(r)) + bce(f, torch.zeros_like(f)),
-                      g_loss=lambda f: bce(f, torch.ones_like(f)), log_every=5)
+                      discriminator_step=discriminator_step, generator_step=generator_step, d_loss=bce_d,
+                      g_loss=bce_g, sample_noise=sample_noise, log_every=5)
 
 
 def test_gan_trainer_reports_eager_on_cpu_and_refuses_a_required_graph():
     assert _trainer().graph_status == "eager: cpu device (CUDA graphs need CUDA)"
     t = _trainer()
     with pytest.raises(ValueError, match="cuda_graph=True needs a CUDA device"):
-        GANTrainer(t.G, t.D, t.opt_G, t.opt_D, d_loss=t.d_loss, g_loss=t.g_loss, data=t.data, latent_dim=4,
-                   batch_size=8, cuda_graph=True)
+        GANTrainer(t.G, t.D, t.opt_G, t.opt_D, discriminator_step=discriminator_step, generator_step=generator_step,
+                   d_loss=t.d_loss, g_loss=t.g_loss, data=t.data, latent_dim=4, batch_size=8,
+                   sample_noise=sample_noise, cuda_graph=True)
 
 
 def test_a_checkpoint_from_a_cuda_graph_run_resumes_on_the_cpu(tmp_path):
     gpu_run = _trainer()
-    gpu_run.train(10, progress=False, dashboard=False)
+    gpu_run.train(10, progress=False)
     for opt in (gpu_run.opt_G, gpu_run.opt_D):
         make_capturable(opt)  # what a CUDA-graph run leaves in its optimizers' state
     gpu_run.save(tmp_path / "ckpt.pt")
     cpu_run = _trainer(seed=1)
     assert cpu_run.resume(tmp_path / "ckpt.pt")
-    cpu_run.train(10, progress=False, dashboard=False)  # Adam refuses capturable=True on a CPU: must not raise
+    cpu_run.train(10, progress=False)  # Adam refuses capturable=True on a CPU: must not raise
     assert cpu_run.step == 20 and all(not g["capturable"] for g in cpu_run.opt_G.param_groups)

@@ -1,4 +1,8 @@
-"""Unit tests for helpers.horse2zebra: download (against a real HTTP server on 127.0.0.1), stand-in, cache, batches."""
+"""Unit tests for helpers.horse2zebra and the modules it is built from.
+
+helpers.download (checked, resumable download against a real HTTP server on 127.0.0.1), helpers.standin
+(the drawn stand-in), helpers.unpaired (resize cache, on-device batches) and helpers.horse2zebra (which data).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,10 @@ import torch
 from PIL import Image
 
 from helpers import horse2zebra as h2z
-from helpers.horse2zebra import (ARCHIVE, FOLDER, STANDIN_FOLDER, DatasetError, DownloadError, UnpairedImages,
-                                 cache_path, check_folder, download_horse2zebra, load_folder, load_horse2zebra,
+from helpers.download import DownloadError
+from helpers.horse2zebra import (ARCHIVE, FOLDER, STANDIN_FOLDER, check_folder, download_horse2zebra, load_horse2zebra,
                                  make_standin)
+from helpers.unpaired import DatasetError, UnpairedImages, cache_path, load_folder
 
 SMALL = {"trainA": 3, "trainB": 4, "testA": 2, "testB": 2}  # the official layout with small counts
 TINY_STANDIN = {"trainA": 6, "trainB": 6, "testA": 2, "testB": 2}
@@ -127,6 +132,17 @@ def _leftovers(root: Path) -> list[str]:
 
 def _download(root, server, path, **kwargs):
     return download_horse2zebra(root, url=server.url(path), counts=SMALL, progress=False, **kwargs)
+
+
+def test_the_public_names_stay_importable_from_horse2zebra():
+    import helpers.download
+    import helpers.unpaired
+
+    for name in ("load_horse2zebra", "UnpairedImages", "DatasetError", "DownloadError", "FOLDER", "STANDIN_FOLDER",
+                 "make_standin", "download_horse2zebra", "load_folder", "cache_path", "check_folder"):
+        assert name in h2z.__all__ and hasattr(h2z, name)
+    assert h2z.UnpairedImages is helpers.unpaired.UnpairedImages and h2z.DatasetError is helpers.unpaired.DatasetError
+    assert h2z.DownloadError is helpers.download.DownloadError
 
 
 # --- download ------------------------------------------------------------------------------------

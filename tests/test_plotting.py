@@ -156,12 +156,6 @@ def test_plot_history_names_and_smoothing(history):
     np.testing.assert_allclose(line.get_ydata(), expected)
 
 
-def test_history_plot_method_draws_into_axes(history):
-    fig, ax = plt.subplots()
-    assert history.plot(ax=ax, reference={"ln 2": 0.693}) is fig
-    assert len(ax.get_lines()) == 3
-
-
 def test_plot_history_of_a_single_log_shows_a_visible_point():
     h = History()
     h.log(1, d_loss=0.7)  # a 1-step run from the panel: one point, which a plain line would not draw
