@@ -33,38 +33,15 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from helpers.cyclegan import CycleGANTrainer, CycleLosses, NLayerDiscriminator, ResnetGenerator
+from helpers.cycle_trainer import CycleGANTrainer
+from helpers.cyclegan import NLayerDiscriminator, ResnetGenerator
 from helpers.device import get_device, set_seed
 from helpers.data import data_root
 from helpers.horse2zebra import FOLDER, STANDIN_FOLDER, load_horse2zebra
 
 
-# -- the losses (the lesson's exercises; written here because helpers/ never holds them) --------------------
-
-def lsgan(prediction, target_is_real):
-    return torch.nn.functional.mse_loss(prediction, torch.full_like(prediction, float(target_is_real)))
-
-
-def d_loss(d_real, d_fake):
-    return 0.5 * (lsgan(d_real, True) + lsgan(d_fake, False))
-
-
-def cycle(real, reconstructed, lambda_cycle=10.0):
-    return lambda_cycle * torch.nn.functional.l1_loss(reconstructed, real)
-
-
-def identity(real, same, lambda_identity=0.5, lambda_cycle=10.0):
-    return lambda_identity * lambda_cycle * torch.nn.functional.l1_loss(same, real)
-
-
-def g_loss(d_fake_b, d_fake_a, real_a, cycled_a, real_b, cycled_b, same_a, same_b, lambda_cycle=10.0,
-           lambda_identity=0.5):
-    return (lsgan(d_fake_b, True) + lsgan(d_fake_a, True) + cycle(real_a, cycled_a, lambda_cycle)
-            + cycle(real_b, cycled_b, lambda_cycle) + identity(real_a, same_a, lambda_identity, lambda_cycle)
-            + identity(real_b, same_b, lambda_identity, lambda_cycle))
-
-
-LOSSES = CycleLosses(lsgan=lsgan, discriminator=d_loss, cycle=cycle, identity=identity, generator=g_loss)
+# The course loop runs the lesson's steps; here the reference steps (helpers/ never holds them).
+import reference_steps as ref  # noqa: E402  (bench/ is this script's folder, so it is on sys.path)
 
 
 def networks(args, device):
@@ -177,13 +154,14 @@ def course(args, data, device, steps, amp_dtype=None):
     G_AB, G_BA, D_A, D_B = networks(args, device)
     opt_G = torch.optim.Adam([*G_AB.parameters(), *G_BA.parameters()], lr=2e-4, betas=(0.5, 0.999))
     opt_D = torch.optim.Adam([*D_A.parameters(), *D_B.parameters()], lr=2e-4, betas=(0.5, 0.999))
-    trainer = CycleGANTrainer(G_AB, G_BA, D_A, D_B, opt_G, opt_D, losses=LOSSES, data=data, batch_size=args.batch,
-                              crop_size=args.size, log_every=100, amp_dtype=amp_dtype)
-    trainer.train(args.warmup, progress=False, dashboard=False)
+    trainer = CycleGANTrainer(G_AB, G_BA, D_A, D_B, opt_G, opt_D, generator_step=ref.cycle_generator_step,
+                              discriminator_step=ref.cycle_discriminator_step, losses=ref.LOSSES, data=data,
+                              batch_size=args.batch, crop_size=args.size, log_every=100, amp_dtype=amp_dtype)
+    trainer.train(args.warmup, progress=False)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     start = time.perf_counter()
-    trainer.train(steps, progress=False, dashboard=False)  # ends with a host read of the metrics: a sync
+    trainer.train(steps, progress=False)  # ends with a host read of the metrics: a sync
     return steps / (time.perf_counter() - start)
 
 
@@ -206,9 +184,9 @@ def main() -> None:
     print(f"data: {data.source}; device {device}; {torch.get_num_threads()} CPU threads; crop {args.size}, batch "
           f"{args.batch}, ngf {args.ngf}, {args.n_blocks} residual blocks; {args.steps} steps per loop")
     rows = [("PyTorch-GAN cyclegan.py style (DataLoader over files, .item())", baseline(args, folder, device, args.steps))]
-    rows.append(("helpers.cyclegan.CycleGANTrainer (data on the device)", course(args, data, device, args.steps)))
+    rows.append(("helpers.cycle_trainer.CycleGANTrainer (reference steps)", course(args, data, device, args.steps)))
     if args.bf16:
-        rows.append(("helpers.cyclegan.CycleGANTrainer, bf16 autocast",
+        rows.append(("helpers.cycle_trainer.CycleGANTrainer, bf16 autocast",
                      course(args, data, device, args.steps, amp_dtype=torch.bfloat16)))
     slow = rows[0][1]
     print(f"{'loop':<66}{'steps/s':>9}{'vs baseline':>13}")

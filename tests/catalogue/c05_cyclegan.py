@@ -1,8 +1,9 @@
 """Lesson 5 (CycleGAN): independently written correct answers and typical mistakes, one entry per exercise.
 
 Format: see tests/catalogue/README.md. Each source replaces the whole solution cell of a student notebook.
-The test cells of discriminator_loss, identity_loss and generator_loss bind the other exercises' names to reference
-versions (``graded_alone``), so each mistake below costs only its own exercise's points.
+The test cells of discriminator_loss, identity_loss, generator_loss and of the two training steps (generator_step,
+discriminator_step, which call the loss exercises) bind the other exercises' names to reference versions
+(``graded_alone``), so each mistake below costs only its own exercise's points.
 """
 
 LESSON = "05_cyclegan"
@@ -248,6 +249,219 @@ def generator_loss(d_fake_b, d_fake_a, real_a, cycled_a, real_b, cycled_b, same_
     return (lsgan_loss(d_fake_b, True) + lsgan_loss(d_fake_a, True)
             + cycle_consistency_loss(real_a, cycled_a) + cycle_consistency_loss(real_b, cycled_b)
             + identity_loss(real_a, same_a) + identity_loss(real_b, same_b))
+'''),
+        },
+    },
+    "generator_step": {
+        "test": "test_generator_step",
+        "correct": {
+            "official: forward, freeze with a loop, skip identity at weight 0": '''
+def set_requires_grad(nets, flag):
+    for net in nets:
+        for p in net.parameters():
+            p.requires_grad = flag
+
+def generator_step(G_AB, G_BA, D_A, D_B, opt_G, real_a, real_b, lambda_cycle=10.0, lambda_identity=0.5):
+    fake_b = G_AB(real_a)
+    cycled_a = G_BA(fake_b)
+    fake_a = G_BA(real_b)
+    cycled_b = G_AB(fake_a)
+    if lambda_identity > 0:
+        same_a, same_b = G_BA(real_a), G_AB(real_b)
+    else:
+        same_a, same_b = real_a, real_b
+    set_requires_grad([D_A, D_B], False)
+    opt_G.zero_grad()
+    loss_G = generator_loss(D_B(fake_b), D_A(fake_a), real_a, cycled_a, real_b, cycled_b, same_a, same_b,
+                            lambda_cycle=lambda_cycle, lambda_identity=lambda_identity)
+    loss_G.backward()
+    opt_G.step()
+    set_requires_grad([D_A, D_B], True)
+    return loss_G, fake_a, fake_b
+''',
+            "keywords, model.zero_grad, try/finally": '''
+def generator_step(G_AB, G_BA, D_A, D_B, opt_G, real_a, real_b, lambda_cycle=10.0, lambda_identity=0.5):
+    for D in (D_A, D_B):
+        D.requires_grad_(False)
+    try:
+        same_b, same_a = G_AB(real_b), G_BA(real_a)
+        fake_a = G_BA(real_b)
+        fake_b = G_AB(real_a)
+        loss = generator_loss(d_fake_b=D_B(fake_b), d_fake_a=D_A(fake_a), real_a=real_a, cycled_a=G_BA(fake_b),
+                              real_b=real_b, cycled_b=G_AB(fake_a), same_a=same_a, same_b=same_b,
+                              lambda_cycle=lambda_cycle, lambda_identity=lambda_identity)
+        G_AB.zero_grad(set_to_none=False)
+        G_BA.zero_grad(set_to_none=False)
+        loss.backward()
+        opt_G.step()
+    finally:
+        for D in (D_A, D_B):
+            D.requires_grad_(True)
+    return loss.detach(), fake_a.detach(), fake_b.detach()
+''',
+            "its own loss terms from the loss exercises": '''
+def generator_step(G_AB, G_BA, D_A, D_B, opt_G, real_a, real_b, lambda_cycle=10.0, lambda_identity=0.5):
+    opt_G.zero_grad(set_to_none=True)
+    D_A.requires_grad_(False)
+    D_B.requires_grad_(False)
+    fake_b, fake_a = G_AB(real_a), G_BA(real_b)
+    loss = (lsgan_loss(D_B(fake_b), True) + lsgan_loss(D_A(fake_a), True)
+            + cycle_consistency_loss(real_a, G_BA(fake_b), lambda_cycle)
+            + cycle_consistency_loss(real_b, G_AB(fake_a), lambda_cycle)
+            + identity_loss(real_a, G_BA(real_a), lambda_identity, lambda_cycle)
+            + identity_loss(real_b, G_AB(real_b), lambda_identity, lambda_cycle))
+    loss.backward()
+    opt_G.step()
+    D_A.requires_grad_(True)
+    D_B.requires_grad_(True)
+    return loss, fake_a, fake_b
+''',
+        },
+        "mistakes": {
+            "discriminators not frozen": ("must be frozen during G's step: D's gradients changed", '''
+def generator_step(G_AB, G_BA, D_A, D_B, opt_G, real_a, real_b, lambda_cycle=10.0, lambda_identity=0.5):
+    fake_b, fake_a = G_AB(real_a), G_BA(real_b)
+    loss = generator_loss(D_B(fake_b), D_A(fake_a), real_a, G_BA(fake_b), real_b, G_AB(fake_a), G_BA(real_a),
+                          G_AB(real_b), lambda_cycle, lambda_identity)
+    opt_G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    return loss, fake_a, fake_b
+'''),
+            "discriminators left frozen": ("unfrozen afterwards: requires_grad_(True)", '''
+def generator_step(G_AB, G_BA, D_A, D_B, opt_G, real_a, real_b, lambda_cycle=10.0, lambda_identity=0.5):
+    D_A.requires_grad_(False)
+    D_B.requires_grad_(False)
+    fake_b, fake_a = G_AB(real_a), G_BA(real_b)
+    loss = generator_loss(D_B(fake_b), D_A(fake_a), real_a, G_BA(fake_b), real_b, G_AB(fake_a), G_BA(real_a),
+                          G_AB(real_b), lambda_cycle, lambda_identity)
+    opt_G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    return loss, fake_a, fake_b
+'''),
+            "fakes returned in the wrong order": ("in the wrong order", '''
+def generator_step(G_AB, G_BA, D_A, D_B, opt_G, real_a, real_b, lambda_cycle=10.0, lambda_identity=0.5):
+    D_A.requires_grad_(False)
+    D_B.requires_grad_(False)
+    fake_b, fake_a = G_AB(real_a), G_BA(real_b)
+    loss = generator_loss(D_B(fake_b), D_A(fake_a), real_a, G_BA(fake_b), real_b, G_AB(fake_a), G_BA(real_a),
+                          G_AB(real_b), lambda_cycle, lambda_identity)
+    opt_G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    D_A.requires_grad_(True)
+    D_B.requires_grad_(True)
+    return loss, fake_b, fake_a
+'''),
+            "cycles through the wrong generator": ("cycles through the wrong generator", '''
+def generator_step(G_AB, G_BA, D_A, D_B, opt_G, real_a, real_b, lambda_cycle=10.0, lambda_identity=0.5):
+    D_A.requires_grad_(False)
+    D_B.requires_grad_(False)
+    fake_b, fake_a = G_AB(real_a), G_BA(real_b)
+    cycled_a, cycled_b = G_AB(fake_b), G_BA(fake_a)
+    loss = generator_loss(D_B(fake_b), D_A(fake_a), real_a, cycled_a, real_b, cycled_b, G_BA(real_a), G_AB(real_b),
+                          lambda_cycle, lambda_identity)
+    opt_G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    D_A.requires_grad_(True)
+    D_B.requires_grad_(True)
+    return loss, fake_a, fake_b
+'''),
+            "stale gradients not cleared": ("stale gradients not cleared", '''
+def generator_step(G_AB, G_BA, D_A, D_B, opt_G, real_a, real_b, lambda_cycle=10.0, lambda_identity=0.5):
+    D_A.requires_grad_(False)
+    D_B.requires_grad_(False)
+    fake_b, fake_a = G_AB(real_a), G_BA(real_b)
+    loss = generator_loss(D_B(fake_b), D_A(fake_a), real_a, G_BA(fake_b), real_b, G_AB(fake_a), G_BA(real_a),
+                          G_AB(real_b), lambda_cycle, lambda_identity)
+    loss.backward()
+    opt_G.step()
+    D_A.requires_grad_(True)
+    D_B.requires_grad_(True)
+    return loss, fake_a, fake_b
+'''),
+        },
+    },
+    "discriminator_step": {
+        "test": "test_discriminator_step",
+        "correct": {
+            "official: one backward per discriminator": '''
+def discriminator_step(D_A, D_B, opt_D, real_a, real_b, fake_a, fake_b):
+    opt_D.zero_grad()
+    loss_D_A = discriminator_loss(D_A(real_a), D_A(fake_a.detach()))
+    loss_D_A.backward()
+    loss_D_B = discriminator_loss(D_B(real_b), D_B(fake_b.detach()))
+    loss_D_B.backward()
+    opt_D.step()
+    return loss_D_A + loss_D_B
+''',
+            "detached up front, model.zero_grad, B first": '''
+def discriminator_step(D_A, D_B, opt_D, real_a, real_b, fake_a, fake_b):
+    fake_a, fake_b = fake_a.detach(), fake_b.detach()
+    loss_b = discriminator_loss(D_B(real_b), D_B(fake_b))
+    loss_a = discriminator_loss(D_A(real_a), D_A(fake_a))
+    D_A.zero_grad()
+    D_B.zero_grad(set_to_none=False)
+    (loss_a + loss_b).backward()
+    opt_D.step()
+    return (loss_a + loss_b).detach()
+''',
+            "copies made under no_grad, lsgan_loss written out": '''
+def discriminator_step(D_A, D_B, opt_D, real_a, real_b, fake_a, fake_b):
+    with torch.no_grad():
+        fakes = {"A": fake_a.clone(), "B": fake_b.clone()}
+    loss = 0
+    for D, real, fake in ((D_A, real_a, fakes["A"]), (D_B, real_b, fakes["B"])):
+        loss = loss + 0.5 * (lsgan_loss(D(real), True) + lsgan_loss(D(fake), False))
+    opt_D.zero_grad(set_to_none=False)
+    loss.backward()
+    opt_D.step()
+    return loss
+''',
+        },
+        "mistakes": {
+            "fakes not detached": ("must not reach the generators", '''
+def discriminator_step(D_A, D_B, opt_D, real_a, real_b, fake_a, fake_b):
+    loss = discriminator_loss(D_A(real_a), D_A(fake_a)) + discriminator_loss(D_B(real_b), D_B(fake_b))
+    opt_D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    return loss
+'''),
+            "D_A judged on fake_b": ("D_A judged on fake_b", '''
+def discriminator_step(D_A, D_B, opt_D, real_a, real_b, fake_a, fake_b):
+    loss = (discriminator_loss(D_A(real_a), D_A(fake_b.detach()))
+            + discriminator_loss(D_B(real_b), D_B(fake_a.detach())))
+    opt_D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    return loss
+'''),
+            "only D_A's loss": ("only one discriminator's loss", '''
+def discriminator_step(D_A, D_B, opt_D, real_a, real_b, fake_a, fake_b):
+    loss = discriminator_loss(D_A(real_a), D_A(fake_a.detach()))
+    opt_D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    return loss
+'''),
+            "stale gradients not cleared": ("stale gradients not cleared", '''
+def discriminator_step(D_A, D_B, opt_D, real_a, real_b, fake_a, fake_b):
+    loss = (discriminator_loss(D_A(real_a), D_A(fake_a.detach()))
+            + discriminator_loss(D_B(real_b), D_B(fake_b.detach())))
+    loss.backward()
+    opt_D.step()
+    return loss
+'''),
+            "no optimizer step": ("opt_D.step() missing", '''
+def discriminator_step(D_A, D_B, opt_D, real_a, real_b, fake_a, fake_b):
+    loss = (discriminator_loss(D_A(real_a), D_A(fake_a.detach()))
+            + discriminator_loss(D_B(real_b), D_B(fake_b.detach())))
+    opt_D.zero_grad()
+    loss.backward()
+    return loss
 '''),
         },
     },
