@@ -110,3 +110,81 @@ def test_checked_notebook_cells_have_a_reference_output():
         assert checked, f"{lesson} has no '# NBVAL_CHECK_OUTPUT' cell"
         for cell in checked:
             assert cell.execution_count and cell.outputs, f"{lesson}: checked cell without stored output:\n{cell.source[:80]}"
+
+
+def _imports_of(path):
+    """helpers modules that ``path`` imports (relative or absolute), anywhere in the file."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1 and node.module:
+                found.add(node.module.split(".")[0])
+            elif node.level == 1:
+                found |= {alias.name for alias in node.names}
+            elif node.module and node.module.startswith("helpers."):
+                found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("helpers.")}
+    return found
+
+
+def test_helpers_have_no_import_circle():
+    modules = {p.stem: p for p in (ROOT / "helpers").glob("*.py") if p.stem != "__init__"}
+    graph = {name: _imports_of(path) & set(modules) for name, path in modules.items()}
+
+    def reaches(start, target, seen=()):
+        return any(n == target or (n not in seen and reaches(n, target, (*seen, n))) for n in graph[start])
+
+    circles = sorted(name for name in graph if reaches(name, name))
+    assert not circles, f"helpers modules that import themselves back through others: {circles}"
+
+
+AUTOMATION = {"CI", "NBVAL", "NBGRADER_EXECUTION", "GAN_COURSE_OFFLINE", "OFFLINE_ENV", "AUTOMATION_VARS"}
+
+
+def _environment_reads(tree):
+    """Names or strings passed to os.environ.get / os.getenv / os.environ[...] in a module."""
+    for node in ast.walk(tree):
+        target = None
+        if isinstance(node, ast.Call) and node.args and isinstance(node.func, ast.Attribute) and (
+                node.func.attr == "getenv" or (node.func.attr == "get" and "environ" in ast.unparse(node.func.value))):
+            target = node.args[0]
+        elif isinstance(node, ast.Subscript) and "environ" in ast.unparse(node.value):
+            target = node.slice
+        if target is not None:
+            yield target.value if isinstance(target, ast.Constant) else ast.unparse(target)
+
+
+def test_only_the_profile_reads_the_automation_variables():
+    """CI, NBVAL, NBGRADER_EXECUTION and GAN_COURSE_OFFLINE are read once, by helpers.profiles; lessons pass the
+    profile's decisions (watched, offline) down explicitly."""
+    readers = []
+    for path in sorted((ROOT / "helpers").glob("*.py")):
+        if path.stem == "profiles":
+            continue
+        tree = ast.parse(path.read_text())
+        read_here = {str(name) for name in _environment_reads(tree)} & AUTOMATION
+        called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        called |= {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+        if read_here or called & {"automated_by", "offline_reason", "get_profile"}:
+            readers.append(f"{path.name}: {sorted(read_here | (called & {'automated_by', 'offline_reason', 'get_profile'}))}")
+    assert not readers, f"only helpers/profiles.py may read the automation variables: {readers}"
+
+
+def _method_calls(path):
+    return {n.func.attr for n in ast.walk(ast.parse(path.read_text()))
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+
+
+def test_trainers_share_one_engine_and_hold_no_step():
+    from helpers.cycle_trainer import CycleGANTrainer
+    from helpers.engine import Trainer
+    from helpers.gan import GANTrainer
+
+    for trainer in (GANTrainer, CycleGANTrainer):
+        assert issubclass(trainer, Trainer)
+        own = set(vars(trainer))
+        assert not own & {"train", "flush_log", "save", "resume", "state"}, f"{trainer.__name__} repeats the engine"
+    for module in ("gan", "cycle_trainer", "engine"):
+        calls = _method_calls(ROOT / "helpers" / f"{module}.py")
+        assert not calls & {"backward", "zero_grad"}, f"helpers/{module}.py holds a training step: {calls}"

@@ -160,4 +160,164 @@ def generator_loss(d_fake, saturating=False):
 '''),
         },
     },
+    "discriminator_step": {
+        "test": "test_discriminator_step",
+        "correct": {
+            "detach, D.zero_grad(), D(fake) judged first": '''
+def discriminator_step(G, D, opt_D, real, z, d_loss):
+    fake = G(z).detach()
+    d_fake = D(fake)
+    d_real = D(real)
+    loss = d_loss(d_real, d_fake)
+    D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    return loss
+''',
+            "torch.no_grad(), zero_grad(set_to_none=False) first, loss.detach() returned": '''
+def discriminator_step(G, D, opt_D, real, z, d_loss):
+    opt_D.zero_grad(set_to_none=False)
+    with torch.no_grad():
+        fake = G(z)
+    loss = d_loss(D(real), D(fake))
+    loss.backward()
+    opt_D.step()
+    return loss.detach()
+''',
+            "D once on torch.cat([real, fake]), then split": '''
+def discriminator_step(G, D, opt_D, real, z, d_loss):
+    fake = G(z)
+    scores = D(torch.cat([real, fake.detach()], dim=0))
+    d_real, d_fake = scores[:len(real)], scores[len(real):]
+    loss = d_loss(d_real, d_fake)
+    opt_D.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_D.step()
+    return loss
+''',
+        },
+        "mistakes": {
+            "no detach": (".detach()", '''
+def discriminator_step(G, D, opt_D, real, z, d_loss):
+    fake = G(z)
+    loss = d_loss(D(real), D(fake))
+    opt_D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    return loss
+'''),
+            "old gradients not cleared": ("zero_grad", '''
+def discriminator_step(G, D, opt_D, real, z, d_loss):
+    fake = G(z).detach()
+    loss = d_loss(D(real), D(fake))
+    loss.backward()
+    opt_D.step()
+    return loss
+'''),
+            "no optimizer step": ("opt_D.step()", '''
+def discriminator_step(G, D, opt_D, real, z, d_loss):
+    fake = G(z).detach()
+    loss = d_loss(D(real), D(fake))
+    opt_D.zero_grad()
+    loss.backward()
+    return loss
+'''),
+            "d_loss's arguments swapped": ("arguments swapped", '''
+def discriminator_step(G, D, opt_D, real, z, d_loss):
+    fake = G(z).detach()
+    loss = d_loss(D(fake), D(real))
+    opt_D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    return loss
+'''),
+            "loss.item() returned": ("return the loss tensor itself", '''
+def discriminator_step(G, D, opt_D, real, z, d_loss):
+    fake = G(z).detach()
+    loss = d_loss(D(real), D(fake))
+    opt_D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    return loss.item()
+'''),
+        },
+    },
+    "generator_step": {
+        "test": "test_generator_step",
+        "correct": {
+            "opt_G.zero_grad() first": '''
+def generator_step(G, D, opt_G, z, g_loss):
+    opt_G.zero_grad()
+    loss = g_loss(D(G(z)))
+    loss.backward()
+    opt_G.step()
+    return loss
+''',
+            "D frozen during the step, G.zero_grad(set_to_none=True)": '''
+def generator_step(G, D, opt_G, z, g_loss):
+    for p in D.parameters():
+        p.requires_grad_(False)
+    fake = G(z)
+    loss = g_loss(D(fake))
+    G.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_G.step()
+    for p in D.parameters():
+        p.requires_grad_(True)
+    return loss
+''',
+            "zero_grad(set_to_none=False) after the forward pass, loss.detach() returned": '''
+def generator_step(G, D, opt_G, z, g_loss):
+    images = G(z)
+    verdict = D(images)
+    loss = g_loss(verdict)
+    opt_G.zero_grad(set_to_none=False)
+    loss.backward()
+    opt_G.step()
+    return loss.detach()
+''',
+        },
+        "mistakes": {
+            "G's output detached": ("no gradient reached G", '''
+def generator_step(G, D, opt_G, z, g_loss):
+    fake = G(z).detach()
+    loss = g_loss(D(fake))
+    opt_G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    return loss
+'''),
+            "old gradients not cleared": ("zero_grad", '''
+def generator_step(G, D, opt_G, z, g_loss):
+    loss = g_loss(D(G(z)))
+    loss.backward()
+    opt_G.step()
+    return loss
+'''),
+            "own noise drawn": ("use the z you were given", '''
+def generator_step(G, D, opt_G, z, g_loss):
+    fresh = torch.randn_like(z)
+    loss = g_loss(D(G(fresh)))
+    opt_G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    return loss
+'''),
+            "loss.item() returned": ("return the loss tensor itself", '''
+def generator_step(G, D, opt_G, z, g_loss):
+    loss = g_loss(D(G(z)))
+    opt_G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    return loss.item()
+'''),
+            "no optimizer step": ("opt_G.step()", '''
+def generator_step(G, D, opt_G, z, g_loss):
+    loss = g_loss(D(G(z)))
+    opt_G.zero_grad()
+    loss.backward()
+    return loss
+'''),
+        },
+    },
 }

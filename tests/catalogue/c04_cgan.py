@@ -132,4 +132,164 @@ def sample_labels(batch_size, num_classes=10, device=None):
 '''),
         },
     },
+    "discriminator_step": {
+        "test": "test_discriminator_step",
+        "correct": {
+            "detach, opt_D.zero_grad() first, the fake pairs judged first": '''
+def discriminator_step(G, D, opt_D, real, real_labels, z, fake_labels, d_loss):
+    opt_D.zero_grad()
+    fake_images = G(z, fake_labels).detach()
+    on_fakes = D(fake_images, fake_labels)
+    on_reals = D(real, real_labels)
+    loss = d_loss(on_reals, on_fakes)
+    loss.backward()
+    opt_D.step()
+    return loss
+''',
+            "torch.no_grad(), D.zero_grad(set_to_none=False), loss.detach() returned": '''
+def discriminator_step(G, D, opt_D, real, real_labels, z, fake_labels, d_loss):
+    with torch.no_grad():
+        fake = G(z, fake_labels)
+    loss = d_loss(D(real, real_labels), D(fake, fake_labels))
+    D.zero_grad(set_to_none=False)
+    loss.backward()
+    opt_D.step()
+    return loss.detach()
+''',
+            "D once on the concatenated pairs, then split": '''
+def discriminator_step(G, D, opt_D, real, real_labels, z, fake_labels, d_loss):
+    fake = G(z, fake_labels)
+    images = torch.cat([real, fake.detach()])
+    labels = torch.cat([real_labels, fake_labels])
+    d_real, d_fake = torch.split(D(images, labels), [len(real), len(fake)])
+    loss = d_loss(d_real, d_fake)
+    opt_D.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_D.step()
+    return loss
+''',
+        },
+        "mistakes": {
+            "the fake batch judged with real_labels": ("judge G(z, fake_labels) with fake_labels", '''
+def discriminator_step(G, D, opt_D, real, real_labels, z, fake_labels, d_loss):
+    fake = G(z, fake_labels).detach()
+    loss = d_loss(D(real, real_labels), D(fake, real_labels))
+    opt_D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    return loss
+'''),
+            "the real batch judged with fake_labels": ("D(real) judged with fake_labels", '''
+def discriminator_step(G, D, opt_D, real, real_labels, z, fake_labels, d_loss):
+    fake = G(z, fake_labels).detach()
+    loss = d_loss(D(real, fake_labels), D(fake, fake_labels))
+    opt_D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    return loss
+'''),
+            "no detach": (".detach()", '''
+def discriminator_step(G, D, opt_D, real, real_labels, z, fake_labels, d_loss):
+    fake = G(z, fake_labels)
+    loss = d_loss(D(real, real_labels), D(fake, fake_labels))
+    opt_D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    return loss
+'''),
+            "old gradients not cleared": ("zero_grad", '''
+def discriminator_step(G, D, opt_D, real, real_labels, z, fake_labels, d_loss):
+    fake = G(z, fake_labels).detach()
+    loss = d_loss(D(real, real_labels), D(fake, fake_labels))
+    loss.backward()
+    opt_D.step()
+    return loss
+'''),
+            "no optimizer step": ("opt_D.step()", '''
+def discriminator_step(G, D, opt_D, real, real_labels, z, fake_labels, d_loss):
+    fake = G(z, fake_labels).detach()
+    loss = d_loss(D(real, real_labels), D(fake, fake_labels))
+    opt_D.zero_grad()
+    loss.backward()
+    return loss
+'''),
+        },
+    },
+    "generator_step": {
+        "test": "test_generator_step",
+        "correct": {
+            "opt_G.zero_grad() first": '''
+def generator_step(G, D, opt_G, z, fake_labels, g_loss):
+    opt_G.zero_grad()
+    images = G(z, fake_labels)
+    loss = g_loss(D(images, fake_labels))
+    loss.backward()
+    opt_G.step()
+    return loss
+''',
+            "D frozen during the step, G.zero_grad()": '''
+def generator_step(G, D, opt_G, z, fake_labels, g_loss):
+    D.requires_grad_(False)
+    loss = g_loss(D(G(z, fake_labels), fake_labels))
+    G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    D.requires_grad_(True)
+    return loss
+''',
+            "zero_grad(set_to_none=False) after the forward pass, loss.detach() returned": '''
+def generator_step(G, D, opt_G, z, fake_labels, g_loss):
+    verdict = D(G(z, fake_labels), fake_labels)
+    loss = g_loss(verdict)
+    opt_G.zero_grad(set_to_none=False)
+    loss.backward()
+    opt_G.step()
+    return loss.detach()
+''',
+        },
+        "mistakes": {
+            "own labels drawn": ("use the fake_labels you were given", '''
+def generator_step(G, D, opt_G, z, fake_labels, g_loss):
+    labels = torch.randint(10, (len(z),), device=z.device)
+    loss = g_loss(D(G(z, labels), labels))
+    opt_G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    return loss
+'''),
+            "G's output detached": ("no gradient reached G", '''
+def generator_step(G, D, opt_G, z, fake_labels, g_loss):
+    fake = G(z, fake_labels).detach()
+    loss = g_loss(D(fake, fake_labels))
+    opt_G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    return loss
+'''),
+            "old gradients not cleared": ("zero_grad", '''
+def generator_step(G, D, opt_G, z, fake_labels, g_loss):
+    loss = g_loss(D(G(z, fake_labels), fake_labels))
+    loss.backward()
+    opt_G.step()
+    return loss
+'''),
+            "loss.item() returned": ("return the loss tensor itself", '''
+def generator_step(G, D, opt_G, z, fake_labels, g_loss):
+    loss = g_loss(D(G(z, fake_labels), fake_labels))
+    opt_G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    return loss.item()
+'''),
+            "own noise drawn": ("use the z you were given", '''
+def generator_step(G, D, opt_G, z, fake_labels, g_loss):
+    noise = torch.randn_like(z)
+    loss = g_loss(D(G(noise, fake_labels), fake_labels))
+    opt_G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    return loss
+'''),
+        },
+    },
 }
