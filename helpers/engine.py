@@ -19,7 +19,6 @@ adds its networks and one method, ``_step_on_device``, which calls **the lesson'
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from typing import Any, Callable, Iterable, Sequence
@@ -156,12 +155,6 @@ class Trainer:
     def graph_status(self) -> str:
         """How steps run: ``"CUDA graph: replaying"``, ``"eager: cpu device (CUDA graphs need CUDA)"``, …"""
         return self._graphed.status
-
-    def autocast(self):
-        """``torch.autocast`` for code outside the networks' forward passes (a no-op without ``amp_dtype``)."""
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype, cache_enabled=False)
 
     def _add(self, *values: torch.Tensor) -> None:
         """Add this step's metrics (one value per name of ``METRICS``) to the sums on the device; no host sync."""

@@ -14,7 +14,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import reference_steps as ref  # noqa: E402
-from helpers.cycle_trainer import CycleGANTrainer, CycleLosses  # noqa: E402
+from helpers.cycle_trainer import CycleGANTrainer  # noqa: E402
 from helpers.cyclegan import NLayerDiscriminator, ResnetGenerator, count_parameters, load_pretrained  # noqa: E402
 from helpers.dashboards import cyclegan_figure  # noqa: E402
 from helpers.device import set_seed  # noqa: E402
