@@ -1,0 +1,336 @@
+"""Grade every submission in a sandbox: the kernels of ``nbgrader autograde`` run under bubblewrap (``bwrap``).
+
+A grading kernel started by :class:`SandboxedKernelManager`
+
+- reads, and cannot write: the system (``/usr``, the ``/bin`` and ``/lib*`` links, a few files of ``/etc``), the
+  Python environment that runs nbgrader (the virtual environment and the interpreter it was made from), the packages
+  installed in editable mode (``helpers/``), the course's data folder (``$GAN_COURSE_DATA``, else
+  ``~/.cache/gan-course``) and the folder of the one submission it grades (its working directory);
+- writes only to its own folders, which go with it: a scratch folder (its home with the IPython profile, matplotlib
+  and other caches; its ``TMPDIR``; the Unix sockets nbgrader talks to it through), deleted when the kernel stops;
+  its data folder ``$GAN_COURSE_DATA``, a tmpfs holding a link to each file of the real one (:func:`mirror`: a new or
+  replaced file, such as a lesson's checkpoint, stays in the tmpfs); and ``/dev/shm``. Everything else, ``/tmp``
+  included, is read-only;
+- sees nothing else: not ``solutions/``, ``gradebook.db``, other students' ``submitted/`` or ``autograded/`` folders,
+  the grader's home or IPython profile;
+- has no network (a network namespace of its own, with only a loopback interface), a PID namespace of its own (when
+  the kernel is stopped, every process it started dies, however it detached), and runs as uid and gid 65534 with no
+  capabilities and no way to make further user namespaces. That uid lives in a user namespace: outside it, the
+  kernel's files belong to the user who runs nbgrader, so it is the read-only mounts, not the uid, that keep the
+  kernel from changing what it sees.
+
+nbgrader reaches the kernel through Unix sockets (``transport="ipc"``), and interrupts it (``Execute.timeout``) with an
+``interrupt_request`` message, which ipykernel turns into a SIGINT to itself: a SIGINT sent from outside would stop
+``bwrap``, and the sandbox with it.
+
+Enable it in ``nbgrader_config.py`` with :func:`sandboxed`. Without ``bwrap`` grading stops with :data:`MISSING`;
+``GAN_GRADING_SANDBOX=off`` grades without a sandbox (trusted submissions only).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from jupyter_client.manager import AsyncKernelManager
+from nbgrader.preprocessors import Execute
+from traitlets import Integer, List, Unicode
+
+SANDBOX_ENV = "GAN_GRADING_SANDBOX"
+DATA_ENV = "GAN_COURSE_DATA"  # helpers.data.DATA_ENV (helpers is not imported here: it imports torch)
+MISSING = ("bubblewrap (bwrap) is not installed: `sudo apt-get install bubblewrap`, or set GAN_GRADING_SANDBOX=off "
+           "to grade without a sandbox (NOT for untrusted submissions)")
+UID = 65534
+DATA_SIZE = 2 << 30  # bytes: the most a kernel may write into its data folder (a tmpfs: memory)
+FOLDER_LINKS, MAX_LINKS = 256, 2_000  # see mirror()
+# Every namespace (user, mount, PID, network, IPC, UTS, cgroup), no nested user namespace, no capabilities; the
+# sandbox dies with bwrap, and the kernel gets a session of its own (no terminal to push keystrokes into).
+NAMESPACES = ("--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL", "--die-with-parent",
+              "--new-session")
+SYSTEM = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
+ETC = ("alternatives", "fonts", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf")
+# The environment a kernel keeps: locale, thread counts, the device, and every NBGRADER_* and GAN_* variable
+# (nbgrader sets NBGRADER_EXECUTION in its own environment while it grades; the course reads GAN_*).
+PASS_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONHASHSEED", "PYDEVD_DISABLE_FILE_VALIDATION", "OMP_NUM_THREADS",
+            "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
+PASS_PREFIXES = ("NBGRADER_", "GAN_")
+
+
+class SandboxUnavailable(RuntimeError):
+    """bwrap is missing or cannot build a sandbox on this machine (the message says what to do)."""
+
+
+def sandbox_disabled(env: Mapping[str, str] | None = None) -> bool:
+    """Whether ``GAN_GRADING_SANDBOX`` turns the sandbox off (``off``, ``0``, ``false`` or ``no``)."""
+    value = (os.environ if env is None else env).get(SANDBOX_ENV, "")
+    return value.strip().lower() in ("off", "0", "false", "no")
+
+
+def sandbox_available() -> str | None:
+    """``None`` when bwrap can build the sandbox here, else the reason (what to install or set) as a sentence."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return MISSING
+    probe = [bwrap, *NAMESPACES, "--uid", str(UID), "--gid", str(UID), *system_binds(), "--proc", "/proc",
+             "--dev", "/dev", "--", "true"]
+    try:
+        result = subprocess.run(probe, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return (f"bwrap cannot run ({error}); set {SANDBOX_ENV}=off to grade without a sandbox "
+                f"(NOT for untrusted submissions)")
+    if result.returncode != 0:
+        return (f"bwrap cannot build a sandbox on this machine ({result.stderr.strip() or result.returncode}): user "
+                f"namespaces may be disabled (sysctl kernel.unprivileged_userns_clone=1), or set {SANDBOX_ENV}=off "
+                f"to grade without a sandbox (NOT for untrusted submissions)")
+    return None
+
+
+def system_binds() -> list[str]:
+    """bwrap arguments for the system: ``/usr`` read-only, and ``/bin``, ``/lib*``, ``/sbin`` as links or read-only."""
+    args = []
+    for name in SYSTEM:
+        path = Path("/", name)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    return args
+
+
+def python_roots(executable: str) -> list[Path]:
+    """Where a kernel run as ``executable`` finds its interpreter and packages: this process's ``sys.prefix`` and
+    ``sys.base_prefix`` (a virtual environment and the interpreter it was made from), and ``executable``'s own
+    environment and installation when it is another one."""
+    roots = {Path(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    exe = Path(executable)
+    if exe.is_absolute():
+        roots.add(exe.resolve().parent.parent)
+        if (exe.parent.parent / "pyvenv.cfg").exists():
+            roots.add(exe.parent.parent)
+    return sorted(roots)
+
+
+def editable_paths() -> list[Path]:
+    """The folders (or modules) of packages installed in editable mode (``pip install -e .``), e.g. ``helpers/``.
+
+    Read from the ``MAPPING`` of setuptools' ``__editable__`` import finders in ``sys.meta_path``: a kernel imports
+    them from there, so only they are bound, not the repository around them.
+    """
+    paths = []
+    for finder in sys.meta_path:
+        module = sys.modules.get(getattr(finder, "__module__", None) or "")
+        mapping = getattr(module, "MAPPING", None)
+        if module is not None and module.__name__.startswith("__editable__") and isinstance(mapping, dict):
+            paths += [Path(p) for p in mapping.values()]
+    return paths
+
+
+def data_root(env: Mapping[str, str]) -> Path:
+    """The course's data folder, as :func:`helpers.data.data_root` finds it: ``$GAN_COURSE_DATA``, else
+    ``~/.cache/gan-course`` (``~`` from ``env``'s ``HOME``)."""
+    home = env.get("HOME") or str(Path.home())
+    return Path(env.get(DATA_ENV) or Path(home, ".cache", "gan-course")).expanduser()
+
+
+def mirror(source: Path, target: Path, size: int = DATA_SIZE) -> list[str]:
+    """bwrap arguments that make ``target`` a writable stand-in for ``source``: a tmpfs of ``size`` bytes with the same
+    folders and, for each file, a symbolic link to the original.
+
+    A kernel reads the files through the links (``source`` is bound read-only); creating a file, or replacing one as
+    ``helpers.checkpoint.save_atomic`` does, changes only the tmpfs, which goes with the sandbox; writing into a
+    linked file fails. bwrap makes the tree in memory, in a few ms. bwrap takes at most 9,000 arguments, so a folder
+    of more than :data:`FOLDER_LINKS` files (a dataset's images), or any beyond :data:`MAX_LINKS` links in all, is
+    bound read-only as a whole instead: nothing can be added to it.
+    """
+    args, links = ["--size", str(size), "--tmpfs", str(target)], 0
+    if not source.is_dir():
+        return args
+    for folder, dirs, files in os.walk(source):
+        dirs.sort()
+        here = target / Path(folder).relative_to(source)
+        entries = sorted(files + [d for d in dirs if Path(folder, d).is_symlink()])
+        if here != target and (len(entries) > FOLDER_LINKS or links + len(entries) > MAX_LINKS):
+            args += ["--ro-bind", folder, str(here)]
+            dirs.clear()
+            continue
+        if here != target:
+            args += ["--dir", str(here)]
+        args += [arg for name in entries for arg in ("--symlink", str(Path(folder, name)), str(here / name))]
+        links += len(entries)
+    return args
+
+
+def gpu_devices() -> list[str]:
+    """The NVIDIA device files (``/dev/nvidia*``), which CUDA needs inside the sandbox; none on a CPU machine."""
+    return sorted(glob.glob("/dev/nvidia*"))
+
+
+def make_scratch(env: Mapping[str, str], uid: int) -> Path:
+    """A new scratch folder for one kernel: ``home/``, ``tmp/``, ``ipc/`` (sockets), ``data/`` (where :func:`mirror`
+    mounts the data folder) and ``etc/`` (a ``passwd`` and ``group`` that name only ``uid``)."""
+    scratch = Path(tempfile.mkdtemp(prefix="gan-sandbox-"))
+    home = scratch / "home"
+    for folder in ("ipc", "etc", "tmp", "data", "home/.ipython", "home/.config/matplotlib", "home/.cache"):
+        (scratch / folder).mkdir(parents=True)
+    (scratch / "etc" / "passwd").write_text(f"nobody:x:{uid}:{uid}:grading sandbox:{home}:/usr/sbin/nologin\n")
+    (scratch / "etc" / "group").write_text(f"nogroup:x:{uid}:\n")
+    for fontlist in matplotlib_cache(env).glob("fontlist-*.json"):  # spares each kernel a font scan
+        shutil.copy(fontlist, home / ".config" / "matplotlib")
+    return scratch
+
+
+def matplotlib_cache(env: Mapping[str, str]) -> Path:
+    """matplotlib's cache folder for ``env``: ``$MPLCONFIGDIR``, else ``$XDG_CACHE_HOME/matplotlib``, else
+    ``~/.cache/matplotlib``."""
+    if env.get("MPLCONFIGDIR"):
+        return Path(env["MPLCONFIGDIR"])
+    home = env.get("HOME") or str(Path.home())
+    return Path(env.get("XDG_CACHE_HOME") or Path(home, ".cache"), "matplotlib")
+
+
+def sandbox_env(env: Mapping[str, str], scratch: Path, executable: str) -> dict[str, str]:
+    """The kernel's whole environment: :data:`PASS_ENV` and ``NBGRADER_*``/``GAN_*`` from ``env``, ``PATH``, and a
+    home, ``TMPDIR``, IPython, matplotlib, Jupyter runtime, cache and data folder in ``scratch``. Nothing else
+    passes: no ``PYTHONPATH``, no ``JUPYTER_*`` or ``IPYTHONDIR`` of the grader."""
+    home = scratch / "home"
+    kept = {k: v for k, v in env.items() if k in PASS_ENV or k.startswith(PASS_PREFIXES)}
+    kept.pop(SANDBOX_ENV, None)
+    bin_dir = os.path.dirname(executable) if os.path.isabs(executable) else os.path.dirname(sys.executable)
+    return {"LANG": "C.UTF-8", **kept, "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": str(home),
+            "USER": "nobody", "LOGNAME": "nobody", "TMPDIR": str(scratch / "tmp"), "IPYTHONDIR": str(home / ".ipython"),
+            "MPLCONFIGDIR": str(home / ".config" / "matplotlib"), "XDG_CACHE_HOME": str(home / ".cache"),
+            "JUPYTER_RUNTIME_DIR": str(home / ".local" / "share" / "jupyter" / "runtime"),
+            DATA_ENV: str(scratch / "data")}
+
+
+def outermost(paths: Iterable[Path]) -> list[Path]:
+    """``paths`` without duplicates and without those inside another one of them."""
+    unique = sorted({Path(os.path.abspath(p)) for p in paths})
+    return [p for p in unique if not any(q != p and p.is_relative_to(q) for q in unique)]
+
+
+def bwrap_command(kernel_cmd: list[str], *, scratch: Path, cwd: str | None, read_only: Iterable[Path],
+                  data: Path | None = None, uid: int = UID) -> list[str]:
+    """``kernel_cmd`` wrapped in bwrap: the namespaces, the read-only binds (system, ``/etc`` files, ``read_only``
+    and ``data``), the GPU devices, ``scratch`` writable with ``data``'s :func:`mirror` in ``scratch/data``, ``cwd``
+    read-only as the working directory, the rest of ``/`` absent.
+
+    Raises:
+        SandboxUnavailable: a read-only path holds ``cwd`` (it would show other students' folders and the course).
+    """
+    read_only = [p for p in outermost([*read_only, *([data] if data else [])]) if p.exists()]
+    if cwd is not None:
+        exposing = [p for p in read_only if Path(cwd).resolve().is_relative_to(p.resolve())]
+        if exposing:
+            raise SandboxUnavailable(f"refusing to grade in a sandbox that shows {exposing[0]}: it holds the "
+                                     f"submission folder {cwd}, hence the course and the other students")
+    args = ["bwrap", *NAMESPACES, "--uid", str(uid), "--gid", str(uid), "--proc", "/proc", "--dev", "/dev",
+            *system_binds()]
+    for name in ETC:
+        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    args += ["--ro-bind", str(scratch / "etc" / "passwd"), "/etc/passwd",
+             "--ro-bind", str(scratch / "etc" / "group"), "/etc/group"]
+    for path in read_only:
+        args += ["--ro-bind", str(path), str(path)]
+    devices = gpu_devices()
+    for device in devices:
+        args += ["--dev-bind", device, device]
+    if devices:
+        args += ["--ro-bind", "/sys", "/sys"]
+    args += ["--bind", str(scratch), str(scratch)]
+    if data is not None:
+        args += mirror(data, scratch / "data")
+    if cwd is not None:
+        args += ["--ro-bind", str(cwd), str(cwd), "--chdir", str(cwd)]
+    # jupyter_client's launcher puts its own pid in JPY_PARENT_PID, a pid that does not exist in the PID namespace:
+    # ipykernel would exit at once ("Parent appears to have exited"). The kernel's parent there is bwrap's pid 1,
+    # which ipykernel does not poll (--die-with-parent does that job).
+    return [*args, "--remount-ro", "/", "--setenv", "JPY_PARENT_PID", "1", "--", *kernel_cmd]
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """The AsyncKernelManager that nbclient (and so nbgrader) uses, with its kernel in a bubblewrap sandbox.
+
+    What the kernel sees, and what not, is in this module's docstring. Each kernel gets a scratch folder
+    (:func:`make_scratch`), deleted with the kernel's resources; a restart gets a new one.
+    ``GAN_GRADING_SANDBOX=off`` makes it a plain AsyncKernelManager (with a warning).
+    """
+
+    read_only = List(Unicode(), help="More paths a grading kernel may read (bound read-only at the same place).").tag(
+        config=True)
+    uid = Integer(UID, help="The kernel's uid and gid inside the sandbox (a user namespace).").tag(config=True)
+
+    _scratch: Path | None = None
+
+    @property
+    def kernel_spec(self):
+        """The kernel's spec, interrupted by message: a SIGINT would stop bwrap, and the sandbox with it."""
+        spec = super().kernel_spec
+        if spec is not None:
+            spec.interrupt_mode = "message"
+        return spec
+
+    async def _async_pre_start_kernel(self, **kw):
+        """Make the scratch folder and put the connection file and the kernel's sockets (ipc transport) in it."""
+        if sandbox_disabled():
+            self.log.warning("%s=off: grading WITHOUT a sandbox; a submission can read and change the course "
+                             "(solutions, gradebook, other students) and leave processes behind", SANDBOX_ENV)
+        else:
+            reason = sandbox_available()
+            if reason is not None:
+                raise SandboxUnavailable(reason)
+            self._scratch = make_scratch(kw.get("env") or os.environ, self.uid)
+            self.transport = "ipc"
+            self.ip = str(self._scratch / "ipc" / "kernel")
+            self.connection_file = str(self._scratch / "ipc" / "kernel.json")
+        return await super()._async_pre_start_kernel(**kw)
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        """Launch ``kernel_cmd`` inside bwrap, with the environment of :func:`sandbox_env`."""
+        if self._scratch is not None:
+            env, executable = kw.get("env") or dict(os.environ), kernel_cmd[0]
+            read_only = [*python_roots(executable), *editable_paths(), *map(Path, self.read_only)]
+            try:
+                kernel_cmd = bwrap_command(kernel_cmd, scratch=self._scratch, cwd=kw.get("cwd"), read_only=read_only,
+                                           data=data_root(env), uid=self.uid)
+            except SandboxUnavailable:
+                await self._async_cleanup_resources()
+                raise
+            kw["env"] = sandbox_env(env, self._scratch, executable)
+            self.log.debug("Sandboxed kernel: %s", kernel_cmd)
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        """jupyter_client's cleanup, then delete the scratch folder (links are removed, never followed)."""
+        await super()._async_cleanup_resources(restart=restart)
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    pre_start_kernel = _async_pre_start_kernel
+    _launch_kernel = _async_launch_kernel
+    cleanup_resources = _async_cleanup_resources
+
+
+class SandboxedExecute(Execute):
+    """nbgrader's Execute preprocessor, with every kernel started by :class:`SandboxedKernelManager`.
+
+    A subclass, because ``c.Execute.kernel_manager_class`` does not work: nbgrader's Execute passes
+    ``kernel_manager_class=AsyncKernelManager`` to its constructor, and a constructor argument wins over the config.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        super().__init__(*args, **kwargs)
+
+
+def sandboxed(preprocessors: Iterable[type]) -> list[type]:
+    """An autograde preprocessor list with nbgrader's Execute replaced by :class:`SandboxedExecute`; for
+    ``nbgrader_config.py``: ``c.Autograde.autograde_preprocessors = sandboxed(c.Autograde.autograde_preprocessors)``."""
+    return [SandboxedExecute if step is Execute else step for step in preprocessors]
