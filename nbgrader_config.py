@@ -59,3 +59,17 @@ c.LimitOutput.max_lines = 500
 c.LimitOutput.max_traceback = 200
 c.Autograde.autograde_preprocessors = [LimitOutputSize if step is LimitOutput else step
                                        for step in Autograde.class_traits()["autograde_preprocessors"].default()]
+
+# Every submission is graded in a bubblewrap sandbox (grader/sandbox.py), and every verdict is decided outside the
+# student's kernel (grader/autograde.py): the kernel runs the notebook with its test cells emptied; the grader then
+# runs each test cell itself, calling the student's functions in a sandboxed worker that sends back plain data only.
+from grader.autograde import graded_outside_kernel  # noqa: E402
+from grader.sandbox import sandboxed  # noqa: E402
+
+c.Autograde.autograde_preprocessors = graded_outside_kernel(sandboxed(c.Autograde.autograde_preprocessors))
+
+# Feedback never shows the hidden tests (their inputs are drawn afresh at each grading anyway).
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]

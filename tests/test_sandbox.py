@@ -2,7 +2,7 @@
 
 A throw-away course with a one-exercise assignment of its own (``tiny``: ``double(x)`` and one test cell, so a kernel
 start is most of the cost), graded with the repository's nbgrader_config.py plus the sandbox. Every hostile answer
-also defines a correct ``double``, prints what its attack achieved, and must still score full marks:
+also defines a correct ``double``, prints what its attack achieved, and must still score full marks (but the looper):
 
 - ``a_reader``   reads solutions/, the gradebook, another student's submission, the repository, the grader's profile;
 - ``b_writer``   appends to the gradebook, another student's submission and autograded notebook, solutions/, its own
@@ -11,7 +11,8 @@ also defines a correct ``double``, prints what its attack achieved, and must sti
 - ``c_network``  connects to a TCP server and an abstract Unix socket that this test listens on, and resolves a name;
 - ``d_detacher`` leaves three sleeping processes behind (a new session, a double fork, nohup);
 - ``e_startup``  writes an IPython startup file into the grader's profile;
-- ``f_looper``   loops forever (the cell timeout must interrupt it, and the test cell after it must still run);
+- ``f_looper``   loops forever (the cell timeout must interrupt it, and grading must go on; it scores 0: its answer
+  cell never ends where the verdict is decided either);
 - ``z_honest``   the solution: full marks (graded last, after every attack).
 
 Needs Debian's bubblewrap (``apt-get install bubblewrap``): skipped without it, except under CI (.ci/run installs it).
@@ -56,6 +57,7 @@ from grader.sandbox import sandboxed  # noqa: E402
 
 c.Autograde.autograde_preprocessors = sandboxed(c.Autograde.autograde_preprocessors)
 c.Execute.timeout = {CELL_TIMEOUT}
+c.GradeOutsideKernel.timeout = {CELL_TIMEOUT}
 """
 PAYLOAD = 'payload = "PWN" + "ED"'  # the string the attacks write; it is nowhere in the sources
 
@@ -319,8 +321,13 @@ def output(graded, student: str) -> str:
 @pytest.mark.slow
 def test_every_submission_gets_full_marks_despite_the_attacks(graded):
     print(f"\nautograded 7 submissions in the sandbox in {graded['seconds']:.1f} s")
-    for student in ("a_reader", "b_writer", "c_network", "d_detacher", "e_startup", "f_looper", "z_honest"):
+    for student in ("a_reader", "b_writer", "c_network", "d_detacher", "e_startup", "z_honest"):
         assert scores(graded["course"], ASSIGNMENT, student) == {"test_answer": (1.0, 1.0, False)}, student
+    # the endless loop at the top of the answer cell also runs where the verdict's calls run (grader/worker.py):
+    # the function is never defined there, so the exercise fails, with a message that says why
+    assert scores(graded["course"], ASSIGNMENT, "f_looper") == {"test_answer": (0.0, 1.0, False)}
+    graded_nb = read(graded["course"] / "autograded" / "f_looper" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    assert f"longer than {CELL_TIMEOUT} s" in cell_text(graded_nb, "test_answer")
 
 
 @pytest.mark.slow

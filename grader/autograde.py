@@ -1,0 +1,213 @@
+"""``nbgrader autograde`` with every verdict decided outside the student's kernel.
+
+Two preprocessors around nbgrader's Execute (:func:`graded_outside_kernel` puts them in place):
+
+- :class:`HideTests`, before Execute, empties every autograded test cell: the student's kernel runs the notebook
+  (its outputs, plots and written answers are kept for feedback and manual grading) but never sees or runs a test,
+  hidden or not, nor any reference.
+- :class:`GradeOutsideKernel`, before SaveAutoGrades, runs each test cell, as the gradebook holds it, in the grader's
+  own process, with every exercise's name bound to a :class:`grader.remote.RemoteFunction`: the student's answer
+  cells run in a sandboxed worker (:mod:`grader.worker`), one fresh child per test cell, and only plain data comes
+  back. The cell's outputs become what the test printed, plus an error when it failed, so SaveAutoGrades scores the
+  grader's verdict. The other exercises an answer calls are bound to their references when the test cells define
+  them (``_GRADING_REFERENCES``), so one mistake costs its own points only.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import io
+import textwrap
+from pathlib import Path
+from typing import Any, Iterable
+
+import nbformat
+from nbformat.v4 import new_output
+from nbgrader import utils
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor, SaveAutoGrades
+from traitlets import Float
+
+from grader.sandbox import sandbox_disabled
+
+REFERENCES = "_GRADING_REFERENCES"  # a dict a test cell may define: {exercise name: reference function}
+KEY = "gan_grader_tests"
+
+
+def is_test(cell) -> bool:
+    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
+
+
+def is_answer(cell) -> bool:
+    return cell.cell_type == "code" and utils.is_solution(cell)
+
+
+class HideTests(NbGraderPreprocessor):
+    """Empty every autograded test cell before the notebook runs (their sources wait in ``resources``)."""
+
+    def preprocess(self, nb, resources):
+        resources[KEY] = {i: cell.source for i, cell in enumerate(nb.cells) if is_test(cell)}
+        for i in resources[KEY]:
+            nb.cells[i].source = ""
+        return nb, resources
+
+
+def defined_functions(source: str) -> list[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+
+def free_names(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
+def lesson_prelude(source_nb) -> str:
+    """The imports, functions and classes of the instructor's notebook outside exercises and tests, as one module:
+    what a test cell and an answer may use (``torch``, ``nn``, the lesson's networks and helpers)."""
+    parts = []
+    for cell in source_nb.cells:
+        if cell.cell_type != "code" or utils.is_grade(cell) or utils.is_solution(cell):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)):
+                # each on its own: a definition whose defaults name a lesson variable is left out, not fatal
+                body = textwrap.indent(ast.get_source_segment(cell.source, node, padded=True), "    ")
+                parts.append(f"try:\n{body}\nexcept Exception:\n    pass")
+    return "\n".join(parts) + "\nimport torch\ndevice = torch.device('cpu')\n"
+
+
+def exercises_of(source_nb) -> dict[str, str]:
+    """``{function name: grade_id of its answer cell}`` in the instructor's notebook."""
+    return {name: cell.metadata.nbgrader.grade_id for cell in source_nb.cells if is_answer(cell)
+            for name in defined_functions(cell.source)}
+
+
+def answers_of(nb, exercises: dict[str, str]) -> dict[str, str]:
+    """The student's source for each exercise: the answer cell with that exercise's grade_id, else any answer cell
+    that defines the function."""
+    by_id = {cell.metadata.nbgrader.get("grade_id"): cell.source for cell in nb.cells if is_answer(cell)}
+    answers = {name: by_id[grade_id] for name, grade_id in exercises.items() if grade_id in by_id}
+    for cell in nb.cells:
+        if is_answer(cell):
+            for name in defined_functions(cell.source):
+                if name in exercises and name not in answers:
+                    answers[name] = cell.source
+    return answers
+
+
+def job_for(tested: Iterable[str], answers: dict[str, str], exercises: dict[str, str],
+            references: dict[str, Any]) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """The answer cells and references one test cell's worker gets: the student's cells for the exercises the test
+    calls; for other exercises those cells call, the references, or the student's own cells where there is none."""
+    chosen, refs, todo = [], {}, list(tested)
+    seen = set()
+    while todo:
+        name = todo.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in tested or name not in references:
+            if name in answers:
+                chosen.append((name, answers[name]))
+                todo += sorted((free_names(answers[name]) & set(exercises)) - seen)
+        else:
+            refs[name] = references[name]
+    return chosen, refs
+
+
+def run_test(source: str, namespace: dict, *, label: str) -> list:
+    """Run one test cell's source in ``namespace``: its printed text, and an error output when it raised."""
+    printed = io.StringIO()
+    error = None
+    try:
+        with contextlib.redirect_stdout(printed):
+            exec(compile(source, f"<test {label}>", "exec"), namespace)  # noqa: S102 - the gradebook's own test
+    except Exception as raised:  # noqa: BLE001 - every failure is a verdict
+        error = raised
+    outputs = []
+    if printed.getvalue():
+        outputs.append(new_output("stream", name="stdout", text=printed.getvalue()))
+    if error is not None:
+        name = type(error).__name__
+        outputs.append(new_output("error", ename=name, evalue=str(error), traceback=[f"{name}: {error}"]))
+    return outputs
+
+
+class GradeOutsideKernel(NbGraderPreprocessor):
+    """Decide every autograded test cell in the grader (module docstring), then restore the cells' sources."""
+
+    timeout = Float(60.0, help="Seconds one call of a student's function may take in the worker.").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        tests = resources.pop(KEY, None)
+        if tests is None:
+            raise RuntimeError("GradeOutsideKernel needs HideTests before Execute: use graded_outside_kernel() in "
+                               "nbgrader_config.py")
+        if not tests:
+            return nb, resources
+        from grader.remote import RemoteFunction, Worker  # imports torch: only when there is something to grade
+
+        source_nb = self.source_notebook(resources)
+        exercises = exercises_of(source_nb)
+        answers = answers_of(nb, exercises)
+        prelude = lesson_prelude(source_nb)
+        namespace = {"__name__": "__gan_test__", "__builtins__": builtins}
+        exec(compile(prelude, "<lesson>", "exec"), namespace)  # noqa: S102 - the instructor's notebook
+        worker = Worker(prelude, sandboxed=not sandbox_disabled(), timeout=self.timeout)
+        try:
+            for index in sorted(tests):
+                cell, source = nb.cells[index], tests[index]
+                cell.source = source
+                tested = sorted(free_names(source) & set(exercises))
+                references = namespace.get(REFERENCES) if isinstance(namespace.get(REFERENCES), dict) else {}
+                chosen, refs = job_for(tested, answers, exercises, references)
+                current: list = []
+
+                def exercise_for(chosen=chosen, refs=refs, current=current):
+                    if not current:
+                        current.append(worker.exercise(chosen, refs))
+                    return current[0]
+
+                for name in exercises:
+                    namespace[name] = RemoteFunction(name, exercise_for)
+                try:
+                    cell.outputs = run_test(source, namespace, label=cell.metadata.nbgrader.grade_id)
+                finally:
+                    if current:
+                        current[0].close()
+        finally:
+            worker.close()
+        return nb, resources
+
+    def source_notebook(self, resources):
+        """The instructor's version of this notebook (``solutions/<lesson>/<notebook>.ipynb``)."""
+        info = resources["nbgrader"]
+        course = CourseDirectory(config=self.config)
+        path = Path(course.format_path(course.source_directory, ".", info["assignment"]), f"{info['notebook']}.ipynb")
+        return nbformat.read(path, as_version=4)
+
+
+def graded_outside_kernel(preprocessors: Iterable[type]) -> list[type]:
+    """An autograde preprocessor list with :class:`HideTests` before Execute (or a subclass such as
+    :class:`grader.sandbox.SandboxedExecute`) and :class:`GradeOutsideKernel` before SaveAutoGrades."""
+    out = []
+    for step in preprocessors:
+        if isinstance(step, type) and issubclass(step, Execute):
+            out.append(HideTests)
+        if isinstance(step, type) and issubclass(step, SaveAutoGrades):
+            out.append(GradeOutsideKernel)
+        out.append(step)
+    return out
