@@ -1,0 +1,210 @@
+"""The grading worker and its wire (grader/worker.py, grader/remote.py, grader/wire.py), without nbgrader.
+
+One real worker (in the bubblewrap sandbox where bwrap exists, else unsandboxed) runs "answer cells" given as source;
+the tests call them through :class:`grader.remote.Exercise` as a test cell would, and check what the grader gets back:
+exact tensors, gradients, synced arguments, the student's exceptions, a dead worker, a timeout, forged replies.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from grader import sandbox
+from grader.remote import Exercise, RemoteError, Worker, apply_state, rebuild_return
+from grader.wire import BadReply, decode, encode
+from helpers.grading import GradingError, compare, require_grad_flow
+from helpers.profiles import env_flag
+
+PRELUDE = "import torch\nfrom torch import nn\n"
+
+
+@pytest.fixture(scope="module")
+def worker():
+    sandboxed = sandbox.sandbox_available() is None
+    if not sandboxed and env_flag("CI"):
+        pytest.fail(f"the grading sandbox must be tested in CI: {sandbox.sandbox_available()}")
+    w = Worker(PRELUDE, sandboxed=sandboxed, timeout=20)
+    yield w
+    w.close()
+
+
+def exercise(worker, **answers) -> Exercise:
+    return worker.exercise(list(answers.items()), {})
+
+
+def test_a_result_comes_back_as_an_exact_tensor_even_from_a_lying_subclass(worker):
+    ex = exercise(worker, f="""
+class Liar(torch.Tensor):
+    def __eq__(self, other): return True
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        return super().__torch_function__(func, types, args, kwargs or {})
+def f(x):
+    return (x * 0).as_subclass(Liar)
+""")
+    got = ex.call("f", (torch.ones(3),), {})
+    ex.close()
+    assert type(got) is torch.Tensor
+    with pytest.raises(GradingError, match="differs"):
+        compare(got, torch.ones(3), name="f(x)")
+
+
+def test_gradients_flow_back_to_the_graders_inputs(worker):
+    ex = exercise(worker, f="def f(x, w):\n    return (x * w).sum() + x.pow(2).mean()",
+                  g="def g(x, w):\n    return (x * w).detach().sum()")
+    x, w = torch.randn(4, requires_grad=True), torch.randn(4, requires_grad=True)
+    loss = ex.call("f", (x, w), {})
+    require_grad_flow(loss, [x, w], name="f")
+    loss.backward()
+    assert torch.allclose(x.grad, w.detach() + 2 * x.detach() / 4) and torch.allclose(w.grad, x.detach())
+    with pytest.raises(GradingError, match="does not depend on its inputs"):
+        require_grad_flow(ex.call("g", (x, w), {}), [x, w], name="g")
+    ex.close()
+
+
+def test_a_step_changes_the_graders_module_optimizer_and_recorder(worker):
+    ex = exercise(worker, step="""
+def step(D, opt, real, loss_fn):
+    opt.zero_grad()
+    loss = loss_fn(D(real))
+    loss.backward()
+    opt.step()
+    return loss
+""")
+
+    class Recorder:
+        def __init__(self):
+            self.calls = []
+
+        def __call__(self, out):
+            self.calls.append(out.detach().clone())
+            return out.pow(2).mean()
+
+    torch.manual_seed(0)
+    D = nn.Linear(3, 1)
+    opt = torch.optim.Adam(D.parameters(), lr=0.1)
+    for p in D.parameters():
+        p.grad = torch.full_like(p, 5.0)  # stale junk: the student's zero_grad must clear it in the worker
+    real, record = torch.randn(6, 3), Recorder()
+    reference = nn.Linear(3, 1)
+    reference.load_state_dict(D.state_dict())
+    ref_opt = torch.optim.Adam(reference.parameters(), lr=0.1)
+    ref_opt.zero_grad()
+    ref_loss = reference(real).pow(2).mean()
+    ref_loss.backward()
+    ref_opt.step()
+    loss = ex.call("step", (D, opt, real, record), {})
+    ex.close()
+    assert torch.allclose(D.weight, reference.weight) and torch.allclose(D.bias, reference.bias)
+    assert torch.allclose(D.weight.grad, reference.weight.grad)
+    assert int(opt.state_dict()["state"][0]["step"]) == 1
+    assert len(record.calls) == 1 and record.calls[0].shape == (6, 1)
+    assert float(loss) == pytest.approx(float(ref_loss))
+
+
+def test_the_students_exceptions_keep_their_type_and_message(worker):
+    ex = exercise(worker, f="def f(x):\n    raise ValueError('label out of range')",
+                  g="def g(x):\n    raise NotImplementedError()", h="def h(x):\n    assert False, 'pass me'")
+    with pytest.raises(ValueError, match="label out of range"):
+        ex.call("f", (1,), {})
+    with pytest.raises(NotImplementedError):
+        ex.call("g", (1,), {})
+    with pytest.raises(RemoteError) as raised:  # never a GradingError/AssertionError the test cell could mistake
+        ex.call("h", (1,), {})
+    assert not isinstance(raised.value, AssertionError)
+    ex.close()
+
+
+def test_an_exit_or_a_crash_costs_only_that_exercise(worker):
+    ex = exercise(worker, f="import os\ndef f(x):\n    os._exit(0)")
+    with pytest.raises(GradingError, match="ended the grading process"):
+        ex.call("f", (1,), {})
+    ex.close()
+    ex = exercise(worker, f="def f(x):\n    raise SystemExit(3)")
+    with pytest.raises(RemoteError, match="SystemExit|3"):
+        ex.call("f", (1,), {})
+    ex.close()
+    ex = exercise(worker, f="import os, signal\ndef f(x):\n    os.kill(os.getppid(), signal.SIGKILL)")
+    try:  # the fork server dies; the sandbox may or may not take this child with it before it answers
+        assert ex.call("f", (1,), {}) is None
+    except GradingError as error:
+        assert "ended the grading process" in str(error)
+    ex.close()
+    after = exercise(worker, f="def f(x):\n    return x + 1")  # a new worker where the old one died
+    assert after.call("f", (torch.tensor(1.0),), {}) == 2
+    after.close()
+
+
+def test_an_endless_call_times_out_and_the_next_exercise_runs():
+    w = Worker(PRELUDE, sandboxed=sandbox.sandbox_available() is None, timeout=3)
+    try:
+        ex = exercise(w, f="def f(x):\n    while True:\n        pass")
+        with pytest.raises(GradingError, match="longer than 3 s"):
+            ex.call("f", (1,), {})
+        ex.close()
+        ex = exercise(w, f="while True:\n    pass\ndef f(x):\n    return x")
+        with pytest.raises(GradingError, match="longer than 3 s in an answer cell"):
+            ex.call("f", (1,), {})
+        ex = exercise(w, f="def f(x):\n    return x * 2")
+        assert ex.call("f", (torch.tensor(2.0),), {}) == 4
+        ex.close()
+    finally:
+        w.close()
+
+
+def test_a_cell_that_fails_after_its_def_still_defines_the_function(worker):
+    ex = exercise(worker, f="def f(x):\n    return x\ndisplay(f)", g="undefined_name\ndef g(x):\n    return x")
+    assert ex.call("f", (torch.tensor(1.0),), {}) == 1
+    with pytest.raises(NameError, match="failed before defining it"):
+        ex.call("g", (1,), {})
+    with pytest.raises(GradingError, match="not defined"):
+        ex.call("h", (1,), {})
+    ex.close()
+
+
+def test_the_worker_cannot_see_the_course():
+    if sandbox.sandbox_available() is not None:
+        pytest.skip("bwrap is missing: the unsandboxed worker sees what the grader sees")
+    from course import ROOT
+
+    w = Worker(PRELUDE, sandboxed=True, timeout=20)
+    try:
+        ex = exercise(w, f=f"""
+import os
+def f(x):
+    return [os.path.exists(p) for p in ({str(ROOT / 'solutions')!r}, {str(ROOT / 'tests')!r}, {str(ROOT / 'README.md')!r})]
+""")
+        assert ex.call("f", (0,), {}) == [False, False, False]
+        ex.close()
+    finally:
+        w.close()
+
+
+def test_forged_replies_are_refused():
+    for node in ({"t": "pickle", "v": "gASV"}, {"t": "tensor", "dtype": "object", "shape": [1], "data": ""},
+                 {"t": "tensor", "dtype": "float32", "shape": [4], "data": base64.b64encode(b"1234").decode()},
+                 {"t": "dict", "v": [[{"t": "list", "v": []}, 1]]}, ["not", "a", "node"],
+                 {"t": "ndarray", "dtype": "|O", "shape": [1], "data": ""}):
+        with pytest.raises(BadReply):
+            decode(node)
+    with pytest.raises(BadReply):
+        apply_state(nn.Linear(2, 2), {"t": "module_state", "params": [], "buffers": []})
+    with pytest.raises(BadReply):
+        rebuild_return({"t": "tensor", "dtype": "float32", "shape": [2], "device": "cpu", "rg": True,
+                        "data": base64.b64encode(torch.ones(2).numpy().tobytes()).decode(),
+                        "graph": [encode(torch.ones(3))]}, [torch.ones(2, requires_grad=True)])
+
+
+def test_plain_data_round_trips():
+    value = (torch.arange(6, dtype=torch.float64).reshape(2, 3), 3, 2.5, float("nan"), "x", None, [True, {"a": 1}],
+             torch.zeros(0), torch.tensor(7), torch.empty(2, 3, device="meta"))
+    back = decode(json.loads(json.dumps(encode(value))))
+    assert torch.equal(back[0], value[0]) and back[1:3] == (3, 2.5) and back[3] != back[3]
+    assert back[4:7] == ("x", None, [True, {"a": 1}]) and back[7].shape == (0,) and int(back[8]) == 7
+    assert back[9].device.type == "meta" and back[9].shape == (2, 3)
+    assert type(decode(encode(object()))).__name__ == "object"
