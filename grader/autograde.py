@@ -70,6 +70,24 @@ def free_names(source: str) -> set[str]:
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 
+def assigned_names(source: str) -> set[str]:
+    """Names a cell binds at its top level (``def``, ``class``, assignments, imports)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
+
+
 def lesson_prelude(source_nb) -> str:
     """The imports, functions and classes of the instructor's notebook outside exercises and tests, as one module:
     what a test cell and an answer may use (``torch``, ``nn``, the lesson's networks and helpers)."""
@@ -171,13 +189,14 @@ class GradeOutsideKernel(NbGraderPreprocessor):
             for index in sorted(tests):
                 cell, source = nb.cells[index], tests[index]
                 cell.source = source
-                tested = sorted(free_names(source) & set(exercises))
-                references = namespace.get(REFERENCES) if isinstance(namespace.get(REFERENCES), dict) else {}
-                chosen, refs = job_for(tested, answers, exercises, references)
+                # the exercises this test calls: those it names and does not define itself
+                tested = sorted((free_names(source) - assigned_names(source)) & set(exercises))
                 current: list = []
 
-                def exercise_for(chosen=chosen, refs=refs, current=current):
-                    if not current:
+                def exercise_for(tested=tested, current=current):
+                    if not current:  # at the first call: the references may be defined by this very cell
+                        found = namespace.get(REFERENCES)
+                        chosen, refs = job_for(tested, answers, exercises, found if isinstance(found, dict) else {})
                         current.append(worker.exercise(chosen, refs))
                     return current[0]
 

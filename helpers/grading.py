@@ -1,7 +1,11 @@
 """Checks for autograded test cells.
 
 Test cells compare a student's function with a reference that the test cell
-itself computes, on random inputs, within tolerances. When the answer is
+itself computes, on random inputs, within tolerances. In a student's notebook
+they run in the student's kernel, as a guide; ``nbgrader autograde`` runs them
+in the grader's own process instead, with the student's functions called in a
+sandboxed worker (``grader/autograde.py``), so a score never depends on code a
+student could change. When the answer is
 wrong, the check looks for the likely mistake among candidates the test names
 (``mistakes={"wrong sign": -expected, ...}``) and says which one it found.
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import numbers
+import secrets
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
@@ -172,7 +177,7 @@ def check_against_reference(
     *,
     name: str | None = None,
     trials: int = 5,
-    seed: int = 0,
+    seed: int | None = None,
     rtol: float = 1e-5,
     atol: float = 1e-6,
     mistakes: Callable[..., Mapping[str, Any]] | None = None,
@@ -186,12 +191,14 @@ def check_against_reference(
             modifies its input in place cannot change what the other sees.
         mistakes: ``mistakes(*args) -> {"label": wrong_value}`` for messages.
         dtype: also check the result's dtype (see :func:`check_tensor`).
+        seed: the inputs' seed; ``None`` (the default) draws fresh inputs at every call, so that nobody can learn
+            the inputs of a grading run from an earlier one.
 
     Returns:
         the largest difference seen (printed).
     """
     name = name or getattr(student_fn, "__name__", "your function")
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(secrets.randbits(63) if seed is None else seed)
     worst = 0.0
     for _ in range(trials):
         args = make_inputs(generator)

@@ -1,9 +1,10 @@
 """Lesson 5 (CycleGAN): independently written correct answers and typical mistakes, one entry per exercise.
 
 Format: see tests/catalogue/README.md. Each source replaces the whole solution cell of a student notebook.
-The test cells of discriminator_loss, identity_loss, generator_loss and of the two training steps (generator_step,
-discriminator_step, which call the loss exercises) bind the other exercises' names to reference versions
-(``graded_alone``), so each mistake below costs only its own exercise's points.
+While grading, the functions of discriminator_loss, identity_loss, generator_loss and of the two training steps
+(generator_step, discriminator_step, which call the loss exercises) run with the other exercises' names bound to
+reference versions (``_GRADING_REFERENCES``, grader/autograde.py), so each mistake below costs only its own
+exercise's points.
 """
 
 LESSON = "05_cyclegan"
