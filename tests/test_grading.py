@@ -276,10 +276,22 @@ def test_check_against_reference_isolates_in_place_changes_to_tensors():
 
     seen_by_mistakes = []
     # ...which neither the reference nor the mistakes callable may see
-    check_against_reference(student, reference, draw_probabilities,
+    check_against_reference(student, reference, draw_probabilities, seed=7,
                             mistakes=lambda y: seen_by_mistakes.append(y.clone()) or {})
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(7)
     assert all(torch.equal(y, draw_probabilities(generator)[0]) for y in seen_by_mistakes)
+
+
+def test_check_against_reference_draws_fresh_inputs_unless_given_a_seed():
+    def inputs_seen(seed):
+        seen = []
+        check_against_reference(lambda y: seen.append(y.clone()) or torch.logit(y), torch.logit, draw_probabilities,
+                                trials=2, seed=seed, atol=1e-4)
+        return torch.cat([y.flatten() for y in seen])
+
+    fresh = [inputs_seen(None) for _ in range(2)]
+    assert fresh[0].shape != fresh[1].shape or not torch.equal(*fresh)  # a grading run's inputs say nothing of the next
+    assert torch.equal(inputs_seen(3), inputs_seen(3))
 
 
 def test_check_against_reference_isolates_module_arguments():
