@@ -1,13 +1,17 @@
 """Time `nbgrader autograde` for one student's complete submission of every lesson, on one CPU core.
 
 Prints, side by side in one run, per lesson:
-- ``grading``: the shipped lessons (training cells use the grading tier, ``profile.pick(..., grading=...)``);
-- ``quick (baseline)``: the same lessons with the ``grading=`` values removed, i.e. the quick profile as before;
+- ``grading``: the shipped lessons and nbgrader_config.py (training cells use the grading tier,
+  ``profile.pick(..., grading=...)``; every kernel in the sandbox; verdicts decided outside the kernel);
+- the baseline (``--baseline``): ``kernel`` (default), the same lessons graded as before issue 15, with nbgrader's
+  own preprocessors (tests run in the student's kernel, no sandbox); or ``quick``, the shipped config with the
+  ``grading=`` values removed, i.e. the quick profile (issue 6);
 - the fixed cost inside the grading run: seconds to the end of the setup cell (kernel start, imports,
   profile, device) and of the data cell, from the cell timestamps nbclient records.
 
     python bench/autograde.py                    # every lesson, core 0
     python bench/autograde.py 01_backquery --cores 0,1 --no-baseline
+    python bench/autograde.py --baseline quick
 
 The budget (issue 6) is under 60 s for one student's five lessons on one core.
 """
@@ -64,11 +68,25 @@ def strip_grading_tier(course: Path) -> None:
         nbformat.write(notebook, str(path))
 
 
-def prepare(tmp: Path, lessons: list[str], baseline: bool) -> Path:
+SHIPPED = "c.Autograde.autograde_preprocessors = graded_outside_kernel(sandboxed(c.Autograde.autograde_preprocessors))"
+
+
+def grade_in_kernel(course: Path) -> None:
+    """The course's nbgrader_config.py without the sandbox and the grader's verdicts: tests run in the kernel."""
+    config = course / "nbgrader_config.py"
+    text = config.read_text()
+    if SHIPPED not in text:
+        raise SystemExit(f"nbgrader_config.py no longer holds `{SHIPPED}`: update bench/autograde.py")
+    config.write_text(text.replace(SHIPPED, ""))
+
+
+def prepare(tmp: Path, lessons: list[str], baseline: str | None) -> Path:
     tmp.mkdir(parents=True)
     course = make_course(tmp, lessons)
-    if baseline:
+    if baseline == "quick":
         strip_grading_tier(course)
+    elif baseline == "kernel":
+        grade_in_kernel(course)
     for lesson in lessons:
         nbgrader(course, "generate_assignment", lesson, "--force")
         released = read(course / "notebooks" / lesson / f"{lesson}.ipynb")
@@ -112,15 +130,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("lessons", nargs="*", default=LESSONS)
     parser.add_argument("--cores", default="0", help="CPU list for taskset (default: one core, 0)")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the quick-profile baseline")
+    parser.add_argument("--baseline", choices=("kernel", "quick"), default="kernel",
+                        help="kernel: tests in the student's kernel, no sandbox (before issue 15; default); "
+                             "quick: the quick profile instead of the grading tier")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the baseline")
     parser.add_argument("--repeats", type=int, default=3,
                         help="runs of the one-command grading of every lesson; the median is printed (default 3)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        grading = prepare(Path(tmp) / "grading", args.lessons, baseline=False)
-        baseline = None if args.no_baseline else prepare(Path(tmp) / "baseline", args.lessons, baseline=True)
+        grading = prepare(Path(tmp) / "grading", args.lessons, baseline=None)
+        baseline = None if args.no_baseline else prepare(Path(tmp) / "baseline", args.lessons, baseline=args.baseline)
         print(f"autograde one student, complete answers, cores {args.cores} (nbgrader {nbgrader_version()})", flush=True)
-        print(f"{'lesson':<24}{'grading wall/CPU (s)':>22}{'quick baseline wall/CPU (s)':>29}"
+        print(f"{'lesson':<24}{'grading wall/CPU (s)':>22}{args.baseline + ' baseline wall/CPU (s)':>29}"
               f"{'setup done (s)':>16}{'data done (s)':>15}", flush=True)
         totals = [0.0] * 4
         for lesson in args.lessons:
@@ -132,11 +153,14 @@ def main() -> None:
                   flush=True)
         print(f"{'total':<24}{totals[0]:>15.1f} /{totals[1]:>5.1f}{totals[2]:>22.1f} /{totals[3]:>5.1f}")
         if len(args.lessons) > 1:  # one nbgrader process for every lesson: its start-up is paid once
-            runs = [autograde(grading, "*", args.cores)[:2] for _ in range(args.repeats)]
-            seconds, cpu = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
-            spread = ", ".join(f"{r[0]:.1f}" for r in runs)
-            print(f"{'all, one command':<24}{seconds:>15.1f} /{cpu:>5.1f}   (nbgrader autograde '*' --student bench; "
-                  f"median of {len(runs)} runs: {spread} s)")
+            # alternately, so that both columns see the same load
+            runs = [(autograde(grading, "*", args.cores)[:2], autograde(baseline, "*", args.cores)[:2] if baseline
+                     else (float("nan"),) * 2) for _ in range(args.repeats)]
+            seconds, cpu = statistics.median(r[0][0] for r in runs), statistics.median(r[0][1] for r in runs)
+            base, base_cpu = statistics.median(r[1][0] for r in runs), statistics.median(r[1][1] for r in runs)
+            spread = ", ".join(f"{r[0][0]:.1f}/{r[1][0]:.1f}" for r in runs)
+            print(f"{'all, one command':<24}{seconds:>15.1f} /{cpu:>5.1f}{base:>22.1f} /{base_cpu:>5.1f}   "
+                  f"(nbgrader autograde '*' --student bench; median of {len(runs)} runs, grading/baseline: {spread} s)")
         print("(wall: `nbgrader autograde` per lesson, kernel start, imports, every cell, gradebook; CPU: user+sys of "
               "nbgrader and its kernel, less sensitive to other load; 'setup/data done': seconds from the start of the "
               "command to the end of the first/second code cell)")
