@@ -20,6 +20,7 @@ import builtins
 import contextlib
 import io
 import textwrap
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -176,6 +177,7 @@ class GradeOutsideKernel(NbGraderPreprocessor):
                                "nbgrader_config.py")
         if not tests:
             return nb, resources
+        start = time.perf_counter()
         from grader.remote import RemoteFunction, Worker  # imports torch: only when there is something to grade
 
         source_nb = self.source_notebook(resources)
@@ -184,6 +186,7 @@ class GradeOutsideKernel(NbGraderPreprocessor):
         prelude = lesson_prelude(source_nb)
         namespace = {"__name__": "__gan_test__", "__builtins__": builtins}
         exec(compile(prelude, "<lesson>", "exec"), namespace)  # noqa: S102 - the instructor's notebook
+        self.log.info("Grader ready in %.2f s", time.perf_counter() - start)
         worker = Worker(prelude, sandboxed=not sandbox_disabled(), timeout=self.timeout)
         try:
             for index in sorted(tests):
@@ -202,11 +205,14 @@ class GradeOutsideKernel(NbGraderPreprocessor):
 
                 for name in exercises:
                     namespace[name] = RemoteFunction(name, exercise_for)
+                start = time.perf_counter()
                 try:
                     cell.outputs = run_test(source, namespace, label=cell.metadata.nbgrader.grade_id)
                 finally:
                     if current:
                         current[0].close()
+                self.log.info("Graded %s outside the kernel in %.2f s", cell.metadata.nbgrader.grade_id,
+                              time.perf_counter() - start)
         finally:
             worker.close()
         return nb, resources

@@ -67,7 +67,7 @@ class Worker:
     # -- process ------------------------------------------------------------------------------------------------
     def start(self) -> None:
         env = dict(os.environ)
-        command = [sys.executable, "-m", "grader.worker"]
+        command = [sys.executable, "-I", "-m", "grader.worker"]  # -I: nothing from the working directory or env
         self.scratch = Path(tempfile.mkdtemp(prefix="gan-worker-"))
         if self.sandboxed:
             reason = sandbox.sandbox_available()
@@ -89,7 +89,9 @@ class Worker:
         stderr.close()
         self._buffer = b""
         self._write(self.prelude.encode())
+        started = time.monotonic()
         ready = self._read(START_TIMEOUT)
+        self.start_seconds = time.monotonic() - started
         if ready.get("ready") is not True:
             detail = ready.get("message") or self.stderr_tail()
             self.close()

@@ -187,6 +187,20 @@ def child(inp, out, base: dict) -> None:
         send(out, reply)
 
 
+def warm_up() -> None:
+    """Pay PyTorch's one-off costs once, before any fork: the first optimizer step imports torch._dynamo (seconds),
+    and a child would pay them again for every exercise."""
+    net = nn.Sequential(nn.Linear(3, 2), nn.Tanh(), nn.Linear(2, 1), nn.Sigmoid())
+    for optimizer in (torch.optim.SGD(net.parameters(), lr=0.1), torch.optim.Adam(net.parameters(), lr=0.1)):
+        optimizer.zero_grad()
+        out = net(torch.randn(4, 3, requires_grad=True))
+        torch.autograd.grad(out.sum(), list(net.parameters()), retain_graph=True)
+        nn.functional.binary_cross_entropy(out, torch.ones_like(out)).backward()
+        optimizer.step()
+        encode(optimizer.state_dict())
+    cloudpickle.loads(cloudpickle.dumps((net, optimizer)))
+
+
 def kill_strays() -> None:
     """Kill every process of the sandbox but bwrap (pid 1) and this one: what a child left running."""
     me = os.getpid()
@@ -214,6 +228,7 @@ def main() -> None:
     except Exception as error:  # noqa: BLE001
         send(out, {"ready": False, **describe(error)})
         return
+    warm_up()
     send(out, {"ready": True})
     while True:
         command = read_frame(inp)
