@@ -18,6 +18,8 @@ import os
 import torch
 from torch import nn
 
+from .checkpoint import load_plain, refused_global, short_reason
+
 # -- networks ---------------------------------------------------------------------------------------
 
 
@@ -122,17 +124,31 @@ def load_pretrained(G: nn.Module, path: str | os.PathLike, *, map_location: str 
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: the file's keys or shapes do not fit ``G`` (the message names them and says what to change).
+        ValueError: the file is not a plain state dict of tensors (it holds pickled code or objects: loaded with
+            ``weights_only=True``, nothing in it is run) or is unreadable; or its keys or shapes do not fit ``G``
+            (the message names them and says what to change).
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"No weights file at {path}. Download e.g. horse2zebra.pth from the official "
                                 f"CycleGAN repository (scripts/download_cyclegan_model.sh) and pass its path.")
-    state = torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        state = load_plain(path, map_location=map_location)  # weights_only=True: nothing in the file is run
+    except Exception as error:  # noqa: BLE001 - any failure means "not a weights file"
+        culprit = refused_global(error)
+        what = (f"is not a plain state dict of tensors (it holds pickled code or objects: {culprit}, which are "
+                f"never loaded)" if culprit else f"is not a readable weights file ({short_reason(error)})")
+        raise ValueError(f"{path} {what}. Download the official weights again "
+                         f"(scripts/download_cyclegan_model.sh in the official CycleGAN repository), or save your "
+                         f"own with torch.save(G.state_dict(), path).") from error
     if isinstance(state, dict) and "G_AB" in state and isinstance(state["G_AB"], dict):
         state = state["G_AB"]
     if not isinstance(state, dict):
         raise ValueError(f"{path} does not hold a state dict (found {type(state).__name__}).")
+    others = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if others:
+        raise ValueError(f"{path} is not a plain state dict of tensors: {others[:4]} hold no tensor. Download the "
+                         f"official weights again, or save your own with torch.save(G.state_dict(), path).")
     state = {k.removeprefix("module."): v for k, v in state.items()}
     own = G.state_dict()
     stale = ("running_mean", "running_var", "num_batches_tracked")

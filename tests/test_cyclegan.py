@@ -122,6 +122,62 @@ def test_load_pretrained_says_how_many_blocks_the_file_has(tmp_path):
         load_pretrained(ResnetGenerator(ngf=8, n_blocks=2), tmp_path / "missing.pth")
 
 
+class _RunsCode:
+    """Unpickling this calls ``open(marker, "w")``: what a weights file with pickled code could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_load_pretrained_refuses_a_file_with_pickled_code_and_runs_none_of_it(tmp_path):
+    marker = tmp_path / "pwned"
+    state = dict(ResnetGenerator(ngf=8, n_blocks=2).state_dict())
+    state["model.1.bias"] = _RunsCode(marker)  # a "state dict" with one value that runs code when unpickled
+    torch.save(state, tmp_path / "evil.pth")
+    with pytest.raises(ValueError, match=r"not a plain state dict of tensors \(it holds pickled code or objects: "
+                                         r"io\.open.*torch\.save\(G\.state_dict\(\), path\)"):
+        load_pretrained(ResnetGenerator(ngf=8, n_blocks=2), tmp_path / "evil.pth")
+    assert not marker.exists(), "loading the file ran its pickled code"
+    torch.save(nn.Linear(2, 2), tmp_path / "module.pth")  # a whole pickled module, not its state dict
+    with pytest.raises(ValueError, match=r"not a plain state dict of tensors.*torch\.nn"):
+        load_pretrained(ResnetGenerator(ngf=8, n_blocks=2), tmp_path / "module.pth")
+    (tmp_path / "junk.pth").write_bytes(b"not a weights file")
+    with pytest.raises(ValueError, match="not a readable weights file.*Download the official weights again"):
+        load_pretrained(ResnetGenerator(ngf=8, n_blocks=2), tmp_path / "junk.pth")
+
+
+def test_load_pretrained_reads_an_official_ordered_dict_with_metadata(tmp_path):
+    set_seed(2)
+    source = ResnetGenerator(ngf=8, n_blocks=2)
+    state = source.state_dict()  # what the official code saves: an OrderedDict with `_metadata`
+    assert hasattr(state, "_metadata")
+    torch.save(state, tmp_path / "latest_net_G_A.pth")
+    target = load_pretrained(ResnetGenerator(ngf=8, n_blocks=2), tmp_path / "latest_net_G_A.pth")
+    x = torch.rand(1, 3, 16, 16)
+    assert torch.equal(target(x), source(x))
+
+
+def test_checkpoints_load_without_pickled_code_and_refuse_it(tmp_path):
+    from helpers import checkpoint as ckpt
+
+    t = make_trainer(log_every=1)
+    t.train(1, progress=False)
+    t.save(tmp_path / "run.pt")
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(str(tmp_path / "run.pt")) == []
+    G = load_pretrained(ResnetGenerator(ngf=4, n_blocks=1), tmp_path / "run.pt")  # a course checkpoint: its G_AB
+    assert torch.equal(flat(G), flat(t.G_AB))
+    marker = tmp_path / "pwned"
+    state = ckpt.load(tmp_path / "run.pt")
+    state["history"] = _RunsCode(marker)
+    torch.save(state, tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match=r"holds pickled code or objects \(io\.open\).*Delete it"):
+        make_trainer().resume(tmp_path / "evil.pt")
+    assert not marker.exists(), "resuming ran the checkpoint's pickled code"
+
+
 def test_image_pool_fills_then_swaps_half_with_stored_images():
     torch.manual_seed(0)
     pool = ImagePool(4)
