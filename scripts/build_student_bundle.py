@@ -33,6 +33,8 @@ from pathlib import Path
 
 import nbformat
 
+from helpers.download import install_folder
+
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "gan-course-student"
 DEFAULT_OUT = Path("dist") / f"{NAME}.zip"
@@ -327,17 +329,6 @@ def _zip_folder(folder: Path, target: Path) -> None:
         raise
 
 
-def _move_folder(folder: Path, target: Path) -> None:
-    """Put the built ``folder`` at ``target`` in one rename (an existing ``target`` is replaced)."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-    os.replace(folder, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def build(out: Path = DEFAULT_OUT, root: Path = ROOT) -> Path:
     """Check, build and write the bundle to ``out`` (a ``.zip`` file, or else a folder); returns ``out``.
 
@@ -361,7 +352,7 @@ def build(out: Path = DEFAULT_OUT, root: Path = ROOT) -> Path:
         if out.suffix == ".zip":
             _zip_folder(tree, out)
         else:
-            _move_folder(tree, out)
+            install_folder(tree, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out

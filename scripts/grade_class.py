@@ -33,6 +33,8 @@ from pathlib import Path
 
 import nbformat
 
+from helpers.download import install_folder
+
 
 def nbgrader_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "nbgrader", *args]
@@ -243,13 +245,7 @@ def merge_student(target, course: Path, worker: Path, lesson: str, student: str,
         target.db.rollback()
         shutil.rmtree(staged, ignore_errors=True)
         raise
-    old = None
-    if destination.exists():
-        old = destination.with_name(f".{lesson}.old-{os.getpid()}")
-        os.replace(destination, old)
-    os.replace(staged, destination)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    install_folder(staged, destination)
 
 
 def merge(course: Path, worker: Path, lesson: str, students: list[str]) -> tuple[list[str], dict[str, str]]:
