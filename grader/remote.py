@@ -206,6 +206,7 @@ class Exercise:
             self.dead, setup = dead or "while running your answer cells", {}
         self.errors = setup.get("setup") if type(setup.get("setup")) is dict else {}
         self.defined = set(setup.get("defined") or [])
+        self.returned: list[torch.Tensor] = []  # the grader's copies of the worker's remembered results, in order
 
     def close(self) -> None:
         if self.dead is None and self.worker.alive():
@@ -273,30 +274,46 @@ class Exercise:
         for key, value in kwargs.items():
             if key in reply["kwargs"]:
                 apply_state(value, reply["kwargs"][key])
-        return rebuild_return(reply["return"], leaves)
+        for pair in reply.get("changed") or []:  # an earlier result changed in place by this call
+            if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not int or not 0 <= pair[0] < len(self.returned):
+                raise BadReply("a change to an unknown result")
+            _assign(self.returned[pair[0]], pair[1])
+        return rebuild_return(reply["return"], leaves, self.returned)
 
 
-def rebuild_return(node: Any, leaves: list[torch.Tensor], depth: int = 0) -> Any:
-    """The value of :func:`grader.worker.encode_return`, with tracked tensors differentiable w.r.t. ``leaves``."""
+def rebuild_return(node: Any, leaves: list[torch.Tensor], returned: list | None = None, depth: int = 0) -> Any:
+    """The value of :func:`grader.worker.encode_return`, with tracked tensors differentiable w.r.t. ``leaves``;
+    each remembered result is appended to ``returned``."""
     if type(node) is dict and node.get("t") == "tensor":
-        graph = node.get("graph")
-        value = decode({k: v for k, v in node.items() if k not in ("graph", "grad")})
-        if type(graph) is list and len(graph) == len(leaves) and value.requires_grad:
-            sums, inputs = [], []
-            for leaf, g in zip(leaves, graph):
-                if g is None or not leaf.requires_grad:
-                    continue
-                g = decode(g)
-                if not isinstance(g, torch.Tensor) or g.shape != leaf.shape:
-                    raise BadReply("a gradient of the wrong shape")
-                sums.append(g.to(leaf.dtype))
-                inputs.append(leaf)
-            return _Measured.apply(value.detach(), tuple(sums), *inputs) if inputs else value.detach()
+        value = _rebuild_tensor(node, leaves)
+        if "ref" in node and returned is not None:
+            if node["ref"] != len(returned):
+                raise BadReply("results out of order")
+            returned.append(value)
         return value
     if type(node) is dict and node.get("t") in ("list", "tuple") and depth < 2 and type(node.get("v")) is list:
-        items = [rebuild_return(v, leaves, depth + 1) for v in node["v"]]
+        items = [rebuild_return(v, leaves, returned, depth + 1) for v in node["v"]]
         return items if node["t"] == "list" else tuple(items)
     return decode(node)
+
+
+def _rebuild_tensor(node: dict, leaves: list[torch.Tensor]) -> torch.Tensor:
+    """One result tensor: differentiable w.r.t. ``leaves`` through :class:`_Measured` when the worker measured its
+    gradients."""
+    graph = node.get("graph")
+    value = decode({k: v for k, v in node.items() if k not in ("graph", "grad", "ref")})
+    if type(graph) is list and len(graph) == len(leaves) and value.requires_grad:
+        sums, inputs = [], []
+        for leaf, g in zip(leaves, graph):
+            if g is None or not leaf.requires_grad:
+                continue
+            g = decode(g)
+            if not isinstance(g, torch.Tensor) or g.shape != leaf.shape:
+                raise BadReply("a gradient of the wrong shape")
+            sums.append(g.to(leaf.dtype))
+            inputs.append(leaf)
+        return _Measured.apply(value.detach(), tuple(sums), *inputs) if inputs else value.detach()
+    return value
 
 
 def _assign(target: torch.Tensor, node: Any) -> None:

@@ -5,9 +5,9 @@ runs the lesson's own imports and definitions (the ``prelude``, sent first), the
 
 1. reads the exercise: the student's answer cells and the reference versions of the other exercises they may call;
 2. answers calls ``(name, args, kwargs, grads)`` with plain data (:mod:`grader.wire`): the return value (a tensor's
-   gradient of ``sum()`` with respect to every input tensor and parameter rides along, see :func:`encode_return`) and
+   gradient of ``sum()`` with respect to every input tensor and parameter rides along, see :func:`encode_return`),
    the state of every argument afterwards (parameters, their ``.grad`` and ``requires_grad``, optimizer state, the
-   plain attributes of other objects);
+   plain attributes of other objects) and the new values of earlier results this call changed in place;
 3. ends when the grader sends ``None``, or when the student's code ends it (``os._exit``, a crash): the fork server
    then kills whatever else runs in the sandbox and reports the exit.
 
@@ -132,16 +132,35 @@ def _graph(value: torch.Tensor, leaves: list[torch.Tensor]):
     return out
 
 
-def encode_return(value, leaves: list[torch.Tensor], depth: int = 0):
-    """``value`` as plain data; each tensor that autograd tracks carries its ``graph`` (see :func:`_graph`)."""
+TRACKED = 1_000_000  # elements: a returned tensor up to this size is watched for later in-place changes
+
+
+def encode_return(value, leaves: list[torch.Tensor], returned: list, depth: int = 0):
+    """``value`` as plain data; each tensor that autograd tracks carries its ``graph`` (see :func:`_graph`). Returned
+    tensors are remembered in ``returned`` (with a copy), so that a later call that changes one in place (a cached
+    tensor handed out twice) can be reported (:func:`changed_results`)."""
     if isinstance(value, torch.Tensor):
         node = encode_tensor(value)
         node.pop("grad", None)
         node["graph"] = _graph(value, leaves)
+        if value.device.type != "meta" and value.numel() <= TRACKED:
+            node["ref"] = len(returned)
+            returned.append((value, value.detach().clone()))
         return node
     if type(value) in (list, tuple) and depth < 2:
-        return {"t": type(value).__name__, "v": [encode_return(v, leaves, depth + 1) for v in value]}
+        return {"t": type(value).__name__, "v": [encode_return(v, leaves, returned, depth + 1) for v in value]}
     return encode(value)
+
+
+def changed_results(returned: list, before: int) -> list:
+    """``[index, tensor]`` for each of the first ``before`` returned tensors that changed since it was returned."""
+    changed = []
+    for i, (tensor, copy) in enumerate(returned[:before]):
+        now = tensor.detach()
+        if now.shape != copy.shape or now.dtype != copy.dtype or not torch.equal(now, copy):
+            changed.append([i, encode_tensor(now, grad=False)])
+            returned[i] = (tensor, now.clone())
+    return changed
 
 
 def describe(error: BaseException) -> dict:
@@ -163,6 +182,7 @@ def child(inp, out, base: dict) -> None:
         except BaseException as error:  # noqa: BLE001 - report anything, SystemExit included
             errors[name] = describe(error)
     send(out, {"setup": errors, "defined": [n for n, _ in job["answers"] if callable(ns.get(n))]})
+    returned: list = []
     while True:
         frame = read_frame(inp)
         if frame is None:
@@ -179,8 +199,9 @@ def child(inp, out, base: dict) -> None:
         try:
             with contextlib.redirect_stdout(printed):
                 result = ns[name](*args, **kwargs)
-            reply = {"return": encode_return(result, leaves), "args": [state_of(a) for a in args],
-                     "kwargs": {k: state_of(v) for k, v in kwargs.items()}}
+            before = len(returned)
+            reply = {"return": encode_return(result, leaves, returned), "args": [state_of(a) for a in args],
+                     "kwargs": {k: state_of(v) for k, v in kwargs.items()}, "changed": changed_results(returned, before)}
         except BaseException as error:  # noqa: BLE001
             reply = describe(error)
         reply["stdout"] = printed.getvalue()[-2000:]

@@ -208,3 +208,12 @@ def test_plain_data_round_trips():
     assert back[4:7] == ("x", None, [True, {"a": 1}]) and back[7].shape == (0,) and int(back[8]) == 7
     assert back[9].device.type == "meta" and back[9].shape == (2, 3)
     assert type(decode(encode(object()))).__name__ == "object"
+
+
+def test_a_result_changed_in_place_by_a_later_call_changes_in_the_grader_too(worker):
+    """A cached tensor handed out twice: the first result changes when the second call fills the cache again."""
+    ex = exercise(worker, f="_cache = torch.zeros(3)\ndef f(x):\n    _cache.fill_(x)\n    return _cache")
+    first = ex.call("f", (1.0,), {})
+    second = ex.call("f", (2.0,), {})
+    ex.close()
+    assert torch.equal(second, torch.full((3,), 2.0)) and torch.equal(first, second)
