@@ -235,7 +235,7 @@ class Exercise:
             raise GradingError(f"{name} is not defined by its answer cell: keep the line `def {name}(...)` there.")
         leaves = leaves_of(args, kwargs)
         try:
-            payload = cloudpickle.dumps((name, args, kwargs, [t.grad for t in leaves]))
+            payload = cloudpickle.dumps((name, args, kwargs, [t.grad if t.is_leaf else None for t in leaves]))
         except Exception as error:  # noqa: BLE001 - the test's own arguments: a bug in the test, not the student
             raise RuntimeError(f"the grader could not send the arguments of {name}: {error}") from error
         try:
@@ -332,6 +332,11 @@ def _assign(target: torch.Tensor, node: Any) -> None:
         if bool(node.get("rg")) != target.requires_grad and (target.is_floating_point() or target.is_complex()):
             target.requires_grad_(bool(node.get("rg")))
         target.grad = new.grad if new.grad is not None and new.grad.shape == target.shape else None
+    elif target.requires_grad and new.grad is not None and new.grad.shape == target.shape:
+        # The test passed a tensor with a graph behind it (fakes straight from a generator); in the worker it was a
+        # leaf, and the student's backward() reached it: carry that gradient on through the test's own graph, as
+        # one process would have (this is how "the fakes were not detached" shows in the generators' .grad).
+        torch.autograd.backward([target], [new.grad.to(target.dtype)], retain_graph=True)
 
 
 def apply_state(value: Any, state: Any) -> None:

@@ -217,3 +217,21 @@ def test_a_result_changed_in_place_by_a_later_call_changes_in_the_grader_too(wor
     second = ex.call("f", (2.0,), {})
     ex.close()
     assert torch.equal(second, torch.full((3,), 2.0)) and torch.equal(first, second)
+
+
+def test_a_backward_through_an_undetached_input_reaches_the_graders_graph(worker):
+    """Fakes straight from a generator: a D step that forgets .detach() fills G's .grad in the grader too."""
+    ex = exercise(worker, step="def step(D, fake):\n    D(fake).sum().backward()",
+                  detached="def detached(D, fake):\n    D(fake.detach()).sum().backward()")
+    torch.manual_seed(0)
+    G, D = nn.Linear(2, 3), nn.Linear(3, 1)
+    z = torch.randn(4, 2)
+    ex.call("detached", (D, G(z)), {})
+    assert all(p.grad is None for p in G.parameters())
+    ex.call("step", (D, G(z)), {})
+    ex.close()
+    G_ref, D_ref = nn.Linear(2, 3), nn.Linear(3, 1)
+    G_ref.load_state_dict(G.state_dict())
+    D_ref.load_state_dict(D.state_dict())
+    D_ref(G_ref(z)).sum().backward()
+    assert torch.allclose(G.weight.grad, G_ref.weight.grad) and torch.allclose(G.bias.grad, G_ref.bias.grad)
