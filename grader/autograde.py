@@ -127,10 +127,51 @@ def answers_of(nb, exercises: dict[str, str]) -> dict[str, str]:
     return answers
 
 
+def reaches(value: Any, targets: list, seen: set | None = None, depth: int = 0) -> bool:
+    """Whether ``value`` is one of ``targets`` or could reach one: through a function's globals, closure or defaults
+    (what cloudpickle would ship along with it), or the items of a list, tuple or dict."""
+    seen = set() if seen is None else seen
+    if id(value) in seen or depth > 50:
+        return False
+    seen.add(id(value))
+    if any(value is target for target in targets):
+        return True
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(reaches(v, targets, seen, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return any(reaches(v, targets, seen, depth + 1) for v in value.values())
+    code = getattr(value, "__code__", None)
+    if code is None:
+        return False
+    names, stack = set(), [code]
+    while stack:
+        current = stack.pop()
+        names |= set(current.co_names)
+        stack += [c for c in current.co_consts if hasattr(c, "co_names")]
+    parts = [value.__globals__.get(n) for n in names if n in getattr(value, "__globals__", {})]
+    parts += [cell.cell_contents for cell in (value.__closure__ or ()) if _has_contents(cell)]
+    parts += list(value.__defaults__ or ()) + list((value.__kwdefaults__ or {}).values())
+    return any(reaches(v, targets, seen, depth + 1) for v in parts)
+
+
+def _has_contents(cell) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 - an empty cell raises
+    except ValueError:
+        return False
+    return True
+
+
 def job_for(tested: Iterable[str], answers: dict[str, str], exercises: dict[str, str],
             references: dict[str, Any]) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     """The answer cells and references one test cell's worker gets: the student's cells for the exercises the test
-    calls; for other exercises those cells call, the references, or the student's own cells where there is none."""
+    calls; for other exercises those cells call, the references, or the student's own cells where there is none.
+
+    A reference that could reach the reference of a tested exercise (``_ref_generator`` calls ``_ref_cycle``; it
+    would carry it to the worker in its globals) is never shipped: the student's own cell stands in for it.
+    """
+    tested = list(tested)
+    secret = [references[name] for name in tested if name in references]
     chosen, refs, todo = [], {}, list(tested)
     seen = set()
     while todo:
@@ -138,7 +179,7 @@ def job_for(tested: Iterable[str], answers: dict[str, str], exercises: dict[str,
         if name in seen:
             continue
         seen.add(name)
-        if name in tested or name not in references:
+        if name in tested or name not in references or reaches(references[name], secret):
             if name in answers:
                 chosen.append((name, answers[name]))
                 todo += sorted((free_names(answers[name]) & set(exercises)) - seen)

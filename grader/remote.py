@@ -32,6 +32,7 @@ from grader.wire import BadReply, decode
 from grader.worker import leaves_of
 
 START_TIMEOUT = 180.0  # s: bwrap, Python and torch on a busy machine
+MAX_REPLY = 64 << 20  # bytes: a test's results are small; a bigger reply is refused before it is read
 
 
 class WorkerDied(RuntimeError):
@@ -62,7 +63,7 @@ class Worker:
         self.prelude, self.sandboxed, self.timeout = prelude, sandboxed, timeout
         self.process: subprocess.Popen | None = None
         self.scratch: Path | None = None
-        self._buffer = b""
+        self._buffer = bytearray()
 
     # -- process ------------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -87,7 +88,7 @@ class Worker:
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
                                         env=env, cwd=str(self.scratch), start_new_session=True)
         stderr.close()
-        self._buffer = b""
+        self._buffer = bytearray()
         self._write(self.prelude.encode())
         started = time.monotonic()
         ready = self._read(START_TIMEOUT)
@@ -141,14 +142,15 @@ class Worker:
                 if not chunk:
                     raise WorkerDied("the grading worker closed its output")
                 self._buffer += chunk
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
         return data
 
     def _read(self, timeout: float) -> dict:
         deadline = time.monotonic() + timeout
         (size,) = struct.unpack(">Q", self._read_bytes(8, deadline))
-        if size > 512 << 20:
-            raise BadReply("a reply that is too large")
+        if size > MAX_REPLY:
+            raise BadReply(f"a reply of {size} bytes, more than {MAX_REPLY}: return small tensors")
         try:
             message = json.loads(self._read_bytes(size, deadline))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -369,15 +371,28 @@ def apply_state(value: Any, state: Any) -> None:
         raise BadReply("an unknown argument state")
 
 
+def _holds_parameters(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` is or holds (in lists, tuples, dicts) a tensor that requires grad: a hand-made optimizer's
+    ``params``, whose identity with the networks' parameters must stay."""
+    if isinstance(value, torch.Tensor):
+        return value.requires_grad
+    if depth < 4 and isinstance(value, (list, tuple)):
+        return any(_holds_parameters(v, depth + 1) for v in value)
+    if depth < 4 and isinstance(value, dict):
+        return any(_holds_parameters(v, depth + 1) for v in value.values())
+    return False
+
+
 def _set_attributes(obj: Any, attrs: Any) -> None:
-    """Plain attributes (lists of tensors, numbers, flags) the worker saw change; only ones ``obj`` already has."""
+    """Plain attributes (lists of tensors, numbers, flags) the worker saw change; only ones ``obj`` already has, and
+    never one that holds parameters (those are brought up to date through their modules)."""
     if type(attrs) is not list:
         return
     current = vars(obj) if hasattr(obj, "__dict__") else {}
     for pair in attrs:
         if type(pair) is list and len(pair) == 2 and type(pair[0]) is str and pair[0] in current \
                 and not pair[0].startswith("_") and not isinstance(current[pair[0]], (nn.Module, torch.optim.Optimizer)) \
-                and not callable(current[pair[0]]):
+                and not callable(current[pair[0]]) and not _holds_parameters(current[pair[0]]):
             setattr(obj, pair[0], decode(pair[1]))
 
 

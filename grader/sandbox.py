@@ -38,7 +38,10 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping
 
+import nbformat
 from jupyter_client.manager import AsyncKernelManager
+from nbclient.util import run_sync
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.preprocessors import Execute
 from traitlets import Integer, List, Unicode
 
@@ -248,6 +251,11 @@ def bwrap_command(kernel_cmd: list[str], *, scratch: Path, cwd: str | None, read
         args += mirror(data, scratch / "data")
     if cwd is not None:
         args += ["--ro-bind", str(cwd), str(cwd), "--chdir", str(cwd)]
+        # nbgrader has already written the notebook being graded here, with its test cells restored from the
+        # gradebook (hidden tests included): the kernel sees every notebook of the folder as an empty file
+        for notebook in sorted(Path(cwd).glob("**/*.ipynb"))[:MAX_LINKS]:
+            if notebook.is_file() and not notebook.is_symlink():
+                args += ["--ro-bind", "/dev/null", str(notebook)]
     # jupyter_client's launcher puts its own pid in JPY_PARENT_PID, a pid that does not exist in the PID namespace:
     # ipykernel would exit at once ("Parent appears to have exited"). The kernel's parent there is bwrap's pid 1,
     # which ipykernel does not poll (--die-with-parent does that job).
@@ -319,7 +327,13 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 
 class SandboxedExecute(Execute):
-    """nbgrader's Execute preprocessor, with every kernel started by :class:`SandboxedKernelManager`.
+    """nbgrader's Execute preprocessor, with every kernel started by :class:`SandboxedKernelManager`, and a kernel
+    that dies (``os._exit``) or stops answering (a loop that ignores the interrupt) costing only the rest of the run.
+
+    nbgrader drops the whole notebook, every score with it, when nbclient raises ``DeadKernelError`` or
+    ``CellTimeoutError``. The scores do not need the kernel (:mod:`grader.autograde` decides them outside it), so
+    here the cell gets an error that says what happened, the cells after it are not run (no outputs), and grading
+    goes on.
 
     A subclass, because ``c.Execute.kernel_manager_class`` does not work: nbgrader's Execute passes
     ``kernel_manager_class=AsyncKernelManager`` to its constructor, and a constructor argument wins over the config.
@@ -328,6 +342,30 @@ class SandboxedExecute(Execute):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
         super().__init__(*args, **kwargs)
+        self._stopped: str | None = None
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._stopped = None
+        return super().preprocess(nb, resources, km)
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        if self._stopped is not None:
+            return cell
+        try:
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        except (DeadKernelError, CellTimeoutError) as error:
+            dead = isinstance(error, DeadKernelError)
+            self._stopped = "died" if dead else "stopped answering"
+            what = ("The kernel died in this cell (os._exit(), exit() from a thread, a crash or too much memory)"
+                    if dead else "The kernel stopped answering in this cell (a loop that ignores the interrupt?)")
+            cell.outputs.append(nbformat.v4.new_output(
+                "error", ename=type(error).__name__, evalue=f"{what}: the cells after it were not run.",
+                traceback=[f"{type(error).__name__}: {what}; the cells after it were not run."]))
+            self.log.warning("%s: the kernel %s in cell %d; the rest of the notebook is not run", type(error).__name__,
+                             self._stopped, cell_index)
+            return cell
+
+    execute_cell = run_sync(async_execute_cell)
 
 
 def sandboxed(preprocessors: Iterable[type]) -> list[type]:
