@@ -152,10 +152,19 @@ def encode_return(value, leaves: list[torch.Tensor], returned: list, depth: int 
     return encode(value)
 
 
+WATCHED = 16  # the most recent results watched for in-place changes (a test that calls 3,000 times pays O(n), not O(n^2))
+
+
 def changed_results(returned: list, before: int) -> list:
-    """``[index, tensor]`` for each of the first ``before`` returned tensors that changed since it was returned."""
+    """``[index, tensor]`` for each of the last :data:`WATCHED` results before ``before`` that changed since it was
+    returned; older ones are let go."""
     changed = []
-    for i, (tensor, copy) in enumerate(returned[:before]):
+    for i in range(max(0, before - 2 * WATCHED), max(0, before - WATCHED)):  # calls return a few tensors at most
+        returned[i] = None
+    for i in range(max(0, before - WATCHED), before):
+        if returned[i] is None:
+            continue
+        tensor, copy = returned[i]
         now = tensor.detach()
         if now.shape != copy.shape or now.dtype != copy.dtype or not torch.equal(now, copy):
             changed.append([i, encode_tensor(now, grad=False)])
