@@ -20,6 +20,24 @@ LESSONS = sorted(p.name for p in SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").
 MARKERS = re.compile(r"BEGIN SOLUTION|END SOLUTION|BEGIN HIDDEN TESTS|END HIDDEN TESTS")
 
 
+def require_bwrap(why: str, *, skip: bool = True) -> bool:
+    """Whether bubblewrap can build the grading sandbox here. Without it the test fails under CI (.ci/run installs
+    it; ``why`` says what must be tested there), else it is skipped (``skip``) or told so (returns False)."""
+    import pytest
+
+    from grader.sandbox import sandbox_available
+    from helpers.profiles import env_flag
+
+    reason = sandbox_available()
+    if reason is None:
+        return True
+    if env_flag(os.environ.get("CI")):
+        pytest.fail(f"{reason} (CI is set: {why} there; .ci/run installs bubblewrap)")
+    if skip:
+        pytest.skip(reason)
+    return False
+
+
 def solution_path(lesson: str) -> Path:
     return SOLUTIONS / lesson / f"{lesson}.ipynb"
 

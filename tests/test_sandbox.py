@@ -37,11 +37,10 @@ import nbformat
 import pytest
 from traitlets.config import Config
 
-from course import ROOT, cell_text, fill, nbgrader, read, scores, submit
+from course import ROOT, cell_text, fill, nbgrader, read, require_bwrap, scores, submit
 from grader import sandbox
 from grader.sandbox import (MISSING, SandboxedExecute, SandboxedKernelManager, SandboxUnavailable, bwrap_command,
                             sandbox_available, sandboxed)
-from helpers.profiles import env_flag
 
 ASSIGNMENT = "tiny"
 SOLUTION = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"
@@ -62,13 +61,6 @@ c.GradeOutsideKernel.timeout = {CELL_TIMEOUT}
 PAYLOAD = 'payload = "PWN" + "ED"'  # the string the attacks write; it is nowhere in the sources
 
 
-def require_bwrap() -> None:
-    reason = sandbox_available()
-    if reason is None:
-        return
-    if env_flag(os.environ.get("CI")):
-        pytest.fail(f"{reason} (CI is set: the sandbox must be tested there; .ci/run installs bubblewrap)")
-    pytest.skip(reason)
 
 
 def tiny_notebook(answer: str = SOLUTION) -> nbformat.NotebookNode:
@@ -279,7 +271,7 @@ while True:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, grader_env):
     """The hostile class and the honest student, autograded once in the sandbox."""
-    require_bwrap()
+    require_bwrap("the sandbox must be tested")
     tmp = tmp_path_factory.mktemp("sandbox")
     course = tiny_course(tmp)
     instructor_ipython = tmp / "instructor-ipython"
@@ -396,7 +388,7 @@ def test_no_process_outlives_its_kernel(tmp_path, monkeypatch):
     """The sleepers are gone the moment nbclient has shut the kernel down, not at the end of a grading run."""
     from nbclient import NotebookClient
 
-    require_bwrap()
+    require_bwrap("the sandbox must be tested")
     monkeypatch.delenv(sandbox.SANDBOX_ENV, raising=False)
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")  # as nbgrader does; the test cell checks it
     token = f"gan-sandbox-{uuid.uuid4().hex}"
@@ -454,7 +446,7 @@ def test_execute_kernel_manager_class_config_is_ignored_by_nbgrader():
 
 
 def test_the_data_folder_is_writable_and_the_real_one_unchanged(tmp_path):
-    require_bwrap()
+    require_bwrap("the sandbox must be tested")
     data, scratch = tmp_path / "data", tmp_path / "scratch"
     (data / "runs").mkdir(parents=True)
     (data / "runs" / "a.pt").write_text("original\n")
