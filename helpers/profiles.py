@@ -1,13 +1,15 @@
-"""Run profiles: ``quick`` for CI, nbval and grading; ``full`` for real training.
+"""Run profiles: ``quick`` for CI, nbval and grading; ``cpu`` for a student without a GPU; ``full`` with one.
 
 The profile is chosen, in this order, by
 
-1. the environment variable ``GAN_PROFILE`` (``quick`` or ``full``; ``grading`` = quick at its
+1. the environment variable ``GAN_PROFILE`` (``quick``, ``cpu`` or ``full``; ``grading`` = quick at its
    grading tier), which a user sets;
 2. ``quick`` when an automated run is detected: ``NBGRADER_EXECUTION`` (set by
    nbgrader inside the grading kernel), ``CI`` (set by CI services), or
    ``NBVAL`` (set by this course's ``conftest.py`` before nbval starts a kernel);
-3. ``full`` otherwise, i.e. a student working in Jupyter.
+3. otherwise a student is working in Jupyter: ``full`` when the training device is a GPU (CUDA or Apple MPS),
+   ``cpu`` when it is the CPU. The ``cpu`` profile is sized for a 2-core laptop: about two minutes per training
+   cell, and still long enough to show everything the lesson's text claims.
 
 Under nbgrader (``NBGRADER_EXECUTION`` set, ``GAN_PROFILE`` not ``full``) the quick
 profile is also marked ``grading``: a lesson may give :meth:`Profile.pick` a
@@ -30,7 +32,8 @@ from typing import Any, Mapping
 
 PROFILE_ENV = "GAN_PROFILE"
 OFFLINE_ENV = "GAN_COURSE_OFFLINE"
-PROFILES = ("quick", "full")
+PROFILES = ("quick", "cpu", "full")
+_UNSET = object()
 # Environment variables that mean "nobody is watching: keep it short".
 AUTOMATION_VARS = ("NBGRADER_EXECUTION", "CI", "NBVAL")
 
@@ -52,14 +55,21 @@ class Profile:
     def quick(self) -> bool:
         return self.name == "quick"
 
-    def pick(self, *, quick: Any, full: Any, grading: Any = None) -> Any:
-        """Return ``quick`` or ``full`` according to this profile (``grading``, when given, under nbgrader).
+    def pick(self, *, quick: Any, full: Any, cpu: Any = _UNSET, grading: Any = None) -> Any:
+        """Return the value for this profile: ``quick``, ``cpu`` or ``full`` (``grading``, when given, under nbgrader).
 
-        Typical use: ``cfg = profile.pick(quick=dict(num_steps=2_000), full=dict(num_steps=10_000))``.
+        A lesson whose full run is already CPU-sized may leave out ``cpu``: the ``cpu`` profile then uses ``full``.
+
+        Typical use: ``cfg = profile.pick(quick=dict(num_steps=500), cpu=dict(num_steps=3_000),
+        full=dict(num_steps=20_000))``.
         """
         if self.grading and grading is not None:
             return grading
-        return quick if self.quick else full
+        if self.quick:
+            return quick
+        if self.name == "cpu" and cpu is not _UNSET:
+            return cpu
+        return full
 
     def __str__(self) -> str:
         tier = ", grading tier" if self.grading else ""
@@ -102,11 +112,13 @@ def offline_reason(environ: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
-def get_profile(environ: Mapping[str, str] | None = None) -> Profile:
+def get_profile(environ: Mapping[str, str] | None = None, *, device: Any = None) -> Profile:
     """Return the active :class:`Profile` (read from the environment once; pass the result down).
 
     Args:
         environ: the environment to read (default: ``os.environ``); tests pass a dict.
+        device: the training device (``torch.device`` or its name), which decides between ``full`` (a GPU) and
+            ``cpu`` for a student at Jupyter; ``None`` asks :func:`helpers.device.get_device`.
 
     Raises:
         ValueError: ``GAN_PROFILE`` holds something other than ``quick`` or ``full``.
@@ -120,14 +132,24 @@ def get_profile(environ: Mapping[str, str] | None = None) -> Profile:
             return Profile("quick", f"{PROFILE_ENV}=grading: the quick profile's smallest runs", grading=True, **base)
         if name not in PROFILES:
             raise ValueError(
-                f"{PROFILE_ENV}={requested!r} is not a profile. Set it to 'quick' (CPU, minutes) "
-                f"or 'full' (real training), or unset it ('grading' gives the smallest runs, as under nbgrader)."
+                f"{PROFILE_ENV}={requested!r} is not a profile. Set it to 'quick' (the shortest runs, as in CI), "
+                f"'cpu' (about two minutes per training cell on a laptop CPU) or 'full' (real training, for a GPU), "
+                f"or unset it to choose by device ('grading' gives the smallest runs, as under nbgrader)."
             )
         return Profile(name, f"set by {PROFILE_ENV}", grading=name == "quick" and _grading(env), **base)
     var = automated_by(env)
     if var is not None:
         return Profile("quick", f"automated run: {var} is set", grading=_grading(env), **base)
-    return Profile("full", f"interactive session; set {PROFILE_ENV}=quick for a short run", **base)
+    if device is None:
+        from helpers.device import get_device  # the one device chooser (it honours $GAN_COURSE_DEVICE)
+
+        device = get_device()
+    kind = str(getattr(device, "type", device)).split(":")[0]
+    if kind in ("cuda", "mps"):
+        return Profile("full", f"a GPU ({kind}) is the training device; set {PROFILE_ENV}=cpu for shorter runs",
+                       **base)
+    return Profile("cpu", f"no GPU: runs sized for a laptop CPU, about 2 minutes per training cell; "
+                          f"set {PROFILE_ENV}=full for the full runs or {PROFILE_ENV}=quick for the shortest", **base)
 
 
 def _grading(env: Mapping[str, str]) -> bool:

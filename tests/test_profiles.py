@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from helpers.profiles import AUTOMATION_VARS, PROFILE_ENV, Profile, get_profile
 
 
 @pytest.mark.parametrize("value, expected", [("quick", "quick"), ("full", "full"), ("QUICK", "quick"),
-                                             (" Full ", "full")])
+                                             (" Full ", "full"), ("cpu", "cpu"), ("CPU", "cpu")])
 def test_gan_profile_chooses_case_insensitively(value, expected):
     profile = get_profile({PROFILE_ENV: value})
     assert profile.name == expected
@@ -27,7 +28,7 @@ def test_invalid_profile_raises_naming_the_variable(value):
         get_profile({PROFILE_ENV: value})
     message = str(info.value)
     assert PROFILE_ENV in message and repr(value) in message
-    assert "'quick'" in message and "'full'" in message
+    assert "'quick'" in message and "'full'" in message and "'cpu'" in message
 
 
 @pytest.mark.parametrize("var", ["NBGRADER_EXECUTION", "CI", "NBVAL"])
@@ -41,18 +42,39 @@ def test_automation_vars_make_it_quick(var, value):
 @pytest.mark.parametrize("var", ["NBGRADER_EXECUTION", "CI", "NBVAL"])
 @pytest.mark.parametrize("value", ["0", "false", "FALSE", "no", "off", "", "  "])
 def test_falsy_automation_vars_do_not_make_it_quick(var, value):
-    assert get_profile({var: value}).name == "full"
+    assert get_profile({var: value}, device="cuda").name == "full"
+    assert get_profile({var: value}, device="cpu").name == "cpu"
 
 
 def test_empty_gan_profile_is_ignored():
     assert get_profile({PROFILE_ENV: "", "CI": "1"}).name == "quick"
-    assert get_profile({PROFILE_ENV: " "}).name == "full"
+    assert get_profile({PROFILE_ENV: " "}, device="cpu").name == "cpu"
 
 
-def test_empty_environment_means_full():
-    profile = get_profile({})
-    assert profile.name == "full" and not profile.quick
-    assert PROFILE_ENV in profile.reason  # tells the student how to get a quick run
+@pytest.mark.parametrize("device, expected", [("cuda", "full"), (torch.device("cuda", 1), "full"), ("mps", "full"),
+                                              ("cpu", "cpu"), (torch.device("cpu"), "cpu")])
+def test_a_student_at_jupyter_gets_full_on_a_gpu_and_cpu_otherwise(device, expected):
+    profile = get_profile({}, device=device)
+    assert profile.name == expected and not profile.quick
+    assert PROFILE_ENV in profile.reason  # tells the student how to change it
+    assert ("GPU" in profile.reason) and (expected in profile.describe())
+
+
+def test_without_a_device_the_profile_asks_get_device(monkeypatch):
+    """What a lesson's setup cell gets on this machine: the device get_device picks decides the profile."""
+    from helpers.device import DEVICE_ENV
+
+    monkeypatch.setenv(DEVICE_ENV, "cpu")
+    assert get_profile({}).name == "cpu"
+
+
+def test_pick_gives_the_cpu_value_and_falls_back_to_full():
+    cpu = Profile("cpu", "r")
+    assert cpu.pick(quick=1, cpu=2, full=3) == 2 and not cpu.quick
+    assert cpu.pick(quick=1, full=3) == 3             # a lesson whose full run is already CPU-sized
+    assert cpu.pick(quick=1, cpu=None, full=3) is None  # None is a value, not "missing"
+    assert Profile("full", "r").pick(quick=1, cpu=2, full=3) == 3
+    assert Profile("quick", "r").pick(quick=1, cpu=2, full=3) == 1
 
 
 def test_reads_os_environ_by_default(monkeypatch):
@@ -88,7 +110,7 @@ def test_automated_by_names_the_variable_or_none():
     ({}, "full"),
 ])
 def test_pick_uses_the_grading_value_only_under_nbgrader(env, expected):
-    assert get_profile(env).pick(quick="quick", full="full", grading="grading") == expected
+    assert get_profile(env, device="cuda").pick(quick="quick", full="full", grading="grading") == expected
 
 
 def test_pick_falls_back_to_quick_under_nbgrader_without_a_grading_value():
@@ -103,7 +125,7 @@ def test_gan_profile_grading_is_the_quick_profile_at_its_grading_tier():
 
 
 @pytest.mark.parametrize("environ, watched, offline", [
-    ({}, True, None),
+    ({PROFILE_ENV: "cpu"}, True, None),
     ({PROFILE_ENV: "quick"}, True, None),
     ({PROFILE_ENV: "grading"}, True, None),                       # the browser test: a person's view, smallest runs
     ({"NBGRADER_EXECUTION": "autograde"}, False, "nbgrader is grading"),

@@ -93,7 +93,7 @@ def test_importing_helpers_has_no_side_effects():
 def test_every_lesson_starts_with_profile_device_and_seed():
     for lesson in LESSONS:
         setup = "\n".join(c.source for c in read(solution_path(lesson)).cells[:4] if c.cell_type == "code")
-        for call in ("get_profile()", "set_seed("):
+        for call in ("get_profile(device=", "set_seed("):
             assert call in setup, f"{lesson}: the setup cell must call {call}"
         text = "\n".join(c.source for c in read(solution_path(lesson)).cells if c.cell_type == "code")
         assert not re.search(r"""["']cuda["']|\.cuda\(\)""", text), f"{lesson} hard-wires CUDA: use get_device()"
