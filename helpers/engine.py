@@ -62,6 +62,17 @@ def autocast_forward(modules: Iterable[nn.Module], device_type: str, dtype: torc
     return handles
 
 
+def _all(callback: Callback | Sequence[Callback] | None) -> Callback | None:
+    """One callback that calls each of ``callback`` (a callable, a sequence of them, or ``None``) in order."""
+    if callback is None or callable(callback):
+        return callback
+    callbacks = [c for c in callback if c is not None]
+    not_callable = [c for c in callbacks if not callable(c)]
+    if not_callable:
+        raise TypeError(f"callback must be a function of (trainer, final) or a list of them, got {not_callable[0]!r}")
+    return lambda trainer, final: [c(trainer, final) for c in callbacks] and None
+
+
 def as_loss(value: Any, name: str) -> torch.Tensor:
     """``value`` if it is a loss tensor with one element; otherwise a ``TypeError`` that says what to return."""
     if isinstance(value, torch.Tensor) and value.numel() == 1:
@@ -193,15 +204,18 @@ class Trainer:
         self.history.log(self.step, **record)
         return record
 
-    def train(self, num_steps: int, *, progress: bool = True, callback: Callback | None = None) -> History:
+    def train(self, num_steps: int, *, progress: bool = True,
+              callback: Callback | Sequence[Callback] | None = None) -> History:
         """Run ``num_steps`` more steps (after any resumed ones) and return the history.
 
         Args:
             progress: show a ``tqdm.auto`` progress bar.
             callback: ``callback(trainer, final)`` after every log (``final=False``) and once at the end
-                (``final=True``), e.g. a :class:`helpers.dashboards.Dashboard`.
+                (``final=True``), e.g. a :class:`helpers.dashboards.Dashboard`; or a list of them, called in order
+                (a dashboard and a :class:`helpers.filmstrip.Filmstrip`).
         """
         check_num_steps(num_steps)
+        callback = _all(callback)
         bar = tqdm(total=int(num_steps), desc=self.DESC, disable=not progress)
         try:
             for i in range(int(num_steps)):
