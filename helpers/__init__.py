@@ -3,8 +3,8 @@
 One concern per module:
 
 - :mod:`helpers.device`   -- choose CPU / CUDA / Apple MPS, seed every RNG, fixed noise batches
-- :mod:`helpers.profiles` -- the run profile (``quick``/``full``, grading tier), who is watching, whether to go offline:
-  the one module that reads the environment
+- :mod:`helpers.profiles` -- the run profile (``quick``/``cpu``/``full``, grading tier), who is watching, whether to
+  go offline: the one module that reads the environment
 - :mod:`helpers.data`     -- MNIST with an offline fallback
 - :mod:`helpers.nets`     -- the small networks the lessons train (never an exercise answer)
 - :mod:`helpers.training` -- a step loop with a progress bar (lessons 1-2) and the loss history
@@ -14,6 +14,7 @@ One concern per module:
 - :mod:`helpers.engine`   -- the trainers' shared engine: logged loop, on-device sums, checkpoints, autocast, graphs
 - :mod:`helpers.gan`      -- the GAN trainer of lessons 3-4: runs the student's discriminator_step / generator_step
 - :mod:`helpers.dashboards` -- live training figures, a trainer callback (the trainers never draw)
+- :mod:`helpers.filmstrip` -- the fixed-noise samples of every log, kept during training, scrubbed with a slider
 - :mod:`helpers.graphs`   -- whole-step CUDA graph capture, checked against an eager step, with an eager fallback
 - :mod:`helpers.horse2zebra` -- horse2zebra: the official folder/archive or the offline stand-in, ``load_horse2zebra``
 - :mod:`helpers.download` -- checked, resumable, atomic downloads and zip extraction
