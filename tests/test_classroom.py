@@ -1,0 +1,268 @@
+"""A class on a real JupyterHub, end to end, on 127.0.0.1 only (``classroom/``; README "Running a class").
+
+One instructor, two students and the grader account are real Unix accounts made by ``classroom/setup_class.py``;
+JupyterHub (PyPI ``jupyterhub``) runs ``classroom/jupyterhub_config.py`` behind ``configurable-http-proxy`` (npm),
+spawning each student's JupyterLab as that student. The instructor's commands are the README's, run as the grader
+account; the students' servers are started and their notebooks edited through the hub's REST API (the Jupyter
+contents API, as the browser does); fetch, submit and fetch_feedback are nbgrader's commands run as each student.
+One student submits the lesson's complete answers, the other a typical mistake in every exercise.
+
+Needs root (accounts, a hub that spawns as other users), ``configurable-http-proxy`` on PATH and bubblewrap
+(grading is sandboxed as in class); ``.ci/run`` installs both. Elsewhere the test is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course import ROOT, fill, grade_id, load_catalogue, read, require_bwrap, solution_sources
+
+pytestmark = pytest.mark.slow
+LESSONS = ["01_backquery", "02_simple_pattern_gan"]
+PASSWORD = secrets.token_urlsafe(12)
+TOKEN = secrets.token_hex(24)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def requirements() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root: it creates Unix accounts and a hub that starts servers as them"
+    if not shutil.which("configurable-http-proxy"):
+        return "configurable-http-proxy is not on PATH (npm install -g configurable-http-proxy; .ci/run installs it)"
+    if not shutil.which("runuser") or not shutil.which("useradd"):
+        return "runuser/useradd missing"
+    try:
+        import jupyterhub  # noqa: F401
+    except ImportError:
+        return "jupyterhub is not installed (pip install -e '.[dev]')"
+    reachable = subprocess.run([shutil.which("runuser"), "-u", "nobody", "--", sys.executable, "-c", "import helpers"],
+                               capture_output=True, text=True)
+    if reachable.returncode != 0:
+        return (f"the course environment ({sys.executable}) cannot be run by other accounts "
+                f"({reachable.stderr.strip()[-200:]}): a class needs it where every account can read it "
+                f"(README 'Running a class'); .ci/run makes its interpreter's folders traversable")
+    return None
+
+
+def run_as(user: str, *command: str, cwd: str | None = None, check: bool = True, timeout: float = 900):
+    """``command`` run as the Unix account ``user`` (its HOME, the course's environment first on PATH)."""
+    home = pwd.getpwnam(user).pw_dir
+    env = {"HOME": home, "USER": user, "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1",
+           "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"}
+    result = subprocess.run([shutil.which("runuser"), "-u", user, "--", *command], cwd=cwd or home, env=env, capture_output=True,
+                            text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} as {user} failed ({result.returncode}):\n"
+                             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+class Hub:
+    """The running hub: REST calls with the test's service token (admin scopes on users and servers)."""
+
+    def __init__(self, url: str):
+        import requests
+
+        self.url, self.session = url.rstrip("/"), requests.Session()
+        self.session.headers["Authorization"] = f"token {TOKEN}"
+
+    def api(self, method: str, path: str, token: str | None = None, **kw):
+        headers = {"Authorization": f"token {token}"} if token else {}
+        return self.session.request(method, f"{self.url}{path}", headers=headers, timeout=60, **kw)
+
+    def wait_ready(self, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"the hub exited ({process.returncode}):\n{log.read_text()[-4000:]}")
+            try:
+                if self.api("GET", "/hub/api/").status_code == 200:
+                    return
+            except Exception:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"the hub did not answer in {timeout} s:\n{log.read_text()[-4000:]}")
+
+    def start_server(self, user: str, timeout: float = 180) -> str:
+        """Start ``user``'s server; returns a token of that user for its server's API."""
+        response = self.api("POST", f"/hub/api/users/{user}/server")
+        assert response.status_code in (201, 202), f"starting {user}'s server: {response.status_code} {response.text}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            model = self.api("GET", f"/hub/api/users/{user}").json()
+            if model.get("servers", {}).get("", {}).get("ready"):
+                break
+            time.sleep(1)
+        else:
+            raise AssertionError(f"{user}'s server did not start in {timeout} s")
+        token = self.api("POST", f"/hub/api/users/{user}/tokens", json={"note": "class test"})
+        assert token.status_code in (200, 201), token.text
+        return token.json()["token"]
+
+
+@pytest.fixture(scope="module")
+def classroom(tmp_path_factory):
+    missing = requirements()
+    if missing:
+        pytest.skip(missing)
+    require_bwrap("the grader account's autograde runs each kernel in the sandbox")
+    tag = secrets.token_hex(3)
+    accounts = {"instructor": f"gi{tag}", "students": [f"gs{tag}a", f"gs{tag}b"], "grader": f"gg{tag}"}
+    base = Path(f"/tmp/gan-class-{tag}")
+    base.mkdir(mode=0o755)
+    settings = {
+        "course_id": "gan-course", "instructors": [accounts["instructor"]], "students": accounts["students"],
+        "grader_account": accounts["grader"], "bind_url": f"http://127.0.0.1:{free_port()}",
+        "formgrader_port": free_port(), "exchange": str(base / "exchange"), "state_dir": str(base / "state"),
+        "authenticator": "shared-password", "python": sys.executable,
+        "proxy": shutil.which("configurable-http-proxy"),
+    }
+    class_file = base / "class.json"
+    class_file.write_text(json.dumps(settings, indent=1))
+    hub_process = None
+    try:
+        start = time.monotonic()
+        made = subprocess.run([sys.executable, str(ROOT / "classroom" / "setup_class.py"), str(class_file)],
+                              capture_output=True, text=True, timeout=600)
+        assert made.returncode == 0, f"setup_class.py failed:\n{made.stdout[-3000:]}\n{made.stderr[-3000:]}"
+        state = Path(settings["state_dir"])
+        site = state / "site_config.py"
+        site.write_text(
+            f"load_subconfig({str(ROOT / 'classroom' / 'jupyterhub_config.py')!r})\n"
+            f"c.SharedPasswordAuthenticator.user_password = {PASSWORD!r}\n"
+            f"c.JupyterHub.hub_bind_url = 'http://127.0.0.1:{free_port()}'\n"
+            f"c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:{free_port()}'\n"
+            f"c.JupyterHub.services.append({{'name': 'class-test', 'api_token': {TOKEN!r}}})\n"
+            f"c.JupyterHub.load_roles.append({{'name': 'class-test', 'services': ['class-test'], 'scopes': "
+            f"['admin:users', 'admin:servers', 'tokens', 'list:users', 'read:users', 'access:servers', "
+            f"'read:groups', 'list:groups', 'list:services', 'read:services']}})\n")
+        log = state / "hub.log"
+        env = {**os.environ, "GAN_CLASS_SETTINGS": str(state / "class.json"),
+               "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+        hub_process = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f", str(site)], cwd=state,
+                                       env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        hub = Hub(settings["bind_url"])
+        hub.wait_ready(hub_process, log)
+        yield {"settings": settings, "accounts": accounts, "hub": hub, "base": base, "log": log, "start": start}
+    finally:
+        if hub_process is not None and hub_process.poll() is None:
+            os.killpg(hub_process.pid, signal.SIGTERM)
+            try:
+                hub_process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(hub_process.pid, signal.SIGKILL)
+        for user in [accounts["instructor"], *accounts["students"], accounts["grader"]]:
+            subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
+            subprocess.run(["userdel", "-r", "-f", user], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def answers(lesson: str, mistaken: bool) -> dict[str, str]:
+    """The complete answer set of a lesson, or its first catalogued mistake in every code exercise."""
+    if not mistaken:
+        return solution_sources(lesson)
+    return {gid: next(iter(entry["mistakes"].values()))[1] for gid, entry in load_catalogue(lesson).EXERCISES.items()}
+
+
+def test_a_class_round_trip_on_a_real_hub(classroom):
+    settings, accounts, hub = classroom["settings"], classroom["accounts"], classroom["hub"]
+    course, grader = settings["course_id"], accounts["grader"]
+    good, careless = accounts["students"]
+    course_dir = str(Path(pwd.getpwnam(grader).pw_dir) / course)
+
+    # the hub knows the class: groups, and the formgrader service runs as the grader account
+    groups = {g["name"]: g["users"] for g in hub.api("GET", "/hub/api/groups").json()}
+    assert sorted(groups[f"nbgrader-{course}"]) == sorted(accounts["students"])
+    assert groups[f"formgrade-{course}"] == [accounts["instructor"]]
+    tokens = {user: hub.start_server(user) for user in [accounts["instructor"], good, careless]}
+
+    # 1. the instructor releases two lessons (README "Running a class")
+    for lesson in LESSONS:
+        run_as(grader, "nbgrader", "generate_assignment", lesson, "--force", cwd=course_dir)
+        run_as(grader, "nbgrader", "release_assignment", lesson, "--force", cwd=course_dir)
+
+    # 2. each student fetches, edits through their own server's contents API, and submits
+    for student, mistaken in ((good, False), (careless, True)):
+        listed = run_as(student, "nbgrader", "list", "--course", course).stdout + \
+            run_as(student, "nbgrader", "list", "--course", course, check=False).stderr
+        assert all(lesson in listed for lesson in LESSONS), listed
+        for lesson in LESSONS:
+            run_as(student, "nbgrader", "fetch_assignment", lesson, "--course", course)
+            path = f"/user/{student}/api/contents/{lesson}/{lesson}.ipynb"
+            got = hub.api("GET", path, token=tokens[student])
+            assert got.status_code == 200, f"{student} cannot open {lesson} in their server: {got.status_code}"
+            notebook = fill(nbformat.from_dict(got.json()["content"]), answers(lesson, mistaken))
+            put = hub.api("PUT", path, token=tokens[student], json={"type": "notebook", "content": notebook})
+            assert put.status_code == 200, put.text
+            run_as(student, "nbgrader", "submit", lesson, "--course", course)
+
+    # 3. nobody reads what is not theirs
+    other_home = pwd.getpwnam(good).pw_dir
+    inbound = Path(settings["exchange"], course, "inbound")
+    for attempt in (["cat", f"{other_home}/{LESSONS[0]}/{LESSONS[0]}.ipynb"], ["ls", str(inbound)],
+                    ["cat", f"{course_dir}/solutions/{LESSONS[0]}/{LESSONS[0]}.ipynb"], ["ls", course_dir]):
+        denied = run_as(careless, *attempt, check=False)
+        assert denied.returncode != 0 and "Permission denied" in denied.stderr, \
+            f"{careless} could run {' '.join(attempt)}: {denied.stdout[:300]}"
+    foreign = hub.api("GET", f"/user/{good}/api/contents/{LESSONS[0]}/{LESSONS[0]}.ipynb", token=tokens[careless])
+    assert foreign.status_code in (403, 404) or "login" in foreign.url, \
+        f"{careless}'s token opened {good}'s notebook through the hub ({foreign.status_code})"
+
+    # 4. the instructor collects, autogrades (sandboxed), writes and releases feedback, exports the grades
+    for lesson in LESSONS:
+        for step in (["collect", lesson], ["autograde", lesson], ["generate_feedback", lesson],
+                     ["release_feedback", lesson]):
+            run_as(grader, "nbgrader", *step, cwd=course_dir, timeout=1800)
+    export = Path(course_dir) / "grades.csv"
+    run_as(grader, "nbgrader", "export", cwd=course_dir)
+    rows = list(csv.DictReader(export.open()))
+    by = {(r["assignment"], r["student_id"]): r for r in rows}
+
+    # the scores are right: the complete answers get every autograded point; each mistake costs its exercise
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course_dir}/gradebook.db") as gradebook:
+        for lesson in LESSONS:
+            tests = {grade_id(c) for c in read(ROOT / "solutions" / lesson / f"{lesson}.ipynb").cells
+                     if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
+            for student in (good, careless):
+                grades = {g.name: g for g in gradebook.find_submission_notebook(lesson, lesson, student).grades}
+                auto = {name: (g.auto_score, g.max_score) for name, g in grades.items() if name in tests}
+                if student == good:
+                    assert all(score == top for score, top in auto.values()), f"{lesson}, complete answers: {auto}"
+                else:
+                    lost = [name for name, (score, top) in auto.items() if score < top]
+                    assert lost, f"{lesson}: a mistake in every exercise lost no points: {auto}"
+                assert (lesson, student) in by, f"{lesson}/{student} missing from the exported grades"
+
+    # 5. each student fetches their own feedback
+    for student in (good, careless):
+        for lesson in LESSONS:
+            run_as(student, "nbgrader", "fetch_feedback", lesson, "--course", course)
+            home = Path(pwd.getpwnam(student).pw_dir)
+            pages = list((home / lesson / "feedback").glob(f"*/{lesson}.html"))
+            assert pages, f"{student} got no feedback for {lesson}"
+            text = pages[0].read_text()
+            assert "Score" in text or "score" in text
+    print(f"\nclass round trip (setup, hub, 2 lessons x 2 students, grading, feedback): "
+          f"{time.monotonic() - classroom['start']:.0f} s")
