@@ -12,6 +12,8 @@ One concern per module:
 - :mod:`helpers.widgets`  -- the hyperparameter panel with a Train button
 - :mod:`helpers.grading`  -- checks used by the autograded test cells
 - :mod:`helpers.engine`   -- the trainers' shared engine: logged loop, on-device sums, checkpoints, autocast, graphs
+- :mod:`helpers.gan1d`    -- the 1-D GAN of Goodfellow et al.'s Figure 1 (lesson 2): runs the student's
+  train_discriminator / train_generator
 - :mod:`helpers.gan`      -- the GAN trainer of lessons 3-4: runs the student's discriminator_step / generator_step
 - :mod:`helpers.dashboards` -- live training figures, a trainer callback (the trainers never draw)
 - :mod:`helpers.filmstrip` -- the fixed-noise samples of every log, kept during training, scrubbed with a slider
