@@ -9,8 +9,9 @@ What it does, each step skipped when already done:
    state folder (root only, holding the class file, the hub database and its cookie secret);
 3. in every account, ``~/.jupyter/nbgrader_config.py`` with the course id and the exchange;
 4. for students and instructors, nbgrader's instructor tools switched off in their own servers (formgrader,
-   course list, create assignment: nbgrader's own ``jupyter server extension disable --user`` and ``jupyter
-   labextension disable --level=user``); they keep the Assignments tab;
+   course list, create assignment), in the user-level Jupyter settings that ``jupyter server extension disable
+   --user`` and ``jupyter labextension disable --level=user`` write (user settings override the environment's);
+   they keep the Assignments tab. Instructors grade in the formgrader service;
 5. the grader account's course folder ``~<grader>/<course_id>/``: the course's ``nbgrader_config.py`` and the
    instructor sources ``solutions/`` (existing files are kept: the gradebook and grades are never overwritten).
 
@@ -46,14 +47,6 @@ def ensure_account(name: str) -> pwd.struct_passwd:
     return account
 
 
-def as_user(account: pwd.struct_passwd, *command: str) -> None:
-    """Run ``command`` as ``account`` in its home, with its own HOME (so ``--user`` settings land there)."""
-    env = {"HOME": account.pw_dir, "USER": account.pw_name, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
-    subprocess.run([shutil.which("runuser") or "/usr/sbin/runuser", "-u", account.pw_name, "--", *command], check=True,
-                   cwd=account.pw_dir, env=env,
-                   stdout=subprocess.DEVNULL)
-
-
 def write_owned(path: Path, text: str, account: pwd.struct_passwd, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -72,8 +65,6 @@ def shared_nbgrader_config(settings: dict) -> str:
 
 
 def setup(settings: dict, class_file: Path) -> None:
-    python = settings.get("python", sys.executable)
-    jupyter = str(Path(python).parent / "jupyter")
     exchange = Path(settings["exchange"])
     exchange.mkdir(parents=True, exist_ok=True)
     os.chmod(exchange, 0o777 | stat.S_ISVTX)
@@ -87,8 +78,11 @@ def setup(settings: dict, class_file: Path) -> None:
         account = ensure_account(name)
         write_owned(Path(account.pw_dir, ".jupyter", "nbgrader_config.py"), config, account)
         if name != settings["grader_account"]:
-            as_user(account, jupyter, "server", "extension", "disable", "--user", *STUDENT_OFF_SERVER)
-            as_user(account, jupyter, "labextension", "disable", "--level=user", *STUDENT_OFF_LAB)
+            home = Path(account.pw_dir, ".jupyter")
+            server = {"ServerApp": {"jpserver_extensions": {extension: False for extension in STUDENT_OFF_SERVER}}}
+            write_owned(home / "jupyter_server_config.json", json.dumps(server, indent=2), account)
+            lab = {"disabledExtensions": {plugin: True for plugin in STUDENT_OFF_LAB}}
+            write_owned(home / "labconfig" / "page_config.json", json.dumps(lab, indent=2), account)
     grader = pwd.getpwnam(settings["grader_account"])
     course = Path(grader.pw_dir, settings["course_id"])
     if not (course / "nbgrader_config.py").exists():

@@ -163,6 +163,7 @@ def classroom(tmp_path_factory):
                                        start_new_session=True)
         hub = Hub(settings["bind_url"])
         hub.wait_ready(hub_process, log)
+        print(f"\nclass set up and hub answering after {time.monotonic() - start:.0f} s")
         yield {"settings": settings, "accounts": accounts, "hub": hub, "base": base, "log": log, "start": start}
     finally:
         if hub_process is not None and hub_process.poll() is None:
@@ -195,26 +196,58 @@ def test_a_class_round_trip_on_a_real_hub(classroom):
     assert sorted(groups[f"nbgrader-{course}"]) == sorted(accounts["students"])
     assert groups[f"formgrade-{course}"] == [accounts["instructor"]]
     tokens = {user: hub.start_server(user) for user in [accounts["instructor"], good, careless]}
+    timings = {"servers started": time.monotonic() - classroom["start"]}
 
     # 1. the instructor releases two lessons (README "Running a class")
     for lesson in LESSONS:
         run_as(grader, "nbgrader", "generate_assignment", lesson, "--force", cwd=course_dir)
         run_as(grader, "nbgrader", "release_assignment", lesson, "--force", cwd=course_dir)
 
-    # 2. each student fetches, edits through their own server's contents API, and submits
+    # the instructor tools are the instructors' only: the formgrader service lets an instructor in, not a student,
+    # and a student's own server has no formgrader; a student's server has the Assignments tab's API
+    service = f"/services/{course}/formgrader"
+    opened = hub.api("GET", service, token=tokens[accounts["instructor"]])
+    assert opened.status_code == 200 and "/formgrader" in opened.url, (opened.status_code, opened.url)
+    refused = hub.api("GET", service, token=tokens[careless])
+    assert refused.status_code == 403, f"a student opened the formgrader service: {refused.status_code} {refused.url}"
+    own = hub.api("GET", f"/user/{careless}/formgrader", token=tokens[careless])
+    assert own.status_code == 404, f"a student's own server has a formgrader: {own.status_code} {own.url}"
+
+    # 2. each student fetches, edits through their own server's contents API, and submits: one with nbgrader's
+    # commands, the other through the Assignments tab's API (what its Fetch and Submit buttons call)
+    def tab(student: str, action: str, lesson: str | None = None):
+        if action == "list":
+            reply = hub.api("GET", f"/user/{student}/assignments?course_id={course}", token=tokens[student])
+        else:
+            reply = hub.api("POST", f"/user/{student}/assignments/{action}", token=tokens[student],
+                            json={"course_id": course, "assignment_id": lesson})
+        assert reply.status_code == 200, f"Assignments tab, {action} {lesson}: {reply.status_code} {reply.text[:500]}"
+        body = reply.json()
+        assert body.get("success", True), f"Assignments tab, {action} {lesson}: {body}"
+        return body
+
+    listed = run_as(good, "nbgrader", "list", "--course", course)
+    assert all(lesson in listed.stdout + listed.stderr for lesson in LESSONS), listed.stdout + listed.stderr
+    released = {a["assignment_id"] for a in tab(careless, "list")["value"] if a["status"] == "released"}
+    assert released == set(LESSONS), f"the Assignments tab lists {released}"
     for student, mistaken in ((good, False), (careless, True)):
-        listed = run_as(student, "nbgrader", "list", "--course", course).stdout + \
-            run_as(student, "nbgrader", "list", "--course", course, check=False).stderr
-        assert all(lesson in listed for lesson in LESSONS), listed
         for lesson in LESSONS:
-            run_as(student, "nbgrader", "fetch_assignment", lesson, "--course", course)
+            if student == good:
+                run_as(student, "nbgrader", "fetch_assignment", lesson, "--course", course)
+            else:
+                tab(student, "fetch", lesson)
             path = f"/user/{student}/api/contents/{lesson}/{lesson}.ipynb"
             got = hub.api("GET", path, token=tokens[student])
             assert got.status_code == 200, f"{student} cannot open {lesson} in their server: {got.status_code}"
             notebook = fill(nbformat.from_dict(got.json()["content"]), answers(lesson, mistaken))
             put = hub.api("PUT", path, token=tokens[student], json={"type": "notebook", "content": notebook})
             assert put.status_code == 200, put.text
-            run_as(student, "nbgrader", "submit", lesson, "--course", course)
+            if student == good:
+                run_as(student, "nbgrader", "submit", lesson, "--course", course)
+            else:
+                tab(student, "submit", lesson)
+
+    timings["released, fetched, edited, submitted"] = time.monotonic() - classroom["start"]
 
     # 3. nobody reads what is not theirs
     other_home = pwd.getpwnam(good).pw_dir
@@ -235,6 +268,7 @@ def test_a_class_round_trip_on_a_real_hub(classroom):
             run_as(grader, "nbgrader", *step, cwd=course_dir, timeout=1800)
     export = Path(course_dir) / "grades.csv"
     run_as(grader, "nbgrader", "export", cwd=course_dir)
+    timings["collected, autograded, feedback released"] = time.monotonic() - classroom["start"]
     rows = list(csv.DictReader(export.open()))
     by = {(r["assignment"], r["student_id"]): r for r in rows}
 
@@ -258,11 +292,17 @@ def test_a_class_round_trip_on_a_real_hub(classroom):
     # 5. each student fetches their own feedback
     for student in (good, careless):
         for lesson in LESSONS:
-            run_as(student, "nbgrader", "fetch_feedback", lesson, "--course", course)
+            if student == good:
+                run_as(student, "nbgrader", "fetch_feedback", lesson, "--course", course)
+            else:
+                tab(student, "fetch_feedback", lesson)
             home = Path(pwd.getpwnam(student).pw_dir)
             pages = list((home / lesson / "feedback").glob(f"*/{lesson}.html"))
             assert pages, f"{student} got no feedback for {lesson}"
             text = pages[0].read_text()
             assert "Score" in text or "score" in text
-    print(f"\nclass round trip (setup, hub, 2 lessons x 2 students, grading, feedback): "
-          f"{time.monotonic() - classroom['start']:.0f} s")
+    timings["feedback fetched (the whole round trip)"] = time.monotonic() - classroom["start"]
+    print("\nclass round trip, 2 lessons x 2 students, seconds since setup began (load average "
+          f"{os.getloadavg()[0]:.1f}):")
+    for what, seconds in timings.items():
+        print(f"  {seconds:7.0f}  {what}")
