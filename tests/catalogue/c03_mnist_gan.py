@@ -71,6 +71,22 @@ def discriminator_loss(d_real, d_fake):
     eps = 1e-8
     return -(torch.log(d_real + eps).mean() + torch.log(1 - d_fake + eps).mean())
 ''',
+            # float32 targets: right for D's float32 outputs (the hidden tests must not feed float64)
+            "nn.BCELoss() with torch.ones(shape, device=...) targets": '''
+from torch import nn
+
+def discriminator_loss(d_real, d_fake):
+    real_loss = nn.BCELoss()(d_real, torch.ones(d_real.shape, device=d_real.device))
+    fake_loss = nn.BCELoss()(d_fake, torch.zeros(d_fake.shape, device=d_fake.device))
+    return real_loss + fake_loss
+''',
+            # the lesson's description of F.binary_cross_entropy: logs clamped at -100 (a NaN gradient at exactly 0)
+            "logs clamped at -100 after the log": '''
+def discriminator_loss(d_real, d_fake):
+    real_term = torch.clamp(torch.log(d_real), min=-100).mean()
+    fake_term = torch.clamp(torch.log(1 - d_fake), min=-100).mean()
+    return -(real_term + fake_term)
+''',
         },
         "mistakes": {
             "targets swapped": ("right way round", '''
@@ -123,6 +139,20 @@ def generator_loss(d_fake, saturating=False):
     target = torch.zeros_like(d_fake) if saturating else torch.ones_like(d_fake)
     sign = -1.0 if saturating else 1.0
     return sign * bce(d_fake, target)
+''',
+            "nn.BCELoss() with torch.ones(shape, device=...) targets": '''
+from torch import nn
+
+def generator_loss(d_fake, saturating=False):
+    if saturating:
+        return -nn.BCELoss()(d_fake, torch.zeros(d_fake.shape, device=d_fake.device))
+    return nn.BCELoss()(d_fake, torch.ones(d_fake.shape, device=d_fake.device))
+''',
+            "logs clamped at -100 after the log": '''
+def generator_loss(d_fake, saturating=False):
+    if saturating:
+        return torch.clamp(torch.log(1 - d_fake), min=-100).mean()
+    return -torch.clamp(torch.log(d_fake), min=-100).mean()
 ''',
         },
         "mistakes": {
