@@ -5,7 +5,8 @@ JupyterHub (PyPI ``jupyterhub``) runs ``classroom/jupyterhub_config.py`` behind 
 spawning each student's JupyterLab as that student. The instructor's commands are the README's, run as the grader
 account; the students' servers are started and their notebooks edited through the hub's REST API (the Jupyter
 contents API, as the browser does); fetch, submit and fetch_feedback are nbgrader's commands run as each student.
-One student submits the lesson's complete answers, the other a typical mistake in every exercise.
+One student submits the lesson's complete answers (lesson 1 through the Assignments tab in real Chromium, lesson 2
+with nbgrader's commands), the other a typical mistake in every exercise (through the Assignments tab's API).
 
 Needs root (accounts, a hub that spawns as other users), ``configurable-http-proxy`` on PATH and bubblewrap
 (grading is sandboxed as in class); ``.ci/run`` installs both. Elsewhere the test is skipped with the reason.
@@ -48,6 +49,10 @@ def requirements() -> str | None:
         return "needs root: it creates Unix accounts and a hub that starts servers as them"
     if not shutil.which("configurable-http-proxy"):
         return "configurable-http-proxy is not on PATH (npm install -g configurable-http-proxy; .ci/run installs it)"
+    from test_browser import CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        return f"no Chromium at {CHROMIUM} (one student uses the Assignments tab in it; .ci/run installs chromium)"
     if not shutil.which("runuser") or not shutil.which("useradd"):
         return "runuser/useradd missing"
     try:
@@ -178,6 +183,38 @@ def classroom(tmp_path_factory):
         shutil.rmtree(base, ignore_errors=True)
 
 
+def through_the_assignments_tab(hub_url: str, student: str, lesson: str, edit) -> None:
+    """Log ``student`` in to the hub in Chromium, open Nbgrader > Assignment List, click Fetch on ``lesson``, run
+    ``edit()`` (the student's work), click Submit, and wait until the tab lists the submission."""
+    from playwright.sync_api import sync_playwright
+
+    from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(120_000)
+        try:
+            page.goto(f"{hub_url}/hub/login")
+            page.fill("#username_input", student)
+            page.fill("#password_input", PASSWORD)
+            page.click("#login_submit")
+            page.wait_for_selector("#jp-main-dock-panel")
+            page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").click()
+            page.locator(".lm-Menu-itemLabel", has_text="Assignment List").click()
+            page.locator("#released_assignments_list .list_item", has_text=lesson).get_by_role(
+                "button", name="Fetch").click()
+            fetched = page.locator("#fetched_assignments_list .list_item", has_text=lesson).first
+            fetched.wait_for()
+            edit()
+            fetched.get_by_role("button", name="Submit").first.click()
+            page.locator("#submitted_assignments_list .list_item", has_text=lesson).first.wait_for()
+        finally:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "classroom-assignments-tab.png"))
+            browser.close()
+
+
 def answers(lesson: str, mistaken: bool) -> dict[str, str]:
     """The complete answer set of a lesson, or its first catalogued mistake in every code exercise."""
     if not mistaken:
@@ -230,22 +267,25 @@ def test_a_class_round_trip_on_a_real_hub(classroom):
     assert all(lesson in listed.stdout + listed.stderr for lesson in LESSONS), listed.stdout + listed.stderr
     released = {a["assignment_id"] for a in tab(careless, "list")["value"] if a["status"] == "released"}
     assert released == set(LESSONS), f"the Assignments tab lists {released}"
-    for student, mistaken in ((good, False), (careless, True)):
-        for lesson in LESSONS:
-            if student == good:
-                run_as(student, "nbgrader", "fetch_assignment", lesson, "--course", course)
-            else:
-                tab(student, "fetch", lesson)
-            path = f"/user/{student}/api/contents/{lesson}/{lesson}.ipynb"
-            got = hub.api("GET", path, token=tokens[student])
-            assert got.status_code == 200, f"{student} cannot open {lesson} in their server: {got.status_code}"
-            notebook = fill(nbformat.from_dict(got.json()["content"]), answers(lesson, mistaken))
-            put = hub.api("PUT", path, token=tokens[student], json={"type": "notebook", "content": notebook})
-            assert put.status_code == 200, put.text
-            if student == good:
-                run_as(student, "nbgrader", "submit", lesson, "--course", course)
-            else:
-                tab(student, "submit", lesson)
+    def edit(student: str, lesson: str, mistaken: bool) -> None:
+        path = f"/user/{student}/api/contents/{lesson}/{lesson}.ipynb"
+        got = hub.api("GET", path, token=tokens[student])
+        assert got.status_code == 200, f"{student} cannot open {lesson} in their server: {got.status_code}"
+        notebook = fill(nbformat.from_dict(got.json()["content"]), answers(lesson, mistaken))
+        put = hub.api("PUT", path, token=tokens[student], json={"type": "notebook", "content": notebook})
+        assert put.status_code == 200, put.text
+
+    # the first student: lesson 1 in Chromium's Assignments tab, lesson 2 with nbgrader's commands
+    through_the_assignments_tab(hub.url, good, LESSONS[0], lambda: edit(good, LESSONS[0], False))
+    for lesson in LESSONS[1:]:
+        run_as(good, "nbgrader", "fetch_assignment", lesson, "--course", course)
+        edit(good, lesson, False)
+        run_as(good, "nbgrader", "submit", lesson, "--course", course)
+    # the second student: the Assignments tab's API, what its buttons call
+    for lesson in LESSONS:
+        tab(careless, "fetch", lesson)
+        edit(careless, lesson, True)
+        tab(careless, "submit", lesson)
 
     timings["released, fetched, edited, submitted"] = time.monotonic() - classroom["start"]
 
