@@ -113,14 +113,15 @@ def _require_function(function, net: str, expected: str) -> None:
 
 
 class CGANGenerator(nn.Module):
-    """Conditional generator (CGAN, PyTorch-GAN ``cgan.py`` layout): [label embedding, z] → 784 pixels, tanh.
+    """Conditional generator (CGAN, the MLP of the lesson's reference blog, seed 001): [label embedding, z] → 784
+    pixels, tanh.
 
     ``combine(z, labels, self.embedding)`` builds the (B, num_classes + latent_dim) input; it is passed in
     (the lesson's exercise), so this class does not decide the order of the concatenation.
     Layers: → 128, LeakyReLU(0.2) → 256 → 512 → 1024, each Linear → BatchNorm1d → LeakyReLU(0.2) → 784, tanh.
-    BatchNorm1d uses ``momentum=0.2``: PyTorch's momentum is the weight of the *new* batch statistics, so it is
-    Keras' ``momentum=0.8`` translated (ports that write ``BatchNorm1d(n, 0.8)`` set eps, the second positional
-    argument, to 0.8 instead).
+    BatchNorm1d uses ``momentum=0.2``, the course's choice (the blog keeps PyTorch's default 0.1): PyTorch's momentum
+    is the weight of the *new* batch statistics, so 0.2 is Keras' ``momentum=0.8``; PyTorch-GAN's ``cgan.py`` writes
+    ``BatchNorm1d(n, 0.8)``, which sets eps, the second positional argument, to 0.8 instead.
 
     Args:
         combine: ``combine(z, labels, embedding) -> (B, num_classes + latent_dim)`` float tensor.
