@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .graphs import GraphedStep, optimizer_key, optimizer_tensors
-from .training import History, check_num_steps
+from .training import History, check_num_steps, combine_callbacks
 
 Callback = Callable[["Trainer", bool], None]
 AMP_DTYPES = (None, torch.bfloat16, torch.float16)
@@ -60,17 +60,6 @@ def autocast_forward(modules: Iterable[nn.Module], device_type: str, dtype: torc
         handles.append(module.register_forward_pre_hook(enter))
         handles.append(module.register_forward_hook(leave, always_call=True))
     return handles
-
-
-def _all(callback: Callback | Sequence[Callback] | None) -> Callback | None:
-    """One callback that calls each of ``callback`` (a callable, a sequence of them, or ``None``) in order."""
-    if callback is None or callable(callback):
-        return callback
-    callbacks = [c for c in callback if c is not None]
-    not_callable = [c for c in callbacks if not callable(c)]
-    if not_callable:
-        raise TypeError(f"callback must be a function of (trainer, final) or a list of them, got {not_callable[0]!r}")
-    return lambda trainer, final: [c(trainer, final) for c in callbacks] and None
 
 
 def as_loss(value: Any, name: str) -> torch.Tensor:
@@ -215,7 +204,7 @@ class Trainer:
                 (a dashboard and a :class:`helpers.filmstrip.Filmstrip`).
         """
         check_num_steps(num_steps)
-        callback = _all(callback)
+        callback = combine_callbacks(callback)
         bar = tqdm(total=int(num_steps), desc=self.DESC, disable=not progress)
         try:
             for i in range(int(num_steps)):
@@ -224,15 +213,13 @@ class Trainer:
                 if self.step % self.log_every == 0 or last:
                     record = self.flush_log()
                     bar.set_postfix({k: f"{record[k]:.3f}" for k in self.POSTFIX if k in record}, refresh=False)
-                    if callback is not None:
-                        callback(self, False)
+                    callback(self, False)
                 if self.checkpoint_path and self.checkpoint_every and (self.step % self.checkpoint_every == 0 or last):
                     self.save(self.checkpoint_path)
                 bar.update(1)
         finally:
             bar.close()
-        if callback is not None:
-            callback(self, True)
+        callback(self, True)
         return self.history
 
     # -- checkpoints ----------------------------------------------------------------------------------------

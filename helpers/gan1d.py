@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .plotting import plot_history
-from .training import History, run_steps
+from .training import History, combine_callbacks, run_steps
 
 DATA_MEAN, DATA_STD = 2.0, 0.5
 """p_data = N(2, 0.5²). G starts near 0, so the two densities begin almost apart."""
@@ -133,7 +133,7 @@ def train_gan1d(train_discriminator: Callable, train_generator: Callable, genera
     optimizer_G = torch.optim.Adam(run.G.parameters(), lr=lr, betas=(0.5, 0.999))
     schedules = [torch.optim.lr_scheduler.LambdaLR(o, lambda step: 1 - step / num_steps) for o in (optimizer_D, optimizer_G)]
     loss_fn, real, fake = nn.BCELoss(), torch.ones(batch_size, 1), torch.zeros(batch_size, 1)
-    callbacks = [callback] if callable(callback) else list(callback)
+    callback = combine_callbacks(callback)
     snapshot_steps = {max(1, round(f * num_steps)) for f in snapshots}
     every = max(1, num_steps // 100)
 
@@ -150,8 +150,7 @@ def train_gan1d(train_discriminator: Callable, train_generator: Callable, genera
         if run.step in snapshot_steps:
             run.frames.append(run.frame())
         if run.step % every == 0 or run.step == num_steps:
-            for cb in callbacks:
-                cb(run, final=run.step == num_steps)
+            callback(run, final=run.step == num_steps)
 
     run_steps(gan_step, num_steps, log_every=10, callback=report, callback_every=1, desc="1-D GAN", progress=progress,
               history=run.history)

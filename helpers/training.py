@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -65,6 +65,27 @@ class History:
     def __repr__(self) -> str:
         last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self.values.items() if v)
         return f"History({len(self)} records; last: {last})"
+
+
+def combine_callbacks(callback: Callable[..., Any] | Sequence[Callable[..., Any]] | None) -> Callable[..., None]:
+    """One ``callback(run, final=False)`` that calls each of ``callback`` in order: a callable, a sequence of them
+    (``None`` entries skipped), or ``None`` (a callback that does nothing). Used by the trainers and the 1-D GAN.
+
+    Raises:
+        TypeError: an entry is not callable.
+    """
+    if callable(callback):
+        return callback
+    callbacks = [c for c in (callback or ()) if c is not None]
+    not_callable = [c for c in callbacks if not callable(c)]
+    if not_callable:
+        raise TypeError(f"callback must be a function of (trainer, final) or a list of them, got {not_callable[0]!r}")
+
+    def every(run: Any, final: bool = False) -> None:
+        for c in callbacks:
+            c(run, final)
+
+    return every
 
 
 def check_num_steps(num_steps: object) -> None:

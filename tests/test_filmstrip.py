@@ -85,7 +85,7 @@ def test_a_gan_trainer_feeds_the_filmstrip_beside_another_callback():
 
 
 def test_the_engine_calls_every_callback_of_a_list():
-    from helpers.engine import _all
+    from helpers.training import combine_callbacks as _all
 
     calls = []
     both = _all([lambda t, final: calls.append(("a", final)), None, lambda t, final: calls.append(("b", final))])
