@@ -8,8 +8,8 @@ The profile is chosen, in this order, by
    nbgrader inside the grading kernel), ``CI`` (set by CI services), or
    ``NBVAL`` (set by this course's ``conftest.py`` before nbval starts a kernel);
 3. otherwise a student is working in Jupyter: ``full`` when the training device is a GPU (CUDA or Apple MPS),
-   ``cpu`` when it is the CPU. The ``cpu`` profile is sized for a 2-core laptop: about two minutes per training
-   cell, and still long enough to show everything the lesson's text claims.
+   ``cpu`` when it is the CPU. The ``cpu`` profile is sized for a 2-core laptop: one to four minutes of CPU time per
+   training cell (60 to 200 s measured), and still long enough to show everything the lesson's text claims.
 
 Under nbgrader (``NBGRADER_EXECUTION`` set, ``GAN_PROFILE`` not ``full``) the quick
 profile is also marked ``grading``: a lesson may give :meth:`Profile.pick` a
@@ -121,7 +121,7 @@ def get_profile(environ: Mapping[str, str] | None = None, *, device: Any = None)
             ``cpu`` for a student at Jupyter; ``None`` asks :func:`helpers.device.get_device`.
 
     Raises:
-        ValueError: ``GAN_PROFILE`` holds something other than ``quick`` or ``full``.
+        ValueError: ``GAN_PROFILE`` holds something other than ``quick``, ``cpu``, ``full`` or ``grading``.
     """
     env = os.environ if environ is None else environ
     base = dict(watched=automated_by(env) is None, offline=offline_reason(env))
@@ -133,7 +133,7 @@ def get_profile(environ: Mapping[str, str] | None = None, *, device: Any = None)
         if name not in PROFILES:
             raise ValueError(
                 f"{PROFILE_ENV}={requested!r} is not a profile. Set it to 'quick' (the shortest runs, as in CI), "
-                f"'cpu' (about two minutes per training cell on a laptop CPU) or 'full' (real training, for a GPU), "
+                f"'cpu' (a few minutes per training cell on a laptop CPU) or 'full' (real training, for a GPU), "
                 f"or unset it to choose by device ('grading' gives the smallest runs, as under nbgrader)."
             )
         return Profile(name, f"set by {PROFILE_ENV}", grading=name == "quick" and _grading(env), **base)
@@ -148,7 +148,7 @@ def get_profile(environ: Mapping[str, str] | None = None, *, device: Any = None)
     if kind in ("cuda", "mps"):
         return Profile("full", f"a GPU ({kind}) is the training device; set {PROFILE_ENV}=cpu for shorter runs",
                        **base)
-    return Profile("cpu", f"no GPU: runs sized for a laptop CPU, about 2 minutes per training cell; "
+    return Profile("cpu", f"no GPU: runs sized for a laptop CPU, a few minutes per training cell; "
                           f"set {PROFILE_ENV}=full for the full runs or {PROFILE_ENV}=quick for the shortest", **base)
 
 
