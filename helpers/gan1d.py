@@ -93,10 +93,15 @@ class Gan1d:
         return torch.linspace(min(-1.0, self.mean - 6 * self.std), self.mean + 4 * self.std, num).reshape(num, 1)
 
     @torch.no_grad()
-    def frame(self, num_samples: int = 4000) -> dict[str, Any]:
-        """A picture of the run now (CPU tensors): ``x`` (num,), ``D(x)`` (num,), G's samples (num_samples,)."""
+    def frame(self, num_samples: int = 4000, z: torch.Tensor | None = None) -> dict[str, Any]:
+        """A picture of the run now (CPU tensors): ``x`` (num,), ``D(x)`` (num,), G's samples (num_samples,).
+
+        ``z`` (n, 1): draw G's samples from these latent values (the same in every frame of a filmstrip, and no
+        draw from the random stream that training uses) instead of ``num_samples`` fresh ones.
+        """
         x = self.axis()
-        return {"x": x.flatten(), "D": self.D(x).flatten(), "fakes": self.G(self.sample_z(num_samples)).flatten(),
+        z = self.sample_z(num_samples) if z is None else z
+        return {"x": x.flatten(), "D": self.D(x).flatten(), "fakes": self.G(z).flatten(),
                 "mean": self.mean, "std": self.std, "step": self.step}
 
     @torch.no_grad()
