@@ -75,7 +75,7 @@ def check_step_output(out, name):
     return out
 
 
-def check_discriminators_after(D_A, D_B, grads_before, calls):
+def check_discriminators_after(D_A, D_B, grads_before, frozen_at_calls):
     for name, D in (("D_A", D_A), ("D_B", D_B)):
         for p, before in zip(D.parameters(), grads_before[name]):
             # unchanged, or cleared (zero_grad on D is harmless): anything else is a gradient of G's loss
@@ -84,7 +84,7 @@ def check_discriminators_after(D_A, D_B, grads_before, calls):
                 raise GradingError(f"D_A and D_B must be frozen during G's step: D's gradients changed ({name}'s .grad "
                                    f"got G's gradients). Call D_A.requires_grad_(False) and D_B.requires_grad_(False) "
                                    f"before G's loss goes through them.")
-    if not all(calls):
+    if not all(frozen_at_calls):
         raise GradingError("D_A and D_B must be frozen during G's step, before G's loss goes through them: a "
                            "discriminator was called while its parameters still required gradients (freeze them "
                            "first, so that backward never computes their gradients).")

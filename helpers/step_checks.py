@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
-from torch.nn.utils import parameters_to_vector
+from torch.nn import utils as nn_utils
 
 from helpers.grading import GradingError, call, changed_parameters, compare, parameters_of
 
@@ -314,7 +314,7 @@ class StepChecks:
              **mistake):
         """``step`` (``checked``: through the one-call checks) on copies of G0 and D0, once per input
         (old gradients put back before each): the trained network's parameters after, as one vector."""
-        G, D = copy.deepcopy(G0), copy.deepcopy(D0)
+        G, D = (copy.deepcopy(net) for net in (G0, D0))
         trained = D if which == "D" else G
         opt = make_optimizer(trained.parameters())
         for i, (case, D_junk, G_junk) in enumerate(inputs):
@@ -331,7 +331,7 @@ class StepChecks:
                 self.generator_call(step, G, D, opt, case, f"{label}, step {i + 1}")
             else:
                 step(G, D, opt, *self.g_args(case), test_g_loss, **mistake)
-        return parameters_to_vector(trained.parameters()).detach()
+        return nn_utils.parameters_to_vector(trained.parameters()).detach()
 
     def sequences(self, which: str, step: Callable, reference_step: Callable) -> None:
         """Two calls in a row of ``step`` ("D": discriminator_step, "G": generator_step) with SGD and Adam, old
@@ -357,7 +357,7 @@ class StepChecks:
             stale = ("G's step leaves gradients in D's .grad" if which == "D"
                      else "the last step's gradients are still in G's .grad")
             compare(got, run(), name=f"{net}'s parameters after two calls of {'discriminator' if which == 'D' else 'generator'}"
-                                     f"_step ({label})", rtol=1e-4, atol=1e-6, mistakes={
+                                     f"_step ({label})", atol=1e-6, rtol=1e-4, mistakes={
                 f"old gradients were not cleared: call {opt_name}.zero_grad() (or {net}.zero_grad()) before "
                 f"loss.backward(); {stale}": run(zero_grad=False),
                 f"gradient ascent ({net}'s loss was maximised): minimise it with loss.backward()": run(ascend=True)})
