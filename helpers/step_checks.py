@@ -100,6 +100,12 @@ class Recorder:
         return self.loss(*args)
 
 
+def _put_grads(module: nn.Module, grads: list) -> None:
+    """Set each parameter's ``.grad`` to a copy of ``grads[i]`` (None stays None)."""
+    for p, g in zip(module.parameters(), grads):
+        p.grad = None if g is None else g.clone()
+
+
 def grads_of(module: nn.Module) -> list:
     return [None if p.grad is None else p.grad.clone() for p in module.parameters()]
 
@@ -291,22 +297,21 @@ class StepChecks:
                                f"and step).")
         return loss
 
+    def _junk_nets(self) -> tuple[TinyG, TinyD]:
+        """Fresh tiny networks with old gradients in every ``.grad``, as another step would leave them."""
+        G, D = self.nets()
+        for module in (G, D):
+            _put_grads(module, self.junk(module))
+        return G, D
+
     def discriminator_step(self, step: Callable) -> None:
         """The visible check: one call with SGD, old gradients in every ``.grad``."""
-        G, D = self.nets()
-        for p, g in zip(G.parameters(), self.junk(G)):
-            p.grad = g
-        for p, g in zip(D.parameters(), self.junk(D)):
-            p.grad = g
+        G, D = self._junk_nets()
         self.discriminator_call(step, G, D, torch.optim.SGD(D.parameters(), lr=0.1), self.case(8), "SGD")
 
     def generator_step(self, step: Callable) -> None:
         """The visible check: one call with SGD, old gradients in every ``.grad``."""
-        G, D = self.nets()
-        for p, g in zip(G.parameters(), self.junk(G)):
-            p.grad = g
-        for p, g in zip(D.parameters(), self.junk(D)):
-            p.grad = g
+        G, D = self._junk_nets()
         self.generator_call(step, G, D, torch.optim.SGD(G.parameters(), lr=0.1), self.case(8), "SGD")
 
     # -- two calls in a row, against a reference -----------------------------------------------------------------
@@ -319,9 +324,7 @@ class StepChecks:
         opt = make_optimizer(trained.parameters())
         for i, (case, D_junk, G_junk) in enumerate(inputs):
             for module, junk in ((D, D_junk), (G, G_junk)):
-                if junk is not None:
-                    for p, g in zip(module.parameters(), junk):
-                        p.grad = None if g is None else g.clone()
+                _put_grads(module, junk)
             if which == "D":
                 if checked:
                     self.discriminator_call(step, G, D, opt, case, f"{label}, step {i + 1}")
