@@ -13,6 +13,8 @@ One concern per module:
 - :mod:`helpers.grading`  -- checks used by the autograded test cells
 - :mod:`helpers.step_checks` -- the test cells' checks of lessons 3-4's discriminator_step / generator_step (tiny
   networks, recording losses; the step is passed in, the reference steps stay in the hidden tests)
+- :mod:`helpers.input_checks` -- lesson 4's input checks (generator_input, discriminator_input, sample_labels),
+  piece by piece; the reference comparisons stay in the hidden tests
 - :mod:`helpers.cycle_checks` -- lesson 5's step checks: tiny CycleGAN stand-ins, plain SGD, a frozen-D hook
 - :mod:`helpers.engine`   -- the trainers' shared engine: logged loop, on-device sums, checkpoints, autocast, graphs
 - :mod:`helpers.gan1d`    -- the 1-D GAN of Goodfellow et al.'s Figure 1 (lesson 2): runs the student's

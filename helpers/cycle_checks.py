@@ -14,18 +14,18 @@ from helpers.grading import GradingError, check_tensor
 
 def tiny_cyclegan(seed):
     # tiny stand-ins, quick to grade: 1x1-convolution generators with tanh, 3x3-convolution patch discriminators
-    gen = torch.Generator().manual_seed(seed)
+    rng = torch.Generator().manual_seed(seed)
 
     def conv(c_in, c_out, k):
         layer = torch.nn.Conv2d(c_in, c_out, k)
         with torch.no_grad():
             for p in layer.parameters():
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+                p.copy_(torch.randn(p.shape, generator=rng) * 0.5)
         return layer
 
     G_AB, G_BA = (torch.nn.Sequential(conv(3, 3, 1), torch.nn.Tanh()) for _ in range(2))
     D_A, D_B = conv(3, 1, 3), conv(3, 1, 3)
-    real_a, real_b = (torch.rand(2, 3, 6, 6, generator=gen) * 2 - 1 for _ in range(2))
+    real_a, real_b = (torch.rand(2, 3, 6, 6, generator=rng) * 2 - 1 for _ in range(2))
     return [G_AB, G_BA, D_A, D_B], real_a, real_b
 
 
