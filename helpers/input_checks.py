@@ -80,16 +80,21 @@ def _check_label_piece(out: torch.Tensor, piece: torch.Tensor, rows: torch.Tenso
                            f"could never learn it: remove .detach() / torch.no_grad() around embedding(labels).")
 
 
+def _table(num_classes: int, embedding_dim: int, seed: int | None) -> tuple[torch.Generator, torch.nn.Embedding]:
+    """A random stream (``seed=None``: fresh) and an ``nn.Embedding`` with standard-normal rows drawn from it (CPU)."""
+    rng = torch.Generator().manual_seed(secrets.randbits(31) if seed is None else seed)
+    embedding = torch.nn.Embedding(num_classes, embedding_dim)
+    with torch.no_grad():
+        embedding.weight.copy_(torch.randn(num_classes, embedding_dim, generator=rng))
+    return rng, embedding
+
+
 def check_generator_input(generator_input: Callable, batch_size: int = 4, latent_dim: int = 100,
                           num_classes: int = 10, embedding_dim: int = 10, seed: int | None = None) -> torch.Tensor:
     """Check ``generator_input(noise (B, latent_dim), labels (B,) int64, embedding)`` -> (B, embedding_dim + latent_dim):
     the first ``embedding_dim`` columns are the labels' embedding rows, the rest the noise; gradients reach both.
     ``seed=None`` draws fresh inputs. Returns the student's output."""
-    seed = secrets.randbits(31) if seed is None else seed
-    rng = torch.Generator().manual_seed(seed)
-    embedding = torch.nn.Embedding(num_classes, embedding_dim)
-    with torch.no_grad():
-        embedding.weight.copy_(torch.randn(num_classes, embedding_dim, generator=rng))
+    rng, embedding = _table(num_classes, embedding_dim, seed)
     noise = torch.randn(batch_size, latent_dim, generator=rng, requires_grad=True)
     labels = torch.randint(num_classes, (batch_size,), generator=rng)
     name = f"generator_input(noise {tuple(noise.shape)}, labels ({batch_size},), Embedding({num_classes}, {embedding_dim}))"
@@ -115,11 +120,7 @@ def check_discriminator_input(discriminator_input: Callable, image_shape: tuple[
     """Check ``discriminator_input(images (B, ...), labels (B,) int64, embedding)`` -> (B, pixels + embedding_dim):
     each image flattened to one row, then its label's embedding row; gradients reach the images and the table.
     ``seed=None`` draws fresh inputs. Returns the student's output."""
-    seed = secrets.randbits(31) if seed is None else seed
-    rng = torch.Generator().manual_seed(seed)
-    embedding = torch.nn.Embedding(num_classes, embedding_dim)
-    with torch.no_grad():
-        embedding.weight.copy_(torch.randn(num_classes, embedding_dim, generator=rng))
+    rng, embedding = _table(num_classes, embedding_dim, seed)
     images = (torch.rand(image_shape, generator=rng) * 2 - 1).requires_grad_()
     batch_size, pixels = image_shape[0], images[0].numel()
     labels = torch.randint(num_classes, (batch_size,), generator=rng)
