@@ -47,3 +47,15 @@ def test_cyclegan_benchmark_prints_both_loops_and_their_ratio():
     course = next(line for line in out.splitlines() if line.startswith("helpers.cycle_trainer.CycleGANTrainer"))
     assert ratio(baseline) == 1.0 and ratio(course) > 0
     assert "crop 32, batch 1, ngf 8, 1 residual blocks" in out  # the settings it was asked for are the ones it ran
+
+
+def test_lesson_timer_prints_the_table_and_keeps_the_executed_notebook(tmp_path):
+    out = run_bench("time_lessons.py", "01_backquery", "--profiles", "quick", "--save", str(tmp_path))
+    row = next(line for line in out.splitlines() if line.startswith("01_backquery"))
+    total, slowest = (float(x) for x in row.split()[1:])
+    assert 0 < slowest <= total
+    assert "OMP_NUM_THREADS=1" in out
+    import nbformat
+    executed = nbformat.read(tmp_path / "01_backquery-quick.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "Profile: quick" in printed and "test accuracy" in printed  # the figures the lesson's text quotes
