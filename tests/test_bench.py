@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -55,7 +57,6 @@ def test_lesson_timer_prints_the_table_and_keeps_the_executed_notebook(tmp_path)
     total, slowest = (float(x) for x in row.split()[1:])
     assert 0 < slowest <= total
     assert "OMP_NUM_THREADS=1" in out
-    import nbformat
     executed = nbformat.read(tmp_path / "01_backquery-quick.ipynb", as_version=4)
     printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "Profile: quick" in printed and "test accuracy" in printed  # the figures the lesson's text quotes

@@ -39,8 +39,8 @@ def run_checks(exercise, fn, seed):
             check_labels(fn(batch_size, classes), f"sample_labels({batch_size}, {classes})", batch_size, classes)
 
 
-CASES = [(exercise, name) for exercise in ("generator_input", "discriminator_input", "sample_labels")
-         for name in EXERCISES[exercise]["correct"]]
+CHECKED = ("generator_input", "discriminator_input", "sample_labels")
+CASES = [(exercise, name) for exercise in CHECKED for name in EXERCISES[exercise]["correct"]]
 
 
 @pytest.mark.parametrize("exercise, name", CASES)
@@ -49,8 +49,7 @@ def test_correct_answers_pass(exercise, name, seed):
     run_checks(exercise, answer(exercise, EXERCISES[exercise]["correct"][name]), seed)
 
 
-MISTAKES = [(exercise, name) for exercise in ("generator_input", "discriminator_input", "sample_labels")
-            for name in EXERCISES[exercise]["mistakes"]]
+MISTAKES = [(exercise, name) for exercise in CHECKED for name in EXERCISES[exercise]["mistakes"]]
 
 
 @pytest.mark.parametrize("exercise, name", MISTAKES)
