@@ -24,7 +24,7 @@ c.Execute.shutdown_kernel = "immediate"
 # A submission that deleted or edited a test cell is graded with the original test cells from the gradebook.
 c.OverwriteCells.add_missing_cells = True
 
-# Grading never downloads data: helpers.data.offline_reason() sees NBGRADER_EXECUTION, which nbgrader sets in every
+# Grading never downloads data: helpers.data.mnist.offline_reason() sees NBGRADER_EXECUTION, which nbgrader sets in every
 # grading kernel (command line and formgrader alike); cached data is still used.
 
 # A warning printed by a library (PyTorch, matplotlib) in a test cell is not a failed test.

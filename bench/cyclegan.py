@@ -1,6 +1,6 @@
-"""CycleGAN step throughput: the course's loop (helpers.cyclegan) against a loop in the style of PyTorch-GAN's cyclegan.py.
+"""CycleGAN step throughput: the course's loop (helpers.models.cyclegan) against a loop in the style of PyTorch-GAN's cyclegan.py.
 
-Both train the same networks (the official ResnetGenerator and 70x70 PatchGAN from helpers.cyclegan, Adam 2e-4,
+Both train the same networks (the official ResnetGenerator and 70x70 PatchGAN from helpers.models.cyclegan, Adam 2e-4,
 beta1 0.5, LSGAN + L1 cycle (10) + L1 identity (5), image pools of 50) on the same images, in one run, on one device,
 and the script prints steps per second for each and the ratio.
 
@@ -33,11 +33,11 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from helpers.cycle_trainer import CycleGANTrainer
-from helpers.cyclegan import NLayerDiscriminator, ResnetGenerator
+from helpers.training.cycle_trainer import CycleGANTrainer
+from helpers.models.cyclegan import NLayerDiscriminator, ResnetGenerator
 from helpers.device import get_device, set_seed
-from helpers.data import data_root
-from helpers.horse2zebra import FOLDER, STANDIN_FOLDER, load_horse2zebra
+from helpers.data.mnist import data_root
+from helpers.data.horse2zebra import FOLDER, STANDIN_FOLDER, load_horse2zebra
 
 
 # The course loop runs the lesson's steps; here the reference steps (helpers/ never holds them).
@@ -184,9 +184,9 @@ def main() -> None:
     print(f"data: {data.source}; device {device}; {torch.get_num_threads()} CPU threads; crop {args.size}, batch "
           f"{args.batch}, ngf {args.ngf}, {args.n_blocks} residual blocks; {args.steps} steps per loop")
     rows = [("PyTorch-GAN cyclegan.py style (DataLoader over files, .item())", baseline(args, folder, device, args.steps))]
-    rows.append(("helpers.cycle_trainer.CycleGANTrainer (reference steps)", course(args, data, device, args.steps)))
+    rows.append(("helpers.training.cycle_trainer.CycleGANTrainer (reference steps)", course(args, data, device, args.steps)))
     if args.bf16:
-        rows.append(("helpers.cycle_trainer.CycleGANTrainer, bf16 autocast",
+        rows.append(("helpers.training.cycle_trainer.CycleGANTrainer, bf16 autocast",
                      course(args, data, device, args.steps, amp_dtype=torch.bfloat16)))
     slow = rows[0][1]
     print(f"{'loop':<66}{'steps/s':>9}{'vs baseline':>13}")

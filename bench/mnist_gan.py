@@ -1,4 +1,4 @@
-"""MNIST GAN throughput: the course's loop (helpers.gan) against a loop in the style of PyTorch-GAN's gan.py.
+"""MNIST GAN throughput: the course's loop (helpers.training.gan_trainer) against a loop in the style of PyTorch-GAN's gan.py.
 
 Both train the lesson's networks (MLPGenerator / MLPDiscriminator, Adam 2e-4, BCE) on the same number of images,
 in one run, on one device, and the script prints images per second for each and the ratio.
@@ -7,7 +7,7 @@ The baseline follows PyTorch-GAN ``implementations/gan/gan.py``: a torchvision d
 a PIL image and back through ``transforms`` (ToTensor, Normalize), a ``DataLoader`` with ``shuffle=True``, the loss
 read with ``.item()`` and a progress line printed every batch (into a buffer here, so terminal speed does not count).
 The course's loop keeps the data on the device, draws batches by index and reads its metrics once per log;
-on CUDA it is measured twice, eager and with the whole step captured in one CUDA graph (helpers.graphs).
+on CUDA it is measured twice, eager and with the whole step captured in one CUDA graph (helpers.training.cuda_graphs).
 
 It then trains the course's loop until the samples cover all 10 digits and their digit Fréchet distance drops below
 a threshold (see ``--fd-threshold``), and prints the time and steps that took.
@@ -37,11 +37,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from helpers import metrics
-from helpers.data import load_mnist
+from helpers.evaluation import digit_metrics as metrics
+from helpers.data.mnist import load_mnist
 from helpers.device import get_device, set_seed
-from helpers.gan import GANTrainer, mnist_data
-from helpers.nets import CGANDiscriminator, CGANGenerator, MLPDiscriminator, MLPGenerator
+from helpers.training.gan_trainer import GANTrainer
+from helpers.data.mnist import mnist_data
+from helpers.models.cgan import CGANDiscriminator, CGANGenerator
+from helpers.models.mlp_gan import MLPDiscriminator, MLPGenerator
 
 # The course loop runs the lesson's steps; here the reference steps (helpers/ never holds them).
 import reference_steps as ref  # noqa: E402  (bench/ is this script's folder, so it is on sys.path)
@@ -227,9 +229,9 @@ def main() -> None:
     print(f"model: {args.model}; data: {digits.source}; {torch.get_num_threads()} CPU threads; "
           f"batch {args.batch_size}; {args.images:,} images per run")
     data = mnist_data(digits, device)
-    rows = [("helpers.gan.GANTrainer, eager (reference steps)", dict(cuda_graph=False))]
+    rows = [("helpers.training.gan_trainer.GANTrainer, eager (reference steps)", dict(cuda_graph=False))]
     if device.type == "cuda":
-        rows.append(("helpers.gan.GANTrainer, whole step in a CUDA graph", dict(cuda_graph=True)))
+        rows.append(("helpers.training.gan_trainer.GANTrainer, whole step in a CUDA graph", dict(cuda_graph=True)))
     if args.bf16:
         rows += [(f"{name}, bf16 autocast", dict(kw, amp_dtype=torch.bfloat16)) for name, kw in list(rows)]
     # Interleaved rounds (baseline, then every course row, repeated): a burst of load on a shared machine then hits

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from helpers.cycle_trainer import CycleLosses
+from helpers.training.cycle_trainer import CycleLosses
 
 bce = nn.functional.binary_cross_entropy
 

@@ -39,7 +39,7 @@ def run(lesson: str, profile: str, timeout: int, save: Path | None = None) -> tu
     notebook = nbformat.read(ROOT / "solutions" / lesson / f"{lesson}.ipynb", as_version=4)
     os.environ["GAN_PROFILE"] = profile
     # A headless run, as under nbval: panels and dashboards write straight into the cell. Without it the live
-    # dashboards use ipywidgets.Output, whose captured output nbclient can stall on (see helpers.widgets).
+    # dashboards use ipywidgets.Output, whose captured output nbclient can stall on (see helpers.display.widgets).
     os.environ["NBVAL"] = "1"
     start = time.perf_counter()
     NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()

@@ -221,7 +221,7 @@ class Exercise:
         self.dead = self.dead or "closed"
 
     def call(self, name: str, args: tuple, kwargs: dict) -> Any:
-        from helpers.grading import GradingError  # the grader's own copy, in the grader's process
+        from helpers.checks.core import GradingError  # the grader's own copy, in the grader's process
 
         if self.dead is not None:
             raise GradingError(f"{name} could not be called: your code ended the grading process {self.dead} "

@@ -46,7 +46,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Integer, List, Unicode
 
 SANDBOX_ENV = "GAN_GRADING_SANDBOX"
-DATA_ENV = "GAN_COURSE_DATA"  # helpers.data.DATA_ENV (helpers is not imported here: it imports torch)
+DATA_ENV = "GAN_COURSE_DATA"  # helpers.data.mnist.DATA_ENV (helpers is not imported here: it imports torch)
 MISSING = ("bubblewrap (bwrap) is not installed: `sudo apt-get install bubblewrap`, or set GAN_GRADING_SANDBOX=off "
            "to grade without a sandbox (NOT for untrusted submissions)")
 UID = 65534
@@ -135,7 +135,7 @@ def editable_paths() -> list[Path]:
 
 
 def data_root(env: Mapping[str, str]) -> Path:
-    """The course's data folder, as :func:`helpers.data.data_root` finds it: ``$GAN_COURSE_DATA``, else
+    """The course's data folder, as :func:`helpers.data.mnist.data_root` finds it: ``$GAN_COURSE_DATA``, else
     ``~/.cache/gan-course`` (``~`` from ``env``'s ``HOME``)."""
     home = env.get("HOME") or str(Path.home())
     return Path(env.get(DATA_ENV) or Path(home, ".cache", "gan-course")).expanduser()

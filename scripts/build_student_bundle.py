@@ -33,7 +33,7 @@ from pathlib import Path
 
 import nbformat
 
-from helpers.download import install_folder
+from helpers.data.download import install_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "gan-course-student"
@@ -223,15 +223,15 @@ def _drop_section(text: str, header: str) -> str:
 def student_pyproject(text: str) -> str:
     """The repository's pyproject.toml for students: installs only ``helpers``, without the developers' extras and
     pytest settings (they point at tests/ and solutions/)."""
-    text = re.sub(r"^packages\s*=\s*\[[^\]]*\]", 'packages = ["helpers"]', text, count=1, flags=re.M)
+    text = re.sub(r"^include\s*=\s*\[[^\]]*\]", 'include = ["helpers", "helpers.*"]', text, count=1, flags=re.M)
     for header in ("project.optional-dependencies", "tool.pytest.ini_options"):
         text = _drop_section(text, header)
     text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
     parsed = tomllib.loads(text)
-    packages = parsed.get("tool", {}).get("setuptools", {}).get("packages")
-    if packages != ["helpers"]:
-        raise BundleError(f"pyproject.toml for students lists packages {packages}, expected ['helpers']: "
-                          f"its [tool.setuptools] packages line has an unexpected form")
+    packages = parsed.get("tool", {}).get("setuptools", {}).get("packages", {}).get("find", {}).get("include")
+    if packages != ["helpers", "helpers.*"]:
+        raise BundleError(f"pyproject.toml for students includes packages {packages}, expected ['helpers', 'helpers.*']: "
+                          f"its [tool.setuptools.packages.find] include line has an unexpected form")
     extra = set(parsed.get("tool", {}).get("setuptools", {}).get("package-data", {})) - {"helpers"}
     if extra:
         raise BundleError(f"pyproject.toml for students has package-data for {sorted(extra)}, which it does not ship")

@@ -143,12 +143,12 @@ def helpers_problems(answers: dict[str, str]) -> list[str]:
     import helpers
 
     problems = []
-    for info in pkgutil.iter_modules(helpers.__path__):
-        module = importlib.import_module(f"helpers.{info.name}")
+    for info in pkgutil.walk_packages(helpers.__path__, prefix="helpers."):
+        module = importlib.import_module(info.name)
         leaked = sorted(name for name in answers if hasattr(module, name))
         if leaked:
-            problems.append(f"helpers/{info.name}.py defines exercise answers {leaked}: pass the student's function in")
-    sources = {p.name: p.read_text() for p in (ROOT / "helpers").glob("*.py")}
+            problems.append(f"{info.name} defines exercise answers {leaked}: pass the student's function in")
+    sources = {str(p.relative_to(ROOT / "helpers")): p.read_text() for p in (ROOT / "helpers").rglob("*.py")}
     for function, answer in answers.items():
         for line in answer.splitlines():
             line = line.strip()

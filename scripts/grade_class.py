@@ -33,7 +33,7 @@ from pathlib import Path
 
 import nbformat
 
-from helpers.download import install_folder
+from helpers.data.download import install_folder
 
 
 def nbgrader_command(*args: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""Train the small MNIST classifier that helpers.metrics uses to judge generated digits.
+"""Train the small MNIST classifier that helpers.evaluation.digit_metrics uses to judge generated digits.
 
     python scripts/train_evaluator.py            # writes helpers/assets/mnist_evaluator.pt and .json
 
@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 
 from helpers.checkpoint import save_atomic
-from helpers.data import load_mnist
+from helpers.data.mnist import load_mnist
 from helpers.device import get_device, set_seed
-from helpers.metrics import EVALUATOR_PATH, EvaluatorNet
+from helpers.evaluation.digit_metrics import EVALUATOR_PATH, EvaluatorNet
 
 EPOCHS, BATCH, LR = 30, 64, 2e-3
 

@@ -35,7 +35,7 @@ def test_mnist_gan_benchmark_prints_both_loops_their_ratio_and_the_quality_run()
     out = run_bench("mnist_gan.py", "--images", "640", "--repeats", "2", "--max-steps", "100")
     rows = {line.split("  ")[0]: line for line in out.splitlines()}
     baseline = next(line for name, line in rows.items() if name.startswith("PyTorch-GAN gan.py style"))
-    course = next(line for name, line in rows.items() if name.startswith("helpers.gan.GANTrainer, eager"))
+    course = next(line for name, line in rows.items() if name.startswith("helpers.training.gan_trainer.GANTrainer, eager"))
     assert ratio(baseline) == 1.0
     assert ratio(course) > 0 and "cuda_graph=False" in course  # the status says how the steps ran
     assert "median of 2 interleaved runs" in out
@@ -46,7 +46,7 @@ def test_mnist_gan_benchmark_prints_both_loops_their_ratio_and_the_quality_run()
 def test_cyclegan_benchmark_prints_both_loops_and_their_ratio():
     out = run_bench("cyclegan.py", "--size", "32", "--ngf", "8", "--n-blocks", "1", "--steps", "2", "--warmup", "1")
     baseline = next(line for line in out.splitlines() if line.startswith("PyTorch-GAN cyclegan.py style"))
-    course = next(line for line in out.splitlines() if line.startswith("helpers.cycle_trainer.CycleGANTrainer"))
+    course = next(line for line in out.splitlines() if line.startswith("helpers.training.cycle_trainer.CycleGANTrainer"))
     assert ratio(baseline) == 1.0 and ratio(course) > 0
     assert "crop 32, batch 1, ngf 8, 1 residual blocks" in out  # the settings it was asked for are the ones it ran
 

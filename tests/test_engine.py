@@ -1,4 +1,4 @@
-"""helpers.engine (the loop every trainer shares) and helpers.dashboards (the live figure, a trainer callback)."""
+"""helpers.training.engine (the loop every trainer shares) and helpers.display.dashboards (the live figure, a trainer callback)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from helpers.dashboards import Dashboard  # noqa: E402
-from helpers.engine import Trainer, as_loss, autocast_forward  # noqa: E402
+from helpers.display.dashboards import Dashboard  # noqa: E402
+from helpers.training.engine import Trainer, as_loss, autocast_forward  # noqa: E402
 
 
 class Regression(Trainer):
@@ -93,7 +93,7 @@ def test_autocast_hooks_run_forward_in_bf16_and_return_float32_then_come_off():
 
 
 def test_dashboard_draws_only_when_someone_watches_and_can_remove_itself(monkeypatch):
-    from helpers import dashboards
+    from helpers.display import dashboards as dashboards
 
     shown, closed = [], []
 

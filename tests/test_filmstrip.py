@@ -1,4 +1,4 @@
-"""helpers.filmstrip: the fixed-noise samples kept during training, for scrubbing through afterwards."""
+"""helpers.display.filmstrip: the fixed-noise samples kept during training, for scrubbing through afterwards."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ matplotlib.use("Agg")
 import pytest
 import torch
 
-from helpers.filmstrip import Filmstrip
-from helpers.plotting import show_images
+from helpers.display.filmstrip import Filmstrip
+from helpers.display.plotting import show_images
 
 
 class FakeTrainer:
@@ -85,7 +85,7 @@ def test_a_gan_trainer_feeds_the_filmstrip_beside_another_callback():
 
 
 def test_the_engine_calls_every_callback_of_a_list():
-    from helpers.training import combine_callbacks as _all
+    from helpers.training.loop import combine_callbacks as _all
 
     calls = []
     both = _all([lambda t, final: calls.append(("a", final)), None, lambda t, final: calls.append(("b", final))])

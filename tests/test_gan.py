@@ -13,8 +13,9 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from helpers import checkpoint as ckpt  # noqa: E402
-from helpers.gan import GANTrainer, ImageData, mnist_data  # noqa: E402
-from helpers.data import Digits  # noqa: E402
+from helpers.training.gan_trainer import GANTrainer
+from helpers.data.mnist import ImageData, mnist_data  # noqa: E402
+from helpers.data.mnist import Digits  # noqa: E402
 from helpers.device import set_seed  # noqa: E402
 from reference_steps import (bce_d, bce_g, conditional_discriminator_step, conditional_generator_step,  # noqa: E402
                              discriminator_step, generator_step, sample_labels, sample_noise)
@@ -173,7 +174,7 @@ def test_loading_a_corrupt_checkpoint_says_what_to_do(tmp_path):
 
 
 def test_dashboard_figure_has_losses_accuracy_and_sample_grid():
-    from helpers.dashboards import gan_figure
+    from helpers.display.dashboards import gan_figure
 
     t = trainer(log_every=2)
     t.train(4, progress=False)
@@ -307,10 +308,10 @@ def test_d_of_x_and_d_of_g_of_z_are_what_the_step_handed_to_d_loss():
 def test_no_default_step_or_noise_in_helpers():
     import inspect
 
-    import helpers.gan
+    import helpers.training.gan_trainer
 
     signature = inspect.signature(GANTrainer)
     for name in ("discriminator_step", "generator_step", "sample_noise"):
         assert signature.parameters[name].default is inspect.Parameter.empty, f"{name} must be the lesson's"
-    source = inspect.getsource(helpers.gan)
-    assert ".backward(" not in source and "zero_grad" not in source, "helpers.gan must not contain a training step"
+    source = inspect.getsource(helpers.training.gan_trainer)
+    assert ".backward(" not in source and "zero_grad" not in source, "helpers.training.gan_trainer must not contain a training step"

@@ -11,10 +11,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from helpers.device import set_seed  # noqa: E402
-from helpers.gan1d import (DATA_MEAN, DATA_STD, Discriminator1d, Generator1d, data_density, gan1d_figure,  # noqa: E402
-                           show_frames, train_gan1d)
-
-
+from helpers.display.gan1d_figures import gan1d_figure, show_frames  # noqa: E402
+from helpers.models.gan1d import Discriminator1d, Generator1d  # noqa: E402
+from helpers.training.gan1d import DATA_MEAN, DATA_STD, data_density, train_gan1d  # noqa: E402
 def d_step(D, optimizer, inputs, targets, loss_fn):  # the lesson's step functions, written for the test
     optimizer.zero_grad()
     loss = loss_fn(D(inputs), targets)

@@ -1,4 +1,4 @@
-"""Unit tests for helpers.grading: the checks behind the autograded test cells."""
+"""Unit tests for helpers.checks.core: the checks behind the autograded test cells."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.grading import (GradingError, call, changed_parameters, check_against_reference, check_number,
+from helpers.checks.core import (GradingError, call, changed_parameters, check_against_reference, check_number,
                              check_tensor, compare, max_difference, parameters_of, require_grad_flow)
 
 

@@ -1,4 +1,4 @@
-"""helpers.graphs: when a training step is captured in a CUDA graph, and what happens when it cannot be.
+"""helpers.training.cuda_graphs: when a training step is captured in a CUDA graph, and what happens when it cannot be.
 
 This machine has no GPU: the CUDA calls themselves (side-stream warm-up, ``torch.cuda.graph`` capture,
 ``replay``) follow the PyTorch docs' recipe and are exercised on a CUDA machine by ``bench/mnist_gan.py``.
@@ -13,8 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.gan import GANTrainer, ImageData
-from helpers.graphs import GraphedStep, make_capturable, optimizer_key, release_capturable
+from helpers.training.gan_trainer import GANTrainer
+from helpers.data.mnist import ImageData
+from helpers.training.cuda_graphs import GraphedStep, make_capturable, optimizer_key, release_capturable
 from reference_steps import bce_d, bce_g, discriminator_step, generator_step, sample_noise
 
 

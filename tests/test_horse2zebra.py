@@ -1,7 +1,7 @@
-"""Unit tests for helpers.horse2zebra and the modules it is built from.
+"""Unit tests for helpers.data.horse2zebra and the modules it is built from.
 
-helpers.download (checked, resumable download against a real HTTP server on 127.0.0.1), helpers.standin
-(the drawn stand-in), helpers.unpaired (resize cache, on-device batches) and helpers.horse2zebra (which data).
+helpers.data.download (checked, resumable download against a real HTTP server on 127.0.0.1), helpers.data.horse_zebra_standin
+(the drawn stand-in), helpers.data.unpaired_images (resize cache, on-device batches) and helpers.data.horse2zebra (which data).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import horse2zebra as h2z
-from helpers.download import DownloadError
-from helpers.horse2zebra import (ARCHIVE, FOLDER, STANDIN_FOLDER, check_folder, download_horse2zebra, load_horse2zebra,
+from helpers.data import horse2zebra as h2z
+from helpers.data.download import DownloadError
+from helpers.data.horse2zebra import (ARCHIVE, FOLDER, STANDIN_FOLDER, check_folder, download_horse2zebra, load_horse2zebra,
                                  make_standin)
-from helpers.unpaired import DatasetError, UnpairedImages, cache_path, load_folder
+from helpers.data.unpaired_images import DatasetError, UnpairedImages, cache_path, load_folder
 
 SMALL = {"trainA": 3, "trainB": 4, "testA": 2, "testB": 2}  # the official layout with small counts
 TINY_STANDIN = {"trainA": 6, "trainB": 6, "testA": 2, "testB": 2}
@@ -135,14 +135,14 @@ def _download(root, server, path, **kwargs):
 
 
 def test_the_public_names_stay_importable_from_horse2zebra():
-    import helpers.download
-    import helpers.unpaired
+    import helpers.data.download
+    import helpers.data.unpaired_images
 
     for name in ("load_horse2zebra", "UnpairedImages", "DatasetError", "DownloadError", "FOLDER", "STANDIN_FOLDER",
                  "make_standin", "download_horse2zebra", "load_folder", "cache_path", "check_folder"):
         assert name in h2z.__all__ and hasattr(h2z, name)
-    assert h2z.UnpairedImages is helpers.unpaired.UnpairedImages and h2z.DatasetError is helpers.unpaired.DatasetError
-    assert h2z.DownloadError is helpers.download.DownloadError
+    assert h2z.UnpairedImages is helpers.data.unpaired_images.UnpairedImages and h2z.DatasetError is helpers.data.unpaired_images.DatasetError
+    assert h2z.DownloadError is helpers.data.download.DownloadError
 
 
 # --- download ------------------------------------------------------------------------------------

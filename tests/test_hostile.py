@@ -31,7 +31,7 @@ Lesson 3 (03_mnist_gan)
                    tuple, dict, int and str subclasses; and looks for e_damage's note in /dev/shm.
 
 Lesson 5 (05_cyclegan)
-- ``a_noop``       replaces ``helpers.grading``'s checks (compare, check_tensor, check_against_reference, call, ...)
+- ``a_noop``       replaces ``helpers.checks.core``'s checks (compare, check_tensor, check_against_reference, call, ...)
                    with no-ops from an answer cell (and again at every call); every answer returns 0;
 - ``b_ast``        the ast_transformers attack of ``a_ast``;
 - ``d_hunt``       looks for the reference functions: ``_GRADING_REFERENCES``, ``globals()``, ``gc.get_objects()``
@@ -370,9 +370,9 @@ if "get_ipython" in globals() and (globals().get("_GRADING_REFERENCES") or any(
 
 NOOP_ATTACK = '''
 def _disarm():
-    """Every check of helpers.grading becomes a no-op that passes."""
+    """Every check of helpers.checks.core becomes a no-op that passes."""
     import sys
-    import helpers.grading as grading
+    import helpers.checks.core as grading
 
     def passes(*args, **kwargs):
         return args[0] if args else 0.0
@@ -394,7 +394,7 @@ def _disarm():
 
 
 _disarm()
-print("ATTACK READY: helpers.grading disarmed")
+print("ATTACK READY: helpers.checks.core disarmed")
 '''
 
 MONKEY_ATTACK = '''
@@ -683,7 +683,7 @@ KEEPS = {
 }
 ATTACK_NAMES = {
     "a_ast": "ast_transformers wrapping every later cell in try/except",
-    "a_noop": "helpers.grading's checks replaced with no-ops",
+    "a_noop": "helpers.checks.core's checks replaced with no-ops",
     "b_ast": "ast_transformers wrapping every later cell in try/except",
     "b_subclass": "a torch.Tensor subclass that always compares equal",
     "c_frames": "stack walking for the expected values and references",
@@ -997,7 +997,7 @@ def test_no_attacker_sees_what_it_must_not(runs, case):
 # attack never ran.
 READY = {(L3, "a_ast"): "every later cell is wrapped in try/except", (L5, "b_ast"): "every later cell is wrapped",
          (L3, "d_solutions"): "searched", (L3, "e_damage"): "tried", (L3, "j_hooks"): "hooks registered",
-         (L5, "a_noop"): "helpers.grading disarmed"}
+         (L5, "a_noop"): "helpers.checks.core disarmed"}
 
 
 @pytest.mark.parametrize("case", list(READY), ids=_id)

@@ -1,4 +1,4 @@
-"""helpers.input_checks: lesson 4's input checks pass every correct answer of the catalogue and name each mistake.
+"""helpers.checks.cgan_inputs: lesson 4's input checks pass every correct answer of the catalogue and name each mistake.
 
 The catalogue (tests/catalogue/c04_cgan.py) holds independently written answers; here they run against the checks
 directly, over the shapes the hidden tests use, without nbgrader (tests/test_autograder.py runs them through it).
@@ -9,8 +9,8 @@ import re
 import pytest
 import torch
 
-from helpers.grading import GradingError
-from helpers.input_checks import check_discriminator_input, check_generator_input, check_labels, check_sample_labels
+from helpers.checks.core import GradingError
+from helpers.checks.cgan_inputs import check_discriminator_input, check_generator_input, check_labels, check_sample_labels
 from tests.course import load_catalogue
 
 EXERCISES = load_catalogue("04_cgan").EXERCISES

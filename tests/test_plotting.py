@@ -1,4 +1,4 @@
-"""Unit tests for helpers.plotting: image grids, pattern heat maps, loss curves."""
+"""Unit tests for helpers.display.plotting: image grids, pattern heat maps, loss curves."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
-from helpers.plotting import plot_history, plot_patterns, show_images  # noqa: E402
-from helpers.training import History  # noqa: E402
+from helpers.display.plotting import plot_history, plot_patterns, show_images  # noqa: E402
+from helpers.training.loop import History  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -47,8 +47,8 @@ def test_ci_runs_the_install_and_test_commands_written_in_readme():
 
 
 def _helpers_modules():
-    for info in pkgutil.iter_modules(helpers.__path__):
-        yield importlib.import_module(f"helpers.{info.name}")
+    for info in pkgutil.walk_packages(helpers.__path__, prefix="helpers."):
+        yield importlib.import_module(info.name)
 
 
 def _exercise_functions(lesson):
@@ -67,7 +67,7 @@ def test_helpers_never_contains_an_exercise_answer():
     for module in _helpers_modules():
         leaked = sorted(name for name in exercises if hasattr(module, name))
         assert not leaked, f"{module.__name__} defines exercise answers {leaked}"
-    sources = "\n".join(p.read_text() for p in (ROOT / "helpers").glob("*.py"))
+    sources = "\n".join(p.read_text() for p in (ROOT / "helpers").rglob("*.py"))
     for lesson in LESSONS:
         for cell in read(solution_path(lesson)).cells:
             if "### BEGIN SOLUTION" in cell.source and cell.cell_type == "code":
@@ -83,8 +83,8 @@ def test_importing_helpers_has_no_side_effects():
     import sys
 
     code = ("import torch; state = torch.random.get_rng_state().clone(); "
-            "import helpers, helpers.device, helpers.profiles, helpers.data, helpers.nets, helpers.training, "
-            "helpers.plotting, helpers.widgets, helpers.grading; "
+            "import helpers, helpers.device, helpers.profiles, helpers.data.mnist, helpers.models, helpers.training.loop, "
+            "helpers.display.plotting, helpers.display.widgets, helpers.checks.core; "
             "assert torch.equal(state, torch.random.get_rng_state()), 'importing helpers changed the RNG'; "
             "assert torch.get_default_dtype() == torch.float32")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
@@ -112,31 +112,77 @@ def test_checked_notebook_cells_have_a_reference_output():
             assert cell.execution_count and cell.outputs, f"{lesson}: checked cell without stored output:\n{cell.source[:80]}"
 
 
+def _module_name(path):
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 def _imports_of(path):
-    """helpers modules that ``path`` imports (relative or absolute), anywhere in the file."""
+    """The helpers modules that ``path`` imports, by full dotted name, anywhere in the file (lazy imports included).
+    ``from helpers.data import mnist`` counts as ``helpers.data.mnist``."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            if node.level == 1 and node.module:
-                found.add(node.module.split(".")[0])
-            elif node.level == 1:
-                found |= {alias.name for alias in node.names}
-            elif node.module and node.module.startswith("helpers."):
-                found.add(node.module.split(".")[1])
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.startswith("helpers"):
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("helpers.")}
+            found |= {a.name for a in node.names if a.name.startswith("helpers")}
+        elif isinstance(node, ast.ImportFrom) and node.level > 0:
+            raise AssertionError(f"{path}: relative import; helpers imports by full path (from helpers.x.y import ...)")
     return found
 
 
+def _helpers_graph():
+    modules = {_module_name(p): p for p in (ROOT / "helpers").rglob("*.py")}
+    return {name: (_imports_of(path) & set(modules)) - {name} for name, path in modules.items()}
+
+
 def test_helpers_have_no_import_circle():
-    modules = {p.stem: p for p in (ROOT / "helpers").glob("*.py") if p.stem != "__init__"}
-    graph = {name: _imports_of(path) & set(modules) for name, path in modules.items()}
+    graph = _helpers_graph()
 
     def reaches(start, target, seen=()):
         return any(n == target or (n not in seen and reaches(n, target, (*seen, n))) for n in graph[start])
 
     circles = sorted(name for name in graph if reaches(name, name))
     assert not circles, f"helpers modules that import themselves back through others: {circles}"
+
+
+# The rooms of helpers/, lowest layer first; a module may import only from its own layer or below (helpers/__init__).
+LAYERS = [
+    {"helpers", "helpers.device", "helpers.profiles", "helpers.checkpoint"},
+    {"helpers.checks", "helpers.data", "helpers.models"},
+    {"helpers.training"},
+    {"helpers.evaluation"},
+    {"helpers.display"},
+]
+
+
+def _room(module):
+    return module if module.count(".") < 1 else ".".join(module.split(".")[:2])
+
+
+def _layer(module):
+    room = _room(module)
+    return next(i for i, rooms in enumerate(LAYERS) if room in rooms)
+
+
+def test_helpers_rooms_import_only_downwards():
+    """checks/ never imports training/, display/ or data/ (a check builds its own inputs); no room imports a room
+    above its layer, nor a room beside it (data, models and checks are independent)."""
+    graph = _helpers_graph()
+    assert {_room(m) for m in graph} == set().union(*LAYERS), "a helpers room is missing from LAYERS"
+    upwards = sorted(f"{m} -> {n}" for m, targets in graph.items() for n in targets
+                     if _layer(n) > _layer(m) or (_layer(n) == _layer(m) == 1 and _room(n) != _room(m)))
+    assert not upwards, f"imports that run up (or sideways) between helpers' rooms: {upwards}"
+
+
+def test_every_helpers_room_says_what_lives_there():
+    for init in (ROOT / "helpers").glob("*/__init__.py"):
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        listed = {m.stem for m in init.parent.glob("*.py")} - {"__init__"}
+        missing = sorted(name for name in listed if f"{init.parent.name}.{name}" not in doc)
+        assert not missing, f"{init.parent.name}/__init__.py does not name {missing}"
+        assert "lesson" in doc, f"{init.parent.name}/__init__.py must say which lessons use it"
 
 
 AUTOMATION = {"CI", "NBVAL", "NBGRADER_EXECUTION", "GAN_COURSE_OFFLINE", "OFFLINE_ENV", "AUTOMATION_VARS"}
@@ -159,7 +205,7 @@ def test_only_the_profile_reads_the_automation_variables():
     """CI, NBVAL, NBGRADER_EXECUTION and GAN_COURSE_OFFLINE are read once, by helpers.profiles; lessons pass the
     profile's decisions (watched, offline) down explicitly."""
     readers = []
-    for path in sorted((ROOT / "helpers").glob("*.py")):
+    for path in sorted((ROOT / "helpers").rglob("*.py")):
         if path.stem == "profiles":
             continue
         tree = ast.parse(path.read_text())
@@ -177,14 +223,15 @@ def _method_calls(path):
 
 
 def test_trainers_share_one_engine_and_hold_no_step():
-    from helpers.cycle_trainer import CycleGANTrainer
-    from helpers.engine import Trainer
-    from helpers.gan import GANTrainer
+    from helpers.training.cycle_trainer import CycleGANTrainer
+    from helpers.training.engine import Trainer
+    from helpers.training.gan_trainer import GANTrainer
 
     for trainer in (GANTrainer, CycleGANTrainer):
         assert issubclass(trainer, Trainer)
         own = set(vars(trainer))
         assert not own & {"train", "flush_log", "save", "resume", "state"}, f"{trainer.__name__} repeats the engine"
-    for module in ("gan", "cycle_trainer", "engine"):
-        calls = _method_calls(ROOT / "helpers" / f"{module}.py")
-        assert not calls & {"backward", "zero_grad"}, f"helpers/{module}.py holds a training step: {calls}"
+    for module in ("gan_trainer", "cycle_trainer", "engine"):
+        path = ROOT / "helpers" / "training" / f"{module}.py"
+        calls = _method_calls(path)
+        assert not calls & {"backward", "zero_grad"}, f"{path.relative_to(ROOT)} holds a training step: {calls}"

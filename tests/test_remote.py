@@ -17,7 +17,7 @@ from torch import nn
 from grader import sandbox
 from grader.remote import Exercise, RemoteError, Worker, apply_state, rebuild_return
 from grader.wire import BadReply, decode, encode
-from helpers.grading import GradingError, compare, require_grad_flow
+from helpers.checks.core import GradingError, compare, require_grad_flow
 from course import require_bwrap
 
 PRELUDE = "import torch\nfrom torch import nn\n"

@@ -1,11 +1,11 @@
-"""helpers.step_checks: the step checks of lessons 3 and 4 pass a correct step and name each typical mistake."""
+"""helpers.checks.steps: the step checks of lessons 3 and 4 pass a correct step and name each typical mistake."""
 
 import re
 
 import pytest
 
-from helpers.grading import GradingError
-from helpers.step_checks import StepChecks
+from helpers.checks.core import GradingError
+from helpers.checks.steps import StepChecks
 
 
 def d_step(G, D, opt_D, real, z, d_loss, *, detach=True, zero_grad=True, ascend=False):

@@ -104,7 +104,7 @@ def test_the_bundle_installs_helpers_and_not_grader(bundle, tmp_path):
     import tomllib
 
     meta = tomllib.loads((bundle / "pyproject.toml").read_text())
-    assert meta["tool"]["setuptools"]["packages"] == ["helpers"]
+    assert meta["tool"]["setuptools"]["packages"]["find"]["include"] == ["helpers", "helpers.*"]
     assert "pytest" not in meta["tool"], "the repository's pytest settings point at tests/ and solutions/"
     env = (bundle / "environment.yml").read_text()
     assert "-e ." in env and "[dev]" not in env and "playwright" not in env
@@ -157,8 +157,8 @@ def test_a_released_solution_stops_the_build_and_writes_nothing(tmp_path):
     # one answer line pasted into helpers/
     shutil.copy(student_path(lesson), root / "notebooks" / lesson / f"{lesson}.ipynb")
     answer = _answer_lines()[0]
-    with open(root / "helpers" / "nets.py", "a") as file:
+    with open(root / "helpers" / "models" / "mlp_gan.py", "a") as file:
         file.write(f"\n# {answer}\n")
-    with pytest.raises(script.BundleError, match=r"helpers/nets\.py holds 1 line"):
+    with pytest.raises(script.BundleError, match=r"helpers/models/mlp_gan\.py holds 1 line"):
         script.build(tmp_path / "out.zip", root)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["course"], "a failed build left files behind"

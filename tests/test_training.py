@@ -1,4 +1,4 @@
-"""Unit tests for helpers.training: the step loop and the loss history."""
+"""Unit tests for helpers.training.loop: the step loop and the loss history."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 
-from helpers.training import History, run_steps
+from helpers.training.loop import History, run_steps
 
 
 def losses_of(step: int) -> dict[str, float]:
@@ -44,18 +44,22 @@ def test_records_every_log_every_steps_and_the_last(num_steps, log_every):
 
 def test_callback_every_and_after_last_step():
     calls = []
-    run_steps(losses_of, 23, log_every=5, callback=lambda step, h: calls.append((step, len(h))),
-              callback_every=10, progress=False)
-    assert [step for step, _ in calls] == [0, 10, 20, 22]
+    finals = []
+    run_steps(losses_of, 23, log_every=5, callback=lambda run, final: calls.append((run.step, len(run.history)))
+              or finals.append(final), callback_every=10, progress=False)
+    # callback(run, final) as every loop calls back: after the first step, every 10 steps done, and the last
+    assert [done for done, _ in calls] == [1, 10, 20, 23]
+    assert finals == [False, False, False, True]
     # the history passed to the callback already holds this step's record when it was logged
-    assert [n for _, n in calls] == [len(expected_log_steps(0, s + 1, 5)) for s in (0, 10, 20, 22)]
+    assert [n for _, n in calls] == [sum(1 for s in range(done) if s % 5 == 0 or s == 22) for done in (1, 10, 20, 23)]
 
 
 def test_callback_without_callback_every_only_after_last_step():
     calls = []
-    history = run_steps(losses_of, 12, callback=lambda step, h: calls.append((step, h)), progress=False)
+    history = run_steps(losses_of, 12, callback=lambda run, final: calls.append((run.step, run.history, final)),
+                        progress=False)
     assert len(calls) == 1
-    assert calls[0][0] == 11 and calls[0][1] is history
+    assert calls[0][0] == 12 and calls[0][1] is history and calls[0][2] is True
 
 
 def test_continuing_a_history_numbers_steps_on():

@@ -1,4 +1,4 @@
-"""Unit tests for helpers.widgets: the hyperparameter panel and its validation."""
+"""Unit tests for helpers.display.widgets: the hyperparameter panel and its validation."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import pytest  # noqa: E402
 
 from helpers.profiles import get_profile
-from helpers.widgets import ChoiceParam, FloatParam, HyperparameterPanel, IntParam  # noqa: E402
+from helpers.display.widgets import ChoiceParam, FloatParam, HyperparameterPanel, IntParam  # noqa: E402
 
 DEFAULTS = {"lr": 0.01, "num_steps": 2000, "loss": "MSE"}
 
@@ -234,7 +234,7 @@ def test_train_uses_the_output_area_only_when_a_person_is_watching(monkeypatch, 
 def test_interact_calls_the_function_once_with_the_slider_values_when_automated(monkeypatch):
     import ipywidgets
 
-    from helpers.widgets import interact
+    from helpers.display.widgets import interact
 
     calls = []
     result = interact(lambda label, scale: calls.append((label, scale)) or label * scale, live=False,
@@ -245,7 +245,7 @@ def test_interact_calls_the_function_once_with_the_slider_values_when_automated(
 def test_interact_builds_sliders_for_a_person(monkeypatch):
     import ipywidgets
 
-    from helpers.widgets import interact
+    from helpers.display.widgets import interact
 
     calls = []
     slider = ipywidgets.IntSlider(value=4, min=0, max=9)
@@ -258,7 +258,7 @@ def test_interact_builds_sliders_for_a_person(monkeypatch):
 def test_interact_shows_whole_slider_labels_unless_the_lesson_set_a_width(monkeypatch):
     import ipywidgets
 
-    from helpers.widgets import interact
+    from helpers.display.widgets import interact
 
     long_label = ipywidgets.FloatSlider(value=0.5, description="mean of p_g")
     fixed = ipywidgets.FloatSlider(value=0.5, description="σ", style={"description_width": "40px"})
@@ -268,7 +268,7 @@ def test_interact_shows_whole_slider_labels_unless_the_lesson_set_a_width(monkey
 
 
 def test_live_area_close_removes_its_output_widget():
-    from helpers.widgets import LiveArea
+    from helpers.display.widgets import LiveArea
 
     area = LiveArea("training starts")
     assert area.output.comm is not None

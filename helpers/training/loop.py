@@ -1,13 +1,16 @@
-"""A step loop with a progress bar, and the loss history it records.
+"""A step loop with a progress bar, and the loss history it records (lessons 1-2; the other loops build on it).
 
 The loop knows nothing about GANs: a lesson passes a ``step_fn`` that does one
 training step (for a GAN: one D update and one G update) and returns its losses.
+Every loop of the course calls back the same way, ``callback(run, final)``, where ``run.step`` counts the steps
+done and ``run.history`` holds the records (:class:`LoopRun` here, the trainer or the 1-D GAN run elsewhere).
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
@@ -67,6 +70,14 @@ class History:
         return f"History({len(self)} records; last: {last})"
 
 
+@dataclass
+class LoopRun:
+    """What :func:`run_steps` hands its callback: ``step`` (the steps done so far) and ``history``."""
+
+    history: History
+    step: int = 0
+
+
 def combine_callbacks(callback: Callable[..., Any] | Sequence[Callable[..., Any]] | None) -> Callable[..., None]:
     """One ``callback(run, final=False)`` that calls each of ``callback`` in order: a callable, a sequence of them
     (``None`` entries skipped), or ``None`` (a callback that does nothing). Used by the trainers and the 1-D GAN.
@@ -100,11 +111,12 @@ def run_steps(
     num_steps: int,
     *,
     log_every: int = 10,
-    callback: Callable[[int, History], None] | None = None,
+    callback: Callable[[Any, bool], None] | Sequence[Callable[[Any, bool], None]] | None = None,
     callback_every: int | None = None,
     desc: str = "training",
     progress: bool = True,
     history: History | None = None,
+    run: Any = None,
 ) -> History:
     """Call ``step_fn(step)`` for ``step = 0 .. num_steps-1`` with a progress bar.
 
@@ -114,11 +126,14 @@ def run_steps(
         num_steps: how many steps (> 0).
         log_every: record the losses every this many steps (and at the last step);
             tensors are read back from the device only then.
-        callback: called as ``callback(step, history)`` every ``callback_every``
-            steps and after the last step (snapshots, sample grids).
+        callback: ``callback(run, final)`` (or a list of them), as every loop of the course calls back: after the
+            first step, after every ``callback_every`` steps done, and after the last step (``final=True``).
+            Without ``callback_every``, only after the last step.
         desc: label of the progress bar.
         progress: show a ``tqdm.auto`` progress bar (a widget in Jupyter).
         history: continue an existing history instead of starting a new one.
+        run: the object handed to ``callback``; the loop sets its ``step`` to the steps done before each call.
+            Default: a :class:`LoopRun` over the history.
 
     Returns:
         the :class:`History`.
@@ -131,6 +146,8 @@ def run_steps(
     if log_every < 1:
         raise ValueError(f"log_every must be at least 1, got {log_every!r}")
     history = History() if history is None else history
+    run = LoopRun(history) if run is None else run
+    callback = combine_callbacks(callback)
     start = history.steps[-1] + 1 if history.steps else 0
     bar = tqdm(total=int(num_steps), desc=desc, disable=not progress, leave=True)
     try:
@@ -147,8 +164,9 @@ def run_steps(
                         f"diverged. Try a smaller learning rate, or check the loss function for log(0)."
                     )
                 bar.set_postfix({k: f"{history[k][-1]:.4f}" for k in losses}, refresh=False)
-            if callback is not None and (last or (callback_every and i % callback_every == 0)):
-                callback(step, history)
+            if last or (callback_every and (i == 0 or (i + 1) % callback_every == 0)):
+                run.step = step + 1
+                callback(run, last)
             bar.update(1)
     finally:
         bar.close()

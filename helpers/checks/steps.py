@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import utils as nn_utils
 
-from helpers.grading import GradingError, call, changed_parameters, compare, parameters_of
+from helpers.checks.core import GradingError, call, changed_parameters, compare, parameters_of
 
 LATENT, PIXELS, CLASSES, EMBED = 3, 5, 10, 2  # z (B, 3) -> "images" (B, 5); labels 0..9 embedded in 2 numbers
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-EVALUATOR_PATH = Path(__file__).parent / "assets" / "mnist_evaluator.pt"
+EVALUATOR_PATH = Path(__file__).resolve().parents[1] / "assets" / "mnist_evaluator.pt"
 FEATURES = 64
 
 

@@ -1,61 +1,29 @@
 """The 1-D GAN of Goodfellow et al. (2014), Figure 1, trained with the lesson's own step functions (lesson 2).
 
-On one axis: the data's density ``p_data`` (a Gaussian), the density of G's outputs ``p_g`` (a histogram of
-``G(z)`` for ``z`` uniform in [0, 1)) and the discriminator's ``D(x)``. As ``p_g`` moves onto ``p_data``, D
-flattens towards 1/2.
-
-The lesson passes in its ``train_discriminator``, ``train_generator`` and ``generate_random`` (the student's
-answers); this module holds the data, the networks, the loop and the pictures, never a training step. Everything
-runs on the CPU: the networks have a few thousand weights.
+The data's density ``p_data`` is a Gaussian; G maps ``z`` uniform in [0, 1) to one number. The lesson passes in its
+``train_discriminator``, ``train_generator`` and ``generate_random`` (the student's answers); this module holds the
+data and the loop, never a training step. Everything runs on the CPU: the networks
+(:mod:`helpers.models.gan1d`) have a few thousand weights. The pictures are in :mod:`helpers.display.gan1d_figures`.
 
 - :class:`Gan1d`: one run's state (G, D, loss history, step), what callbacks and figures read;
-- :func:`train_gan1d`: trains a fresh pair, calling ``callback(run, final)`` as the trainers do
-  (:class:`helpers.dashboards.Dashboard`, :class:`helpers.filmstrip.Filmstrip`);
-- :func:`draw_frame`, :func:`show_frames`, :func:`gan1d_figure`: Goodfellow's picture, the kept frames side by side
-  (what an automated run shows), and the live dashboard (the picture beside the loss curves).
+- :func:`train_gan1d`: trains a fresh pair, calling ``callback(run, final)`` as every loop of the course does
+  (:class:`helpers.display.dashboards.Dashboard`, :class:`helpers.display.filmstrip.Filmstrip`).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 
-from .plotting import plot_history
-from .training import History, combine_callbacks, run_steps
+from helpers.models.gan1d import Discriminator1d, Generator1d
+from helpers.training.loop import History, run_steps
+
 
 DATA_MEAN, DATA_STD = 2.0, 0.5
 """p_data = N(2, 0.5²). G starts near 0, so the two densities begin almost apart."""
-
-
-def _mlp(last: nn.Module | None, hidden: int) -> nn.Sequential:
-    layers = [nn.Linear(1, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1)]
-    return nn.Sequential(*layers, *([last] if last is not None else []))
-
-
-class Generator1d(nn.Module):
-    """``z`` of shape (N, 1), uniform in [0, 1) -> ``x`` of shape (N, 1), any real number. 1 -> 32 -> 32 -> 1."""
-
-    def __init__(self, hidden: int = 32):
-        super().__init__()
-        self.model = _mlp(None, hidden)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.model(z)
-
-
-class Discriminator1d(nn.Module):
-    """``x`` of shape (N, 1) -> the probability that it is real, shape (N, 1) in (0, 1). 1 -> 64 -> 64 -> 1."""
-
-    def __init__(self, hidden: int = 64):
-        super().__init__()
-        self.model = _mlp(nn.Sigmoid(), hidden)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
 
 
 def data_density(x: torch.Tensor, mean: float = DATA_MEAN, std: float = DATA_STD) -> torch.Tensor:
@@ -129,7 +97,7 @@ def train_gan1d(train_discriminator: Callable, train_generator: Callable, genera
     Seed first (``set_seed``) for a reproducible run.
 
     Args:
-        callback: ``callback(run, final)`` or a list of them (a live :class:`helpers.dashboards.Dashboard`), called
+        callback: ``callback(run, final)`` or a list of them (a live :class:`helpers.display.dashboards.Dashboard`), called
             every 1 % of the run and once at the end.
         snapshots: fractions of ``num_steps`` after which :meth:`Gan1d.frame` is kept in ``run.frames``.
     """
@@ -138,9 +106,7 @@ def train_gan1d(train_discriminator: Callable, train_generator: Callable, genera
     optimizer_G = torch.optim.Adam(run.G.parameters(), lr=lr, betas=(0.5, 0.999))
     schedules = [torch.optim.lr_scheduler.LambdaLR(o, lambda step: 1 - step / num_steps) for o in (optimizer_D, optimizer_G)]
     loss_fn, real, fake = nn.BCELoss(), torch.ones(batch_size, 1), torch.zeros(batch_size, 1)
-    callback = combine_callbacks(callback)
     snapshot_steps = {max(1, round(f * num_steps)) for f in snapshots}
-    every = max(1, num_steps // 100)
 
     def gan_step(step: int) -> dict[str, float]:
         loss_real = train_discriminator(run.D, optimizer_D, run.sample_real(batch_size), real, loss_fn)
@@ -148,56 +114,11 @@ def train_gan1d(train_discriminator: Callable, train_generator: Callable, genera
         loss_G = train_generator(run.G, run.D, optimizer_G, run.sample_z(batch_size), real, loss_fn)
         for schedule in schedules:
             schedule.step()
+        if step + 1 in snapshot_steps:
+            run.step = step + 1
+            run.frames.append(run.frame())
         return {"D": (loss_real + loss_fake) / 2, "G": loss_G}
 
-    def report(step: int, history: History) -> None:
-        run.step = step + 1
-        if run.step in snapshot_steps:
-            run.frames.append(run.frame())
-        if run.step % every == 0 or run.step == num_steps:
-            callback(run, final=run.step == num_steps)
-
-    run_steps(gan_step, num_steps, log_every=10, callback=report, callback_every=1, desc="1-D GAN", progress=progress,
-              history=run.history)
+    run_steps(gan_step, num_steps, log_every=10, callback=callback, callback_every=max(1, num_steps // 100),
+              desc="1-D GAN", progress=progress, history=run.history, run=run)
     return run
-
-
-def draw_frame(frame: dict[str, Any], ax) -> None:
-    """Goodfellow et al.'s Figure 1 on ``ax``: p_data (black dots), p_g (green histogram), D(x) (blue dashes)."""
-    x = frame["x"]
-    ax.plot(x, data_density(x, frame["mean"], frame["std"]), "k:", linewidth=2, label="p_data")
-    ax.hist(frame["fakes"].clamp(x[0].item(), x[-1].item()), bins=60, range=(x[0].item(), x[-1].item()),
-            density=True, color="tab:green", alpha=0.5, label="p_g (G's outputs)")
-    ax.plot(x, frame["D"], "--", color="tab:blue", linewidth=2, label="D(x)")
-    ax.axhline(0.5, color="gray", linewidth=0.5)
-    ax.set_xlim(x[0].item(), x[-1].item())
-    ax.set_ylim(0, 1.4)
-    ax.set_xlabel("x")
-    ax.legend(loc="upper left", fontsize=7)
-
-
-def gan1d_figure(run: Gan1d):
-    """The live dashboard: :func:`draw_frame` of the run now, beside the loss curves with ln 2 marked (closed)."""
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [3, 2]})
-    draw_frame(run.frame(), left)
-    low, high = run.d_range()
-    left.set_title(f"step {run.step}: D(x) from {low:.2f} to {high:.2f} where the data lie")
-    if len(run.history):
-        plot_history(run.history, ax=right, smooth=20, reference={"ln 2": math.log(2)}, title="losses (BCE)")
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
-
-
-def show_frames(run: Gan1d, *, panel_size: tuple[float, float] = (3.4, 2.8)):
-    """The kept frames side by side, as in Goodfellow et al.'s Figure 1 (a)-(d); returns the figure (not shown)."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(run.frames), figsize=(panel_size[0] * len(run.frames), panel_size[1]), squeeze=False)
-    for ax, frame in zip(axes[0], run.frames):
-        draw_frame(frame, ax)
-        ax.set_title(f"after step {frame['step']}")
-    fig.tight_layout()
-    return fig

@@ -5,8 +5,8 @@
 convolutions with ``output_padding=1``, no dropout), so the official pretrained generators load with
 ``strict=True`` through :func:`load_pretrained`.
 
-The rest of CycleGAN lives beside it: :mod:`helpers.imagepool` (image pool, learning-rate schedule),
-:mod:`helpers.cycle_trainer` (the trainer that runs the lesson's steps), :mod:`helpers.domains` (the domain
+The rest of CycleGAN lives beside it: :mod:`helpers.training.image_pool` (image pool, learning-rate schedule),
+:mod:`helpers.training.cycle_trainer` (the trainer that runs the lesson's steps), :mod:`helpers.evaluation.domain_classifier` (the domain
 classifier metric). Naming: ``G_AB`` translates A -> B (horse -> zebra), ``G_BA`` B -> A; ``D_A`` judges images of
 domain A, ``D_B`` of domain B. Images are float tensors (N, 3, H, W) in [-1, 1].
 """
@@ -18,7 +18,7 @@ import os
 import torch
 from torch import nn
 
-from .checkpoint import load_plain, refused_global, short_reason
+from helpers.checkpoint import load_plain, refused_global, short_reason
 
 # -- networks ---------------------------------------------------------------------------------------
 
@@ -120,7 +120,7 @@ def load_pretrained(G: nn.Module, path: str | os.PathLike, *, map_location: str 
     Like the official test code (``__patch_instance_norm_state_dict``), keys of InstanceNorm layers that the model
     does not have (``running_mean``, ``running_var``, ``num_batches_tracked``, saved by PyTorch < 0.4) are
     dropped; a ``module.`` prefix (DataParallel) is removed. Also accepts a checkpoint of this course
-    (:class:`helpers.cycle_trainer.CycleGANTrainer`): then ``G`` gets its ``G_AB``.
+    (:class:`helpers.training.cycle_trainer.CycleGANTrainer`): then ``G`` gets its ``G_AB``.
 
     Raises:
         FileNotFoundError: no file at ``path``.

@@ -5,14 +5,14 @@ One training step (:meth:`CycleGANTrainer._step_on_device`) is the official ``op
 1. a random crop of each domain, drawn on the device: ``real_a``, ``real_b``;
 2. ``loss_G, fake_a, fake_b = generator_step(G_AB, G_BA, D_A, D_B, opt_G, real_a, real_b, lambda_cycle=...,
    lambda_identity=...)`` — the lesson's update of both generators (discriminators frozen inside it);
-3. the fakes go through the image pools (:class:`helpers.imagepool.ImagePool`);
+3. the fakes go through the image pools (:class:`helpers.training.image_pool.ImagePool`);
 4. ``loss_D = discriminator_step(D_A, D_B, opt_D, real_a, real_b, pooled_a, pooled_b)`` — the lesson's update of
    both discriminators.
 
 This module holds no step and no loss. The loss functions the lesson passes (:class:`CycleLosses`) are only used
 to measure G's loss terms (adversarial, cycle, identity, per direction) and each discriminator's loss on the fixed
 images once per log, for the dashboard. The learning-rate schedule (``lr_factor``) is applied before every step.
-Everything else (loop, sums, NaN stop, checkpoints, bf16, the CUDA graph) is :class:`helpers.engine.Trainer`.
+Everything else (loop, sums, NaN stop, checkpoints, bf16, the CUDA graph) is :class:`helpers.training.engine.Trainer`.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .engine import Trainer, as_loss
-from .graphs import optimizer_key
-from .imagepool import ImagePool
+from helpers.training.engine import Trainer, as_loss
+from helpers.training.cuda_graphs import optimizer_key
+from helpers.training.image_pool import ImagePool
 
 
 @dataclass
@@ -53,17 +53,17 @@ class CycleGANTrainer(Trainer):
             lambda_identity=...) -> (loss, fake_a, fake_b)``, the lesson's.
         discriminator_step: ``discriminator_step(D_A, D_B, opt_D, real_a, real_b, fake_a, fake_b) -> loss``, the
             lesson's; it receives the fakes drawn from the pools.
-        data: unpaired images (``helpers.horse2zebra.UnpairedImages``): ``data.a`` on the training device and
+        data: unpaired images (``helpers.data.horse2zebra.UnpairedImages``): ``data.a`` on the training device and
             ``sample(batch_size, crop_size, flip=..., generator=...) -> (real_a, real_b)``, float in [-1, 1].
         losses: the lesson's loss functions (:class:`CycleLosses`), for the per-log loss terms; ``None``: no terms.
         batch_size, crop_size: images per domain per step (official: 1) and their size (official: 256).
         lambda_cycle, lambda_identity: passed to ``generator_step`` (official 10 and 0.5).
         pool_size: the image pools' size (official 50).
         lr_factor: ``lr_factor(step) -> float`` multiplies both optimizers' initial learning rates before every
-            step (e.g. :func:`helpers.imagepool.linear_decay` counted in steps); ``None`` keeps them constant.
+            step (e.g. :func:`helpers.training.lr_schedule.linear_decay` counted in steps); ``None`` keeps them constant.
         fixed_a, fixed_b: (k, 3, crop, crop) images shown in every dashboard (default: 4 random crops of each domain
             drawn from a fixed generator).
-        log_every, checkpoint_path, checkpoint_every, amp_dtype: see :class:`helpers.engine.Trainer`.
+        log_every, checkpoint_path, checkpoint_every, amp_dtype: see :class:`helpers.training.engine.Trainer`.
         cuda_graph: ``False`` (default) keeps every step eager; ``None`` replays the whole step as one CUDA graph on
             CUDA once the pools are full (their filling changes shapes); learning rates then become device tensors,
             so the schedule needs no re-capture. Not measured on a GPU yet: the CPU path is the tested one.

@@ -1,19 +1,19 @@
 """The training engine every GAN trainer shares: the logged loop, metric sums, checkpoints, autocast, CUDA graphs.
 
-A trainer (:class:`helpers.gan.GANTrainer`, :class:`helpers.cycle_trainer.CycleGANTrainer`) is a subclass that
+A trainer (:class:`helpers.training.gan_trainer.GANTrainer`, :class:`helpers.training.cycle_trainer.CycleGANTrainer`) is a subclass that
 adds its networks and one method, ``_step_on_device``, which calls **the lesson's step functions** (the student's
 ``discriminator_step`` / ``generator_step``) and hands their losses to :meth:`Trainer._add`. Everything else is here:
 
 - ``train(num_steps)``: the loop, a progress bar, a log every ``log_every`` steps, a checkpoint every
   ``checkpoint_every`` steps, and a ``callback(trainer, final)`` after each log (a live dashboard,
-  :class:`helpers.dashboards.Dashboard`; the engine never draws);
+  :class:`helpers.display.dashboards.Dashboard`; the engine never draws);
 - metrics summed **on the device** every step and read back once per log (the only host sync), with a stop and a
   message naming the loss when one becomes NaN or infinite;
 - atomic checkpoints of every part (networks, optimizers, pools, history, random generators) and exact resume;
 - ``amp_dtype=torch.bfloat16``: the networks' forward passes run under ``torch.autocast`` (forward hooks, so the
   student's step needs no change; backward and the optimizer steps run outside autocast, as the PyTorch docs ask),
   and their outputs come back as float32;
-- on CUDA, the whole step captured once as a CUDA graph and replayed (:mod:`helpers.graphs`), checked against an
+- on CUDA, the whole step captured once as a CUDA graph and replayed (:mod:`helpers.training.cuda_graphs`), checked against an
   eager step before it is trusted, with an eager fallback; ``graph_status`` says which and why.
 """
 
@@ -27,9 +27,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import checkpoint as ckpt
-from .graphs import GraphedStep, optimizer_key, optimizer_tensors
-from .training import History, check_num_steps, combine_callbacks
+from helpers import checkpoint as ckpt
+from helpers.training.cuda_graphs import GraphedStep, optimizer_key, optimizer_tensors
+from helpers.training.loop import History, check_num_steps, combine_callbacks
 
 Callback = Callable[["Trainer", bool], None]
 AMP_DTYPES = (None, torch.bfloat16, torch.float16)
@@ -200,8 +200,8 @@ class Trainer:
         Args:
             progress: show a ``tqdm.auto`` progress bar.
             callback: ``callback(trainer, final)`` after every log (``final=False``) and once at the end
-                (``final=True``), e.g. a :class:`helpers.dashboards.Dashboard`; or a list of them, called in order
-                (a dashboard and a :class:`helpers.filmstrip.Filmstrip`).
+                (``final=True``), e.g. a :class:`helpers.display.dashboards.Dashboard`; or a list of them, called in order
+                (a dashboard and a :class:`helpers.display.filmstrip.Filmstrip`).
         """
         check_num_steps(num_steps)
         callback = combine_callbacks(callback)

@@ -7,7 +7,7 @@ the legs and neck and round the body as on a real zebra. Horses get a plain coat
 (brown, bay, chestnut, grey, dun); the background (sky over grass, dry grass or sand) is drawn
 from the same distribution for both domains, so only the coat tells them apart.
 
-:func:`save_animals` writes a folder of them; :func:`helpers.horse2zebra.make_standin` lays those
+:func:`save_animals` writes a folder of them; :func:`helpers.data.horse2zebra.make_standin` lays those
 folders out as horse2zebra (trainA/trainB/testA/testB). Everything runs on the CPU.
 """
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .training import check_num_steps
+from helpers.training.loop import check_num_steps
 
 
 DOMAINS = ("A", "B", "neither")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import save_atomic
+from helpers.checkpoint import save_atomic
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 SPLITS = ("train", "test")

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import torch
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .training import History
+    from helpers.training.loop import History
 
 
 def _axes(ax, figsize):
@@ -48,7 +48,7 @@ def plot_history(
     """Line plot of recorded losses against the training step.
 
     Args:
-        history: a :class:`helpers.training.History`.
+        history: a :class:`helpers.training.loop.History`.
         names: which series (default: all).
         smooth: moving-average window in records (1 = raw).
         reference: horizontal dashed lines, e.g. ``{"ln 2": 0.693}``.

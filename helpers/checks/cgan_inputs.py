@@ -18,7 +18,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from helpers.grading import GradingError, _close, call, check_tensor
+from helpers.checks.core import GradingError, _close, call, check_tensor
 
 __all__ = ["attempt", "check_generator_input", "check_discriminator_input", "check_labels", "check_sample_labels"]
 
@@ -43,7 +43,7 @@ def _reaches(output: Any, tensor: torch.Tensor) -> bool:
 
 
 def _same(got: torch.Tensor, expected: torch.Tensor) -> bool:
-    """Same shape and values within float32 tolerance (the comparison of ``helpers.grading.compare``)."""
+    """Same shape and values within float32 tolerance (the comparison of ``helpers.checks.core.compare``)."""
     return _close(got, expected, rtol=1e-5, atol=1e-6)
 
 

@@ -1,12 +1,7 @@
-"""CycleGAN's image pool and learning-rate schedule, as in the official junyanz code.
-
-- :class:`ImagePool`: the official pool of generated images (Shrivastava et al.), kept **on the device**;
-- :func:`linear_decay`: the official learning-rate rule (constant, then linear decay to zero).
-"""
+"""CycleGAN's image pool, as in the official junyanz code (lesson 5): the official pool of generated images
+(Shrivastava et al.), kept **on the device**."""
 
 from __future__ import annotations
-
-from typing import Callable
 
 import torch
 
@@ -71,20 +66,3 @@ class ImagePool:
         self.pool_size, self.count = int(state["pool_size"]), int(state["count"])
         images = state["images"]
         self.images = None if images is None else images if device is None else images.to(device)
-
-
-def linear_decay(n_constant: int, n_decay: int, *, start: int = 0) -> Callable[[int], float]:
-    """The official learning-rate factor: 1 for ``n_constant`` epochs (or steps), then linear decay.
-
-    ``factor(t) = 1 - max(0, t + 1 + start - n_constant) / (n_decay + 1)`` as in the official ``lambda_rule``
-    (``epoch_count = start + 1``): after the last of the ``n_constant + n_decay`` epochs it has reached
-    ``1 / (n_decay + 1)``, and 0 one epoch later. Use with ``torch.optim.lr_scheduler.LambdaLR`` or
-    :class:`helpers.cycle_trainer.CycleGANTrainer` (``lr_factor=``).
-    """
-    if n_constant < 0 or n_decay < 0:
-        raise ValueError(f"n_constant and n_decay must be >= 0, got {n_constant}, {n_decay}")
-
-    def factor(t: int) -> float:
-        return max(0.0, 1.0 - max(0, t + 1 + start - n_constant) / float(n_decay + 1))
-
-    return factor

@@ -8,60 +8,29 @@ their reference steps).
 
 The ``d_loss`` the step receives is the lesson's, wrapped: it also adds D(x), D(G(z)) and D's accuracy to the sums
 the trainer reads once per log, and casts D's outputs to float32 first (autocast). Everything else (the loop, the
-sums, NaN stop, checkpoints, bf16, the CUDA graph) is :class:`helpers.engine.Trainer`.
+sums, NaN stop, checkpoints, bf16, the CUDA graph) is :class:`helpers.training.engine.Trainer`.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 
-from .engine import Trainer, as_loss
-from .graphs import optimizer_key
+from helpers.data.mnist import ImageData
+from helpers.training.cuda_graphs import optimizer_key
+from helpers.training.engine import Trainer, as_loss
+
 
 LossD = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
 LossG = Callable[[torch.Tensor], torch.Tensor]
+
+
 METRICS = ("D", "G", "D(x)", "D(G(z))", "D accuracy")
-
-
-@dataclass
-class ImageData:
-    """Training images (and labels) resident on the training device.
-
-    Attributes:
-        images: (N, ...) float tensor, values in [-1, 1], on the device.
-        labels: (N,) int64 tensor on the device, or ``None``.
-    """
-
-    images: torch.Tensor
-    labels: torch.Tensor | None = None
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    @property
-    def device(self) -> torch.device:
-        return self.images.device
-
-    def sample(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """A random batch (with replacement), drawn on the device: no DataLoader, no host round trip."""
-        index = torch.randint(len(self.images), (batch_size,), device=self.images.device)
-        return self.images[index], (self.labels[index] if self.labels is not None else None)
-
-
-def mnist_data(digits, device: torch.device | str, *, flatten: bool = True) -> ImageData:
-    """:class:`ImageData` from :class:`helpers.data.Digits`: pixels scaled from [0, 1] to [-1, 1], moved to ``device``.
-
-    Args:
-        flatten: images as (N, 784) (MLP GANs) instead of (N, 1, 28, 28).
-    """
-    images = digits.images.float() * 2.0 - 1.0
-    images = images.reshape(len(images), -1) if flatten else images.reshape(len(images), 1, 28, 28)
-    return ImageData(images.to(device), digits.labels.to(device))
 
 
 class GANTrainer(Trainer):
@@ -86,7 +55,7 @@ class GANTrainer(Trainer):
         sample_labels: ``sample_labels(batch_size, num_classes, device)`` -> (B,) int64 fake labels (conditional).
         log_every: read the summed metrics back from the device every this many steps.
         fixed_z: the noise batch shown in every sample grid (default: 16 vectors from a fixed generator).
-        checkpoint_path, checkpoint_every, amp_dtype, cuda_graph: see :class:`helpers.engine.Trainer`
+        checkpoint_path, checkpoint_every, amp_dtype, cuda_graph: see :class:`helpers.training.engine.Trainer`
             (``cuda_graph=None`` captures on CUDA with Adam/AdamW; learning rates are baked in, a change re-captures).
     """
 

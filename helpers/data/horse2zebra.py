@@ -7,16 +7,16 @@ Three ways to get unpaired horse (A) and zebra (B) photos, tried in this order b
 2. the official archive ``<data root>/horse2zebra.zip``, downloaded by :func:`download_horse2zebra`
    (or put there by hand): validated, then extracted;
 3. offline (``offline=``, no network, a failed download): a procedurally drawn stand-in in the
-   same layout (:func:`make_standin`, drawn by :mod:`helpers.standin`) -- plain-coated horse
+   same layout (:func:`make_standin`, drawn by :mod:`helpers.data.horse_zebra_standin`) -- plain-coated horse
    silhouettes vs the same shapes with zebra stripes, on grass/sand/sky backgrounds -- that a
    quick CPU run can learn.
 
 Downloads stream to ``horse2zebra.zip.part`` (resumed with an HTTP Range request when the
 server allows it), are checked (size, sha256, zip CRCs, image counts) and renamed to the final
 name only when complete and valid; extraction goes to a temporary folder renamed in one step
-(:mod:`helpers.download`). A corrupt or truncated archive raises :class:`DatasetError` and leaves
+(:mod:`helpers.data.download`). A corrupt or truncated archive raises :class:`DatasetError` and leaves
 nothing half-written. The images are resized once and cached, then cropped on the training
-device (:mod:`helpers.unpaired`).
+device (:mod:`helpers.data.unpaired_images`).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from pathlib import Path
 
 import torch
 
-from .data import data_root
-from .download import DownloadError, check_zip, extract_zip, fetch, install_folder
-from .profiles import OFFLINE_ENV
-from .standin import save_animals
-from .unpaired import IMAGE_SUFFIXES, SPLITS, DatasetError, UnpairedImages, cache_path, image_files, load_folder
+from helpers.data.mnist import data_root
+from helpers.data.download import DownloadError, check_zip, extract_zip, fetch, install_folder
+from helpers.profiles import OFFLINE_ENV
+from helpers.data.horse_zebra_standin import save_animals
+from helpers.data.unpaired_images import IMAGE_SUFFIXES, SPLITS, DatasetError, UnpairedImages, cache_path, image_files, load_folder
 
 __all__ = [
     "ARCHIVE", "FOLDER", "OFFICIAL_COUNTS", "OFFICIAL_SHA256", "OFFICIAL_SIZE", "OFFICIAL_URL", "STANDIN_COUNTS",
@@ -78,7 +78,7 @@ def load_horse2zebra(
     Reads no environment variable: the caller says whether it is offline.
 
     Args:
-        root: data folder (see :func:`helpers.data.data_root`).
+        root: data folder (see :func:`helpers.data.mnist.data_root`).
         split: ``"train"`` or ``"test"``.
         load_size: side after resizing; 286 (crop 256) as the official code, e.g. 72 (crop 64) for a quick run.
         offline: never download: ``True`` or the reason (a lesson passes ``profile.offline``: ``$GAN_COURSE_OFFLINE``,
@@ -144,12 +144,12 @@ def make_standin(
 
     ``<data root>/horse2zebra_standin/{trainA,trainB,testA,testB}/*.jpg``: A holds plain-coated
     horses, B the same kind of shapes with black-and-white stripes that follow the body, both on
-    the same random backgrounds, poses, sizes and positions (:mod:`helpers.standin`). Deterministic
+    the same random backgrounds, poses, sizes and positions (:mod:`helpers.data.horse_zebra_standin`). Deterministic
     given ``seed``; a folder drawn earlier with the same settings is reused (a ``standin.json``
     records them). It is drawn in a temporary folder and renamed into place when complete.
 
     Args:
-        root: data folder (see :func:`helpers.data.data_root`).
+        root: data folder (see :func:`helpers.data.mnist.data_root`).
         counts: images per folder, default ``STANDIN_COUNTS`` (200/200/40/40).
         size: image side in pixels (at least 32).
         seed: the random seed of the drawing.
@@ -208,7 +208,7 @@ def download_horse2zebra(
     variable: called, it downloads (:func:`load_horse2zebra` takes ``offline``).
 
     Args:
-        root: data folder (see :func:`helpers.data.data_root`).
+        root: data folder (see :func:`helpers.data.mnist.data_root`).
         url: where to download from.
         sha256, size: the expected checksum and size; default ``None``: the documented values
             (``OFFICIAL_SHA256``, ``OFFICIAL_SIZE``) for the official URL, no check for another URL.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from helpers.grading import GradingError, check_tensor
+from helpers.checks.core import GradingError, check_tensor
 
 
 def tiny_cyclegan(seed):

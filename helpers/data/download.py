@@ -7,7 +7,7 @@
 - :func:`install_folder` puts a finished folder in place with renames, never half-written.
 
 What the file is for (the final name, the archive's layout) is the caller's business: see
-:func:`helpers.horse2zebra.download_horse2zebra`.
+:func:`helpers.data.horse2zebra.download_horse2zebra`.
 """
 
 from __future__ import annotations

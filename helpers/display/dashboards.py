@@ -16,12 +16,12 @@ from typing import Any, Callable
 
 from IPython.display import HTML
 
-from .plotting import plot_history, show_images
-from .widgets import LiveArea
+from helpers.display.plotting import plot_history, show_images
+from helpers.display.widgets import LiveArea
 
 
 class Dashboard:
-    """``callback(trainer, final)`` for :meth:`helpers.engine.Trainer.train`: ``figure(trainer)`` in one output area,
+    """``callback(trainer, final)`` for :meth:`helpers.training.engine.Trainer.train`: ``figure(trainer)`` in one output area,
     redrawn at most every ``min_interval`` seconds (a redraw costs about 0.1 s) and once more at the end.
 
     Args:
@@ -60,7 +60,7 @@ def _as_images(images):
 
 
 def gan_figure(trainer: Any, *, title: str = ""):
-    """Loss curves, D's view (accuracy, D(x), D(G(z))) and the fixed-noise grid of a :class:`helpers.gan.GANTrainer`."""
+    """Loss curves, D's view (accuracy, D(x), D(G(z))) and the fixed-noise grid of a :class:`helpers.training.gan_trainer.GANTrainer`."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), gridspec_kw={"width_ratios": [3, 3, 2]})
@@ -78,7 +78,7 @@ def gan_figure(trainer: Any, *, title: str = ""):
 
 def cyclegan_figure(trainer: Any, *, title: str = ""):
     """Loss curves (G, D, G's terms) and rows real A | fake B | rec A and real B | fake A | rec B of a
-    :class:`helpers.cycle_trainer.CycleGANTrainer`."""
+    :class:`helpers.training.cycle_trainer.CycleGANTrainer`."""
     import matplotlib.pyplot as plt
 
     images = trainer.samples()

