@@ -2,7 +2,7 @@
 
 - ``solutions/<lesson>/<lesson>.ipynb`` are the instructor sources (solutions + hidden tests);
 - ``notebooks/<lesson>/<lesson>.ipynb`` are the student versions, written by
-  ``nbgrader generate_assignment <lesson> --force`` (see README, "For instructors").
+  ``nbgrader generate_assignment <lesson> --force`` (see docs/instructors.md).
 """
 
 c = get_config()  # noqa: F821 - provided by nbgrader
@@ -24,8 +24,8 @@ c.Execute.shutdown_kernel = "immediate"
 # A submission that deleted or edited a test cell is graded with the original test cells from the gradebook.
 c.OverwriteCells.add_missing_cells = True
 
-# Grading never downloads data: helpers.data.mnist.offline_reason() sees NBGRADER_EXECUTION, which nbgrader sets in every
-# grading kernel (command line and formgrader alike); cached data is still used.
+# Grading never downloads data: helpers.data.mnist.offline_reason() sees NBGRADER_EXECUTION, which nbgrader sets in
+# every grading kernel (command line and formgrader alike); cached data is still used.
 
 # A warning printed by a library (PyTorch, matplotlib) in a test cell is not a failed test.
 c.IgnorePattern.enabled = True
@@ -35,36 +35,20 @@ c.IgnorePattern.pattern = r"(?m)^.*:\d+: \w*Warning: "  # the format of warnings
 # enormous line (print("x" * 10**7)) passes it, so autograding uses a LimitOutput that also counts characters.
 from nbgrader.converters.autograde import Autograde  # noqa: E402
 from nbgrader.preprocessors import LimitOutput  # noqa: E402
-from traitlets import Integer  # noqa: E402
 
-
-class LimitOutputSize(LimitOutput):
-    """nbgrader's LimitOutput, plus at most ``max_chars`` characters of printed text per cell."""
-
-    max_chars = Integer(50_000, help="maximum characters of stream output per cell (-1 means no limit)").tag(config=True)
-
-    def preprocess_cell(self, cell, resources, index):
-        cell, resources = super().preprocess_cell(cell, resources, index)
-        if cell.cell_type == "code" and self.max_chars >= 0:
-            budget = self.max_chars
-            for output in cell.outputs:
-                if output.output_type == "stream":
-                    if len(output.text) > budget:
-                        output.text = output.text[:budget] + "\n... Output truncated (too many characters) ..."
-                    budget = max(0, budget - len(output.text))
-        return cell, resources
-
+from grader.preprocessors.limit_output_size import LimitOutputSize  # noqa: E402
 
 c.LimitOutput.max_lines = 500
 c.LimitOutput.max_traceback = 200
 c.Autograde.autograde_preprocessors = [LimitOutputSize if step is LimitOutput else step
                                        for step in Autograde.class_traits()["autograde_preprocessors"].default()]
 
-# Every submission is graded in a bubblewrap sandbox (grader/sandbox.py), and every verdict is decided outside the
-# student's kernel (grader/autograde.py): the kernel runs the notebook with its test cells emptied; the grader then
-# runs each test cell itself, calling the student's functions in a sandboxed worker that sends back plain data only.
-from grader.autograde import graded_outside_kernel  # noqa: E402
-from grader.sandbox import sandboxed  # noqa: E402
+# Every submission is graded in a bubblewrap sandbox (grader/preprocessors/sandboxed_execute.py, grader/sandbox.py),
+# and every verdict is decided outside the student's kernel (grader/preprocessors/grade_outside_kernel.py): the kernel
+# runs the notebook with its test cells emptied (grader/preprocessors/hide_tests.py); the grader then runs each test
+# cell itself, calling the student's functions in a sandboxed worker that sends back plain data only.
+from grader.preprocessors.grade_outside_kernel import graded_outside_kernel  # noqa: E402
+from grader.preprocessors.sandboxed_execute import sandboxed  # noqa: E402
 
 c.Autograde.autograde_preprocessors = graded_outside_kernel(sandboxed(c.Autograde.autograde_preprocessors))
 

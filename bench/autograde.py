@@ -3,9 +3,9 @@
 Prints, side by side in one run, per lesson:
 - ``grading``: the shipped lessons and nbgrader_config.py (training cells use the grading tier,
   ``profile.pick(..., grading=...)``; every kernel in the sandbox; verdicts decided outside the kernel);
-- the baseline (``--baseline``): ``kernel`` (default), the same lessons graded as before issue 15, with nbgrader's
-  own preprocessors (tests run in the student's kernel, no sandbox); or ``quick``, the shipped config with the
-  ``grading=`` values removed, i.e. the quick profile (issue 6);
+- the baseline (``--baseline``): ``kernel`` (default), the same lessons graded with nbgrader's
+  own preprocessors only (tests run in the student's kernel, no sandbox); or ``quick``, the shipped config with the
+  ``grading=`` values removed, i.e. the quick profile;
 - the fixed cost inside the grading run: seconds to the end of the setup cell (kernel start, imports,
   profile, device) and of the data cell, from the cell timestamps nbclient records.
 
@@ -13,7 +13,7 @@ Prints, side by side in one run, per lesson:
     python bench/autograde.py 01_backquery --cores 0,1 --no-baseline
     python bench/autograde.py --baseline quick
 
-The budget (issue 6) is under 60 s for one student's five lessons on one core.
+The budget is under 60 s for one student's five lessons on one core.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def main() -> None:
     parser.add_argument("lessons", nargs="*", default=LESSONS)
     parser.add_argument("--cores", default="0", help="CPU list for taskset (default: one core, 0)")
     parser.add_argument("--baseline", choices=("kernel", "quick"), default="kernel",
-                        help="kernel: tests in the student's kernel, no sandbox (before issue 15; default); "
+                        help="kernel: tests in the student's kernel, no sandbox (default); "
                              "quick: the quick profile instead of the grading tier")
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline")
     parser.add_argument("--repeats", type=int, default=3,

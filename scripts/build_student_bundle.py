@@ -5,9 +5,9 @@
 
 The bundle holds ``notebooks/`` (the student versions that ``nbgrader generate_assignment`` wrote), ``helpers/``,
 a ``pyproject.toml`` that installs only ``helpers`` (so ``pip install .`` works in the bundle), an
-``environment.yml`` without the developers' tools, and a short student ``README.md``. It never holds ``solutions/``,
-``tests/`` (``tests/catalogue/`` has correct answers), ``grader/``, ``bench/``, ``scripts/``, ``nbgrader_config.py``,
-a gradebook or any class folder (``submitted/``, ``autograded/``, ``feedback/``).
+``environment.yml`` without the developers' tools, and ``docs/students.md`` as its ``README.md``. It never holds
+``solutions/``, ``tests/`` (``tests/catalogue/`` has correct answers), ``grader/``, ``bench/``, ``scripts/``,
+``nbgrader_config.py``, a gradebook or any class folder (``submitted/``, ``autograded/``, ``feedback/``).
 
 Before anything is written, every student notebook is checked against its instructor source
 (``solutions/<lesson>/<lesson>.ipynb``): no ``### BEGIN/END SOLUTION`` or ``HIDDEN TESTS`` marker, every solution
@@ -53,36 +53,8 @@ TEXT_STUB = "YOUR ANSWER HERE"
 STUB_LINES = {"# YOUR CODE HERE", "raise NotImplementedError()", "YOUR ANSWER HERE"}
 LONG = 25  # answer lines longer than this are looked for in every file of the bundle
 
-README = """\
-# GAN course: student edition
-
-An interactive course on generative adversarial networks, in Jupyter notebooks: from a classifier run backwards
-to CycleGAN. Each lesson is one notebook in `notebooks/<lesson>/<lesson>.ipynb`:
-
-{lessons}
-
-## Get started
-
-You need Python 3.10 or newer. In a terminal, in this folder:
-
-```bash
-python3 -m venv .venv && source .venv/bin/activate        # Windows: .venv\\Scripts\\activate
-pip install -e . && jupyter lab notebooks/
-```
-
-(Conda: `conda env create -f environment.yml && conda activate gan-course`, then `jupyter lab notebooks/`.)
-
-Open `01_backquery/01_backquery.ipynb` and run the cells from the top. Write your code where a cell says
-`# YOUR CODE HERE` (delete the `raise NotImplementedError()` line) and your answers where it says
-`YOUR ANSWER HERE`. The cell after each exercise checks it and says what looks wrong; the grader runs more checks.
-Hand in the notebook file itself, `notebooks/<lesson>/<lesson>.ipynb`, as your instructor asks.
-
-Settings (environment variables, set before starting Jupyter): `GAN_PROFILE=quick` for short training runs on a
-slow machine; `GAN_COURSE_DEVICE=cpu|cuda|mps` to pick the device; `GAN_COURSE_DATA=<folder>` for the datasets
-(default `~/.cache/gan-course`); `GAN_COURSE_OFFLINE=1` to never download (the lessons then use offline data and say
-so). If a notebook reports `No module named 'helpers'`, its kernel is not the environment you installed into: start
-`jupyter lab` from the activated environment.
-"""
+# The students' guide, written for students and shipped as the bundle's README.md (the one copy of that text).
+STUDENT_README = Path("docs") / "students.md"
 
 
 class BundleError(Exception):
@@ -255,8 +227,15 @@ def student_environment(text: str, pyproject_text: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def student_readme(root: Path = ROOT) -> str:
-    return README.format(lessons="\n".join(f"- `{lesson}`" for lesson in lessons(root)))
+def student_readme(root: Path = ROOT) -> bytes:
+    """The bundle's README.md: ``docs/students.md``, byte for byte."""
+    path = root / STUDENT_README
+    if not path.is_file():
+        raise BundleError(
+            f"{STUDENT_README.as_posix()} is missing from {root}: the bundle's README.md is that file; "
+            f"restore it before building"
+        )
+    return path.read_bytes()
 
 
 # -- build, scan, write ----------------------------------------------------------------------------------------------
@@ -270,7 +249,7 @@ def build_tree(dest: Path, root: Path = ROOT) -> Path:
     (dest / "pyproject.toml").write_text(student_pyproject(pyproject))
     if (root / "environment.yml").exists():
         (dest / "environment.yml").write_text(student_environment((root / "environment.yml").read_text(), pyproject))
-    (dest / "README.md").write_text(student_readme(root))
+    (dest / "README.md").write_bytes(student_readme(root))
     return dest
 
 

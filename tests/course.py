@@ -244,10 +244,9 @@ def correct_names(catalogue, i: int) -> dict[str, str]:
 
 def grade_class(course: Path, lesson: str, jobs: int = 2, extra: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
     """``scripts/grade_class.py``'s parallel autograde of every submission of ``lesson`` in ``course``."""
-    spec = importlib.util.spec_from_file_location("grade_class", SCRIPTS / "grade_class.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.autograde(course, lesson, jobs, list(extra))
+    from grader.grade_class import autograde
+
+    return autograde(course, lesson, jobs, list(extra))
 
 
 def output_text(notebook: nbformat.NotebookNode, gid: str) -> str:

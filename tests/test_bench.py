@@ -1,7 +1,7 @@
 """The benchmark scripts still run and print what the README quotes from them.
 
 Tiny sizes: these check that each script works end to end (baseline loop, course loop, the table and the ratio),
-not its figures; the figures come from running the scripts by hand (README, Performance).
+not its figures; the figures come from running the scripts by hand (bench/README.md).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""A class on a real JupyterHub, end to end, on 127.0.0.1 only (``classroom/``; README "Running a class").
+"""A class on a real JupyterHub, end to end, on 127.0.0.1 only (``classroom/``; docs/instructors.md, "Running a class").
 
 One instructor, two students and the grader account are real Unix accounts made by ``classroom/setup_class.py``;
 JupyterHub (PyPI ``jupyterhub``) runs ``classroom/jupyterhub_config.py`` behind ``configurable-http-proxy`` (npm),
-spawning each student's JupyterLab as that student. The instructor's commands are the README's, run as the grader
+spawning each student's JupyterLab as that student. The instructor's commands are those of docs/instructors.md, run as the grader
 account; the students' servers are started and their notebooks edited through the hub's REST API (the Jupyter
 contents API, as the browser does); fetch, submit and fetch_feedback are nbgrader's commands run as each student.
 One student submits the lesson's complete answers (lesson 1 through the Assignments tab in real Chromium, lesson 2
@@ -10,11 +10,20 @@ with nbgrader's commands), the other a typical mistake in every exercise (throug
 
 Needs root (accounts, a hub that spawns as other users), ``configurable-http-proxy`` on PATH and bubblewrap
 (grading is sandboxed as in class); ``.ci/run`` installs both. Elsewhere the test is skipped with the reason.
+
+The host is left as the test found it. The accounts, their homes and groups, the class folder in /tmp and every
+process the accounts ran are removed afterwards, even when the test fails (teardown fails when one remains). The
+accounts run the course's environment where it is, often under a private home such as /root: the hub and every
+command run as an account live in a mount namespace of the test's own (bubblewrap, :func:`class_namespace`) in which
+each folder on the way that other accounts cannot enter is an empty tmpfs they can traverse, holding only the
+environment's folders, bound from the host. No folder of the host changes mode, and the namespace goes with its
+processes.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import pwd
@@ -31,6 +40,7 @@ import nbformat
 import pytest
 
 from course import ROOT, fill, grade_id, load_catalogue, read, require_bwrap, solution_sources
+from grader import sandbox
 
 pytestmark = pytest.mark.slow
 LESSONS = ["01_backquery", "02_simple_pattern_gan"]
@@ -59,22 +69,57 @@ def requirements() -> str | None:
         import jupyterhub  # noqa: F401
     except ImportError:
         return "jupyterhub is not installed (pip install -e '.[dev]')"
-    reachable = subprocess.run([shutil.which("runuser"), "-u", "nobody", "--", sys.executable, "-c", "import helpers"],
-                               capture_output=True, text=True)
-    if reachable.returncode != 0:
-        return (f"the course environment ({sys.executable}) cannot be run by other accounts "
-                f"({reachable.stderr.strip()[-200:]}): a class needs it where every account can read it "
-                f"(README 'Running a class'); .ci/run makes its interpreter's folders traversable")
     return None
 
 
+def closed_to_others(folder: Path) -> bool:
+    """Whether accounts other than the owner (and its group) cannot enter ``folder`` (no execute bit for others)."""
+    return not folder.stat().st_mode & 0o001
+
+
+@functools.cache
+def class_namespace() -> tuple[str, ...]:
+    """bwrap arguments (before ``--`` and the command) for the mount namespace the hub and the accounts run in.
+
+    Everything is the host's (``/`` bound as it is, the same network, processes and users), but for each folder that
+    others cannot enter on the way to what they must reach: the course's environment (the interpreter, its packages,
+    ``helpers/`` and ``grader/``) and, for the hub (root), ``classroom/``, the proxy and node. In the namespace such a
+    folder (``/root``, say) is an empty tmpfs with its own mode plus o+x (enter, no listing), holding only those paths,
+    bound from the host. The host's folders keep their modes; the namespace goes when its last process ends.
+    """
+    needed = [*sandbox.python_roots(sys.executable), *sandbox.editable_paths(), ROOT / "classroom"]
+    for program in ("configurable-http-proxy", "node"):
+        found = shutil.which(program)
+        if found:
+            real = Path(found).resolve()
+            modules = next((p for p in real.parents if p.name == "node_modules"), None)
+            needed += [Path(found).parent, modules or real.parent.parent]
+    args = ["--dev-bind", "/", "/"]
+    covers: dict[Path, list[Path]] = {}
+    for path in sandbox.outermost([q for p in needed for q in {Path(os.path.abspath(p)), Path(p).resolve()}]):
+        closed = next((a for a in reversed(path.parents) if a != Path("/") and closed_to_others(a)), None)
+        if closed is not None:
+            covers.setdefault(closed, []).append(path)
+    for folder, paths in sorted(covers.items()):
+        args += ["--perms", f"{folder.stat().st_mode & 0o7777 | 0o001:04o}", "--tmpfs", str(folder)]
+        made = set()
+        for path in paths:
+            for between in reversed(path.relative_to(folder).parents[:-1]):  # the folders between, enter only
+                if folder / between not in made:
+                    made.add(folder / between)
+                    args += ["--perms", "0711", "--dir", str(folder / between)]
+            args += ["--dev-bind", str(path), str(path)]
+    return ("bwrap", *args)
+
+
 def run_as(user: str, *command: str, cwd: str | None = None, check: bool = True, timeout: float = 900):
-    """``command`` run as the Unix account ``user`` (its HOME, the course's environment first on PATH)."""
+    """``command`` run as the Unix account ``user`` (its HOME, the course's environment first on PATH), in the class
+    namespace (:func:`class_namespace`)."""
     home = pwd.getpwnam(user).pw_dir
     env = {"HOME": home, "USER": user, "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1",
            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"}
-    result = subprocess.run([shutil.which("runuser"), "-u", user, "--", *command], cwd=cwd or home, env=env, capture_output=True,
-                            text=True, timeout=timeout)
+    result = subprocess.run([*class_namespace(), "--die-with-parent", "--", shutil.which("runuser"), "-u", user, "--",
+                             *command], cwd=cwd or home, env=env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} as {user} failed ({result.returncode}):\n"
                              f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
@@ -130,6 +175,12 @@ def classroom(tmp_path_factory):
     if missing:
         pytest.skip(missing)
     require_bwrap("the grader account's autograde runs each kernel in the sandbox")
+    reachable = subprocess.run([*class_namespace(), "--die-with-parent", "--", shutil.which("runuser"), "-u", "nobody",
+                                "--", sys.executable, "-c", "import helpers, grader, nbgrader, jupyterhub"],
+                               capture_output=True, text=True, timeout=300)
+    if reachable.returncode != 0:
+        pytest.fail(f"other accounts cannot run the course environment ({sys.executable}) in the class namespace "
+                    f"{' '.join(class_namespace())}: {reachable.stderr.strip()[-500:]}")
     tag = secrets.token_hex(3)
     accounts = {"instructor": f"gi{tag}", "students": [f"gs{tag}a", f"gs{tag}b"], "grader": f"gg{tag}"}
     base = Path(f"/tmp/gan-class-{tag}")
@@ -143,7 +194,7 @@ def classroom(tmp_path_factory):
     }
     class_file = base / "class.json"
     class_file.write_text(json.dumps(settings, indent=1))
-    hub_process = None
+    hub_process, hub_pid = None, None
     try:
         start = time.monotonic()
         made = subprocess.run([sys.executable, str(ROOT / "classroom" / "setup_class.py"), str(class_file)],
@@ -163,24 +214,58 @@ def classroom(tmp_path_factory):
         log = state / "hub.log"
         env = {**os.environ, "GAN_CLASS_SETTINGS": str(state / "class.json"),
                "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
-        hub_process = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f", str(site)], cwd=state,
-                                       env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                                       start_new_session=True)
+        # bwrap stays the hub's parent (it reaps it); --info-fd tells the hub's own pid, for a graceful stop
+        info_read, info_write = os.pipe()
+        with log.open("w") as out:
+            hub_process = subprocess.Popen([*class_namespace(), "--info-fd", str(info_write), "--",
+                                            str(Path(sys.executable).parent / "jupyterhub"), "-f", str(site)],
+                                           cwd=state, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                           start_new_session=True, pass_fds=(info_write,))
+        os.close(info_write)
+        with os.fdopen(info_read, "rb") as info:
+            hub_pid = json.loads(info.read() or b"{}").get("child-pid")
         hub = Hub(settings["bind_url"])
         hub.wait_ready(hub_process, log)
         print(f"\nclass set up and hub answering after {time.monotonic() - start:.0f} s")
         yield {"settings": settings, "accounts": accounts, "hub": hub, "base": base, "log": log, "start": start}
     finally:
         if hub_process is not None and hub_process.poll() is None:
-            os.killpg(hub_process.pid, signal.SIGTERM)
-            try:
+            try:  # the hub stops its proxy and the servers it spawned
+                if hub_pid:
+                    os.kill(hub_pid, signal.SIGTERM)
+                else:
+                    os.killpg(hub_process.pid, signal.SIGTERM)
                 hub_process.wait(30)
-            except subprocess.TimeoutExpired:
+            except (ProcessLookupError, subprocess.TimeoutExpired):
                 os.killpg(hub_process.pid, signal.SIGKILL)
-        for user in [accounts["instructor"], *accounts["students"], accounts["grader"]]:
-            subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
-            subprocess.run(["userdel", "-r", "-f", user], capture_output=True)
+                hub_process.wait(30)
+        left = remove_accounts([accounts["instructor"], *accounts["students"], accounts["grader"]])
         shutil.rmtree(base, ignore_errors=True)
+        assert not left, f"the class test left behind: {', '.join(left)}"
+
+
+def remove_accounts(users: list[str]) -> list[str]:
+    """Kill every process of ``users`` and delete the accounts with their homes, mail and groups; returns what is
+    still there (an account, a group or a home folder)."""
+    left = []
+    for user in users:
+        try:
+            home = pwd.getpwnam(user).pw_dir
+        except KeyError:
+            home = None
+        subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
+        subprocess.run(["userdel", "-r", "-f", user], capture_output=True)
+        if known("group", user):  # useradd made it; userdel keeps it only when another account is in it
+            subprocess.run(["groupdel", user], capture_output=True)
+        left += [f"{database} entry {user}" for database in ("passwd", "group") if known(database, user)]
+        if home and Path(home).exists():
+            left.append(home)
+    return left
+
+
+def known(database: str, name: str) -> bool:
+    """Whether ``name`` is in the system's ``database`` (``passwd``, ``group``)."""
+    return subprocess.run(["getent", database, name], capture_output=True).returncode == 0
 
 
 def through_the_assignments_tab(hub_url: str, student: str, lesson: str, edit) -> None:
@@ -235,7 +320,7 @@ def test_a_class_round_trip_on_a_real_hub(classroom):
     tokens = {user: hub.start_server(user) for user in [accounts["instructor"], good, careless]}
     timings = {"servers started": time.monotonic() - classroom["start"]}
 
-    # 1. the instructor releases two lessons (README "Running a class")
+    # 1. the instructor releases two lessons (docs/instructors.md, "Running a class")
     for lesson in LESSONS:
         run_as(grader, "nbgrader", "generate_assignment", lesson, "--force", cwd=course_dir)
         run_as(grader, "nbgrader", "release_assignment", lesson, "--force", cwd=course_dir)

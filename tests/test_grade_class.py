@@ -1,6 +1,6 @@
-"""scripts/grade_class.py with real nbgrader on lesson 01_backquery (the fastest): grades come only from the
-autograder's verdicts, workers hold copies and no link back to the course, and a submission whose grading fails
-is reported without costing any other student a grade."""
+"""scripts/grade_class.py (grader/grade_class.py) with real nbgrader on lesson 01_backquery (the fastest): grades come
+only from the autograder's verdicts, workers hold copies and no link back to the course, and a submission whose
+grading fails is reported without costing any other student a grade."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 
 from course import SCRIPTS, fill, make_course, nbgrader, points, read, solution_sources, submit, up_to_last_test
+from grader import grade_class
 
 LESSON = "01_backquery"
 pytestmark = pytest.mark.slow
 
 def _script():
+    """scripts/grade_class.py, the command line (its main); the work is grader.grade_class's."""
     spec = importlib.util.spec_from_file_location("grade_class_under_test", SCRIPTS / "grade_class.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -58,8 +60,8 @@ def test_a_failed_submission_is_reported_and_costs_no_other_student_a_grade(tmp_
     (course / "submitted" / "b_corrupt" / LESSON / f"{LESSON}.ipynb").write_text("{ this is not a notebook")
     submit(course, "c_honest", LESSON, fill(variants, solution_sources(LESSON)))
 
-    module = _script()
-    original, calls = module.run, []
+    script = _script()
+    original, calls = grade_class.run, []
 
     def crashing_run(command, cwd, env):
         """A worker's nbgrader process that grades several students dies after the first one (as if killed)."""
@@ -72,8 +74,8 @@ def test_a_failed_submission_is_reported_and_costs_no_other_student_a_grade(tmp_
         done = original([*command, f"--student={students[0]}"], cwd, env)
         return subprocess.CompletedProcess(command, -9, done.stdout, done.stderr + "\nKilled")
 
-    monkeypatch.setattr(module, "run", crashing_run)
-    status = module.main([LESSON, "--course", str(course), "--jobs", "2"])  # shares [a_first, c_honest], [b_corrupt]
+    monkeypatch.setattr(grade_class, "run", crashing_run)
+    status = script.main([LESSON, "--course", str(course), "--jobs", "2"])  # shares [a_first, c_honest], [b_corrupt]
     out, err = capsys.readouterr()
     assert status == 1, out + err
     assert sorted(calls) == [["a_first", "c_honest"], ["b_corrupt"], ["c_honest"]], calls  # c again, alone
@@ -104,8 +106,7 @@ def test_only_the_autograders_verdicts_reach_the_gradebook_and_workers_hold_copi
         gradebook.find_comment("q_same_image", LESSON, LESSON, "honest").manual_comment = "good"
         gradebook.db.commit()
 
-    module = _script()
-    original, workers = module.run, []
+    original, workers = grade_class.run, []
 
     def doctored_run(command, cwd, env):
         if "autograde" not in command:
@@ -133,9 +134,9 @@ def test_only_the_autograders_verdicts_reach_the_gradebook_and_workers_hold_copi
             gradebook.db.commit()
         return result
 
-    monkeypatch.setattr(module, "run", doctored_run)
+    monkeypatch.setattr(grade_class, "run", doctored_run)
     reasons = {}
-    graded, failed = module.autograde(course, LESSON, 2, [], reasons)
+    graded, failed = grade_class.autograde(course, LESSON, 2, [], reasons)
     assert graded == ["honest"] and failed == ["inflated"], reasons
     assert "outside" in reasons["inflated"], reasons
 

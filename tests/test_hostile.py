@@ -409,20 +409,19 @@ torch.Tensor.__bool__ = _yes
 torch.Tensor.allclose = torch.Tensor.equal = _yes
 _np.allclose = _np.array_equal = _yes
 try:
-    import grader.worker as _worker
-    import grader.wire as _wire
+    import grader.protocol as _wire
 
-    _real_describe = _worker.describe
+    _real_describe = _wire.encode_error
     # an exception becomes a "result": 0, and every tensor is sent as 0-d zeros
-    _worker.describe = lambda error: {"return": _wire.encode_tensor(torch.zeros(())), "args": [], "kwargs": {}}
-    _worker.encode_return = lambda value, leaves, depth=0: _wire.encode_tensor(torch.zeros(()))
+    _wire.encode_error = lambda error: {"return": _wire.encode_tensor(torch.zeros(())), "args": [], "kwargs": {}}
+    _wire.encode_return = lambda value, leaves, depth=0: _wire.encode_tensor(torch.zeros(()))
 except ImportError:
     pass
 '''
 
 FORGE_ATTACK = r'''
 def _forge(n_args):
-    """Forged frames into every writable pipe above fd 2 (the worker's protocol), as grader.worker frames them."""
+    """Forged frames into every writable pipe above fd 2 (the worker's protocol), as grader.protocol frames them."""
     import base64
     import fcntl
     import json
@@ -693,7 +692,7 @@ ATTACK_NAMES = {
     "f_exit": "os._exit(0) in the sample_noise answer cell",
     "g_forge": "forged frames in the worker's protocol pipe",
     "h_killparent": "os.kill(os.getppid(), SIGKILL) in generator_loss",
-    "i_monkey": "torch / NumPy / grader.worker monkeypatched",
+    "i_monkey": "torch / NumPy / grader.protocol monkeypatched",
     "j_hooks": "IPython event hooks printing every later cell and every notebook file the kernel can read",
     "k_liar": "objects whose __len__, __getattr__, __class__ and comparisons lie",
     "l_huge": "huge outputs in the kernel and huge results from the worker",

@@ -1,4 +1,5 @@
-"""Project-level promises: install/test commands, environment files, no answers in helpers/."""
+"""Project-level promises: install/test commands, docs that link and name what exists, environment files, no answers in
+helpers/."""
 
 from __future__ import annotations
 
@@ -44,6 +45,50 @@ def test_ci_runs_the_install_and_test_commands_written_in_readme():
     command = test_block.group(1).strip()
     assert re.search(rf"^{re.escape(command)}$", ci, re.M), f".ci/run must call README's test command {command!r}"
     assert "python3 -m venv" in ci, ".ci/run must create its own environment"
+
+
+DOCS = ["README.md", "docs/students.md", "docs/instructors.md", "docs/developers.md", "bench/README.md"]
+
+
+def _anchors(markdown):
+    """GitHub's anchors for the headings of a Markdown text: lower case, punctuation dropped, spaces as hyphens."""
+    headings = re.findall(r"^#+ (.+)$", re.sub(r"```.*?```", "", markdown, flags=re.S), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def test_docs_link_paths_and_name_modules_that_exist():
+    """A reader follows the docs' links and looks up the files and modules they name: all must be there."""
+    problems = []
+    for doc in DOCS:
+        path = ROOT / doc
+        text = path.read_text()
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+://", target):
+                continue
+            file, _, anchor = target.partition("#")
+            linked = (path.parent / file).resolve() if file else path
+            if not linked.exists():
+                problems.append(f"{doc}: link to {target}: no file {linked}")
+            elif anchor and linked.suffix == ".md" and anchor not in _anchors(linked.read_text()):
+                problems.append(f"{doc}: link to {target}: {linked.name} has no heading #{anchor}")
+        named = r"`((?:helpers|grader|scripts|bench|tests|classroom|docs|solutions|notebooks)/[\w./-]*)`"
+        problems += [
+            f"{doc}: names {p}, which does not exist" for p in re.findall(named, text) if not (ROOT / p).exists()
+        ]
+        for dotted in set(re.findall(r"`(helpers(?:\.\w+)+)", text)):
+            found = helpers
+            for part in dotted.split(".")[1:]:
+                if hasattr(found, "__path__") and not hasattr(found, part):  # a package: import its sub-module
+                    try:
+                        importlib.import_module(f"{found.__name__}.{part}")
+                    except ModuleNotFoundError:
+                        pass
+                found = getattr(found, part, None)
+                if found is None:
+                    break
+            if found is None:
+                problems.append(f"{doc}: names {dotted}, which does not exist")
+    assert not problems, "\n".join(problems)
 
 
 def _helpers_modules():

@@ -39,8 +39,8 @@ from traitlets.config import Config
 
 from course import ROOT, cell_text, fill, nbgrader, read, require_bwrap, scores, submit
 from grader import sandbox
-from grader.sandbox import (MISSING, SandboxedExecute, SandboxedKernelManager, SandboxUnavailable, bwrap_command,
-                            sandbox_available, sandboxed)
+from grader.preprocessors.sandboxed_execute import SandboxedExecute, sandboxed
+from grader.sandbox import MISSING, SandboxedKernelManager, SandboxUnavailable, bwrap_command, sandbox_available
 
 ASSIGNMENT = "tiny"
 SOLUTION = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"
@@ -52,7 +52,7 @@ CELL_TIMEOUT = 8  # s: the infinite loop costs this much
 SANDBOX_CONFIG = f"""
 
 # tests/test_sandbox.py: every grading kernel in the sandbox, and a short cell timeout for the infinite loop
-from grader.sandbox import sandboxed  # noqa: E402
+from grader.preprocessors.sandboxed_execute import sandboxed  # noqa: E402
 
 c.Autograde.autograde_preprocessors = sandboxed(c.Autograde.autograde_preprocessors)
 c.Execute.timeout = {CELL_TIMEOUT}

@@ -83,7 +83,10 @@ def test_the_bundle_holds_every_lesson_and_helpers_and_nothing_of_the_instructor
     held = [str(p.relative_to(bundle)) for p in bundle.rglob("*")
             if set(p.relative_to(bundle).parts) & set(FORBIDDEN) or p.suffix in (".db", ".pyc")]
     assert not held, f"students must not get {held}"
-    assert "01_backquery" in (bundle / "README.md").read_text()
+    # the students' guide is docs/students.md, one text for the repository and the bundle
+    assert (bundle / "README.md").read_bytes() == (ROOT / "docs" / "students.md").read_bytes()
+    unnamed = [lesson for lesson in LESSONS if f"`{lesson}`" not in (bundle / "README.md").read_text()]
+    assert not unnamed, f"docs/students.md (the bundle's README) does not list the lessons {unnamed}"
 
 
 def test_no_file_in_the_bundle_holds_a_solution_or_hidden_test(bundle):
@@ -131,7 +134,7 @@ def test_a_folder_bundle_replaces_the_old_one_in_one_step(tmp_path):
 
 def _fake_course(tmp_path: Path) -> Path:
     root = tmp_path / "course"
-    for name in ("solutions", "notebooks", "helpers"):
+    for name in ("solutions", "notebooks", "helpers", "docs"):
         shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "environment.yml"):
         shutil.copy(ROOT / name, root / name)
@@ -162,3 +165,17 @@ def test_a_released_solution_stops_the_build_and_writes_nothing(tmp_path):
     with pytest.raises(script.BundleError, match=r"helpers/models/mlp_gan\.py holds 1 line"):
         script.build(tmp_path / "out.zip", root)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["course"], "a failed build left files behind"
+
+
+def test_the_bundle_readme_follows_docs_students_md_and_its_absence_stops_the_build(tmp_path):
+    script = _script()
+    root = _fake_course(tmp_path)
+    guide = root / "docs" / "students.md"
+    guide.write_text(guide.read_text() + "\nA line only this course's guide has.\n")
+    out = script.build(tmp_path / "student", root)
+    assert (out / "README.md").read_bytes() == guide.read_bytes()
+    guide.unlink()
+    with pytest.raises(script.BundleError, match=r"docs/students\.md is missing"):
+        script.build(tmp_path / "again.zip", root)
+    assert not (tmp_path / "again.zip").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["course", "student"], "a failed build left files behind"

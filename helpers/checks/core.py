@@ -4,7 +4,7 @@ Test cells compare a student's function with a reference that the test cell
 itself computes, on random inputs, within tolerances. In a student's notebook
 they run in the student's kernel, as a guide; ``nbgrader autograde`` runs them
 in the grader's own process instead, with the student's functions called in a
-sandboxed worker (``grader/autograde.py``), so a score never depends on code a
+sandboxed worker (``grader/preprocessors/grade_outside_kernel.py``), so a score never depends on code a
 student could change. When the answer is
 wrong, the check looks for the likely mistake among candidates the test names
 (``mistakes={"wrong sign": -expected, ...}``) and says which one it found.

@@ -3,7 +3,7 @@
 Format: see tests/catalogue/README.md. Each source replaces the whole solution cell of a student notebook.
 While grading, the functions of discriminator_loss, identity_loss, generator_loss and of the two training steps
 (generator_step, discriminator_step, which call the loss exercises) run with the other exercises' names bound to
-reference versions (``_GRADING_REFERENCES``, grader/autograde.py), so each mistake below costs only its own
+reference versions (``_GRADING_REFERENCES``, grader/answer_cells.py), so each mistake below costs only its own
 exercise's points.
 """
 

@@ -1,0 +1,11 @@
+"""The nbgrader preprocessors of the course's ``nbgrader autograde``, one per module, named after its class.
+
+In the order they run (``nbgrader_config.py`` puts them in nbgrader's list):
+
+- :mod:`.hide_tests` -- :class:`HideTests` empties the test cells before the student's kernel runs the notebook;
+- :mod:`.sandboxed_execute` -- :class:`SandboxedExecute` is nbgrader's Execute with the kernel in the bubblewrap
+  sandbox (:mod:`grader.sandbox`);
+- :mod:`.limit_output_size` -- :class:`LimitOutputSize` caps each cell's output in lines and characters;
+- :mod:`.grade_outside_kernel` -- :class:`GradeOutsideKernel` runs each test cell in the grader, against the
+  student's functions in the sandboxed worker (:mod:`grader.remote`).
+"""
