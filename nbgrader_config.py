@@ -40,8 +40,10 @@ from grader.preprocessors.limit_output_size import LimitOutputSize  # noqa: E402
 
 c.LimitOutput.max_lines = 500
 c.LimitOutput.max_traceback = 200
-c.Autograde.autograde_preprocessors = [LimitOutputSize if step is LimitOutput else step
-                                       for step in Autograde.class_traits()["autograde_preprocessors"].default()]
+c.Autograde.autograde_preprocessors = [
+    LimitOutputSize if step is LimitOutput else step
+    for step in Autograde.class_traits()["autograde_preprocessors"].default()
+]
 
 # Every submission is graded in a bubblewrap sandbox (grader/preprocessors/sandboxed_execute.py, grader/sandbox.py),
 # and every verdict is decided outside the student's kernel (grader/preprocessors/grade_outside_kernel.py): the kernel

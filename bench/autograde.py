@@ -55,7 +55,7 @@ def without_grading_argument(source: str) -> str:
             break
         i += 1
     end = source.find("\n", i)
-    return source[:match.start()] + (source[end + 1:] if end != -1 else "")
+    return source[: match.start()] + (source[end + 1 :] if end != -1 else "")
 
 
 def strip_grading_tier(course: Path) -> None:
@@ -101,8 +101,11 @@ def _stamp(value: str) -> float:
 def fixed_cost(course: Path, lesson: str, start: float) -> tuple[float, float]:
     """Seconds from the start of `nbgrader autograde` to the end of the first and second code cells."""
     notebook = read(course / "autograded" / "bench" / lesson / f"{lesson}.ipynb")
-    ends = [_stamp(c.metadata["execution"]["shell.execute_reply"]) for c in notebook.cells
-            if c.cell_type == "code" and "execution" in c.metadata]
+    ends = [
+        _stamp(c.metadata["execution"]["shell.execute_reply"])
+        for c in notebook.cells
+        if c.cell_type == "code" and "execution" in c.metadata
+    ]
     if len(ends) < 2:
         return float("nan"), float("nan")
     return ends[0] - start, ends[1] - start
@@ -111,8 +114,17 @@ def fixed_cost(course: Path, lesson: str, start: float) -> tuple[float, float]:
 def autograde(course: Path, lesson: str, cores: str) -> tuple[float, float, float, float]:
     """(wall seconds, CPU seconds of nbgrader and its kernel, setup done, data done) of one autograde."""
     command = ["taskset", "-c", cores] if shutil.which("taskset") else []
-    command += [sys.executable, "-m", "nbgrader", "autograde", lesson, "--student", "bench", "--force",
-                "--Execute.record_timing=True"]
+    command += [
+        sys.executable,
+        "-m",
+        "nbgrader",
+        "autograde",
+        lesson,
+        "--student",
+        "bench",
+        "--force",
+        "--Execute.record_timing=True",
+    ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.time()
     result = subprocess.run(command, cwd=course, env=nbgrader_env(), capture_output=True, text=True)
@@ -130,40 +142,64 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("lessons", nargs="*", default=LESSONS)
     parser.add_argument("--cores", default="0", help="CPU list for taskset (default: one core, 0)")
-    parser.add_argument("--baseline", choices=("kernel", "quick"), default="kernel",
-                        help="kernel: tests in the student's kernel, no sandbox (default); "
-                             "quick: the quick profile instead of the grading tier")
+    parser.add_argument(
+        "--baseline",
+        choices=("kernel", "quick"),
+        default="kernel",
+        help="kernel: tests in the student's kernel, no sandbox (default); "
+        "quick: the quick profile instead of the grading tier",
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="runs of the one-command grading of every lesson; the median is printed (default 3)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="runs of the one-command grading of every lesson; the median is printed (default 3)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         grading = prepare(Path(tmp) / "grading", args.lessons, baseline=None)
         baseline = None if args.no_baseline else prepare(Path(tmp) / "baseline", args.lessons, baseline=args.baseline)
-        print(f"autograde one student, complete answers, cores {args.cores} (nbgrader {nbgrader_version()})", flush=True)
-        print(f"{'lesson':<24}{'grading wall/CPU (s)':>22}{args.baseline + ' baseline wall/CPU (s)':>29}"
-              f"{'setup done (s)':>16}{'data done (s)':>15}", flush=True)
+        print(
+            f"autograde one student, complete answers, cores {args.cores} (nbgrader {nbgrader_version()})", flush=True
+        )
+        print(
+            f"{'lesson':<24}{'grading wall/CPU (s)':>22}{args.baseline + ' baseline wall/CPU (s)':>29}"
+            f"{'setup done (s)':>16}{'data done (s)':>15}",
+            flush=True,
+        )
         totals = [0.0] * 4
         for lesson in args.lessons:
             seconds, cpu, setup, data = autograde(grading, lesson, args.cores)
             base, base_cpu = autograde(baseline, lesson, args.cores)[:2] if baseline else (float("nan"),) * 2
             for k, value in enumerate((seconds, cpu, base, base_cpu)):
                 totals[k] += value
-            print(f"{lesson:<24}{seconds:>15.1f} /{cpu:>5.1f}{base:>22.1f} /{base_cpu:>5.1f}{setup:>16.1f}{data:>15.1f}",
-                  flush=True)
+            print(
+                f"{lesson:<24}{seconds:>15.1f} /{cpu:>5.1f}{base:>22.1f} /{base_cpu:>5.1f}{setup:>16.1f}{data:>15.1f}",
+                flush=True,
+            )
         print(f"{'total':<24}{totals[0]:>15.1f} /{totals[1]:>5.1f}{totals[2]:>22.1f} /{totals[3]:>5.1f}")
         if len(args.lessons) > 1:  # one nbgrader process for every lesson: its start-up is paid once
             # alternately, so that both columns see the same load
-            runs = [(autograde(grading, "*", args.cores)[:2], autograde(baseline, "*", args.cores)[:2] if baseline
-                     else (float("nan"),) * 2) for _ in range(args.repeats)]
+            runs = [
+                (
+                    autograde(grading, "*", args.cores)[:2],
+                    autograde(baseline, "*", args.cores)[:2] if baseline else (float("nan"),) * 2,
+                )
+                for _ in range(args.repeats)
+            ]
             seconds, cpu = statistics.median(r[0][0] for r in runs), statistics.median(r[0][1] for r in runs)
             base, base_cpu = statistics.median(r[1][0] for r in runs), statistics.median(r[1][1] for r in runs)
             spread = ", ".join(f"{r[0][0]:.1f}/{r[1][0]:.1f}" for r in runs)
-            print(f"{'all, one command':<24}{seconds:>15.1f} /{cpu:>5.1f}{base:>22.1f} /{base_cpu:>5.1f}   "
-                  f"(nbgrader autograde '*' --student bench; median of {len(runs)} runs, grading/baseline: {spread} s)")
-        print("(wall: `nbgrader autograde` per lesson, kernel start, imports, every cell, gradebook; CPU: user+sys of "
-              "nbgrader and its kernel, less sensitive to other load; 'setup/data done': seconds from the start of the "
-              "command to the end of the first/second code cell)")
+            print(
+                f"{'all, one command':<24}{seconds:>15.1f} /{cpu:>5.1f}{base:>22.1f} /{base_cpu:>5.1f}   "
+                f"(nbgrader autograde '*' --student bench; median of {len(runs)} runs, grading/baseline: {spread} s)"
+            )
+        print(
+            "(wall: `nbgrader autograde` per lesson, kernel start, imports, every cell, gradebook; CPU: user+sys of "
+            "nbgrader and its kernel, less sensitive to other load; 'setup/data done': seconds from the start of the "
+            "command to the end of the first/second code cell)"
+        )
 
 
 def nbgrader_version() -> str:

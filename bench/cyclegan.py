@@ -1,4 +1,5 @@
-"""CycleGAN step throughput: the course's loop (helpers.models.cyclegan) against a loop in the style of PyTorch-GAN's cyclegan.py.
+"""CycleGAN step throughput: the course's loop (helpers.models.cyclegan) against a loop in the style of PyTorch-GAN's
+cyclegan.py.
 
 Both train the same networks (the official ResnetGenerator and 70x70 PatchGAN from helpers.models.cyclegan, Adam 2e-4,
 beta1 0.5, LSGAN + L1 cycle (10) + L1 identity (5), image pools of 50) on the same images, in one run, on one device,
@@ -28,20 +29,19 @@ import random
 import time
 
 import numpy as np
+
+# The course loop runs the lesson's steps; here the reference steps (helpers/ never holds them).
+import reference_steps as ref  # noqa: E402  (bench/ is this script's folder, so it is on sys.path)
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from helpers.training.cycle_trainer import CycleGANTrainer
-from helpers.models.cyclegan import NLayerDiscriminator, ResnetGenerator
-from helpers.device import get_device, set_seed
-from helpers.data.mnist import data_root
 from helpers.data.horse2zebra import FOLDER, STANDIN_FOLDER, load_horse2zebra
-
-
-# The course loop runs the lesson's steps; here the reference steps (helpers/ never holds them).
-import reference_steps as ref  # noqa: E402  (bench/ is this script's folder, so it is on sys.path)
+from helpers.data.mnist import data_root
+from helpers.device import get_device, set_seed
+from helpers.models.cyclegan import NLayerDiscriminator, ResnetGenerator
+from helpers.training.cycle_trainer import CycleGANTrainer
 
 
 def networks(args, device):
@@ -52,6 +52,7 @@ def networks(args, device):
 
 
 # -- the baseline: PyTorch-GAN cyclegan.py style ------------------------------------------------------------
+
 
 class ImageDataset(Dataset):
     """As PyTorch-GAN's datasets.py: unaligned A/B files, opened and transformed per item."""
@@ -99,11 +100,16 @@ def baseline(args, folder, device, steps):
     optimizer_D_A = torch.optim.Adam(D_A.parameters(), lr=2e-4, betas=(0.5, 0.999))
     optimizer_D_B = torch.optim.Adam(D_B.parameters(), lr=2e-4, betas=(0.5, 0.999))
     fake_A_buffer, fake_B_buffer = ReplayBuffer(), ReplayBuffer()
-    transforms_ = [transforms.Resize(int(args.size * 1.12), transforms.InterpolationMode.BICUBIC),
-                   transforms.RandomCrop((args.size, args.size)), transforms.RandomHorizontalFlip(),
-                   transforms.ToTensor(), transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]
-    loader = DataLoader(ImageDataset(folder, transforms_), batch_size=args.batch, shuffle=True,
-                        num_workers=args.workers)
+    transforms_ = [
+        transforms.Resize(int(args.size * 1.12), transforms.InterpolationMode.BICUBIC),
+        transforms.RandomCrop((args.size, args.size)),
+        transforms.RandomHorizontalFlip(),
+        transforms.ToTensor(),
+        transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    ]
+    loader = DataLoader(
+        ImageDataset(folder, transforms_), batch_size=args.batch, shuffle=True, num_workers=args.workers
+    )
     log = io.StringIO()
     done, start = 0, None
     while done < steps + args.warmup:
@@ -138,8 +144,11 @@ def baseline(args, folder, device, steps):
             loss_D_B.backward()
             optimizer_D_B.step()
             loss_D = (loss_D_A + loss_D_B) / 2
-            print(f"[Batch {i}/{len(loader)}] [D loss: {loss_D.item():f}] [G loss: {loss_G.item():f}, adv: "
-                  f"{loss_GAN.item():f}, cycle: {loss_cycle.item():f}, identity: {loss_identity.item():f}]", file=log)
+            print(
+                f"[Batch {i}/{len(loader)}] [D loss: {loss_D.item():f}] [G loss: {loss_G.item():f}, adv: "
+                f"{loss_GAN.item():f}, cycle: {loss_cycle.item():f}, identity: {loss_identity.item():f}]",
+                file=log,
+            )
             done += 1
             if done == steps + args.warmup:
                 break
@@ -150,13 +159,27 @@ def baseline(args, folder, device, steps):
 
 # -- the course's loop ----------------------------------------------------------------------------------------
 
+
 def course(args, data, device, steps, amp_dtype=None):
     G_AB, G_BA, D_A, D_B = networks(args, device)
     opt_G = torch.optim.Adam([*G_AB.parameters(), *G_BA.parameters()], lr=2e-4, betas=(0.5, 0.999))
     opt_D = torch.optim.Adam([*D_A.parameters(), *D_B.parameters()], lr=2e-4, betas=(0.5, 0.999))
-    trainer = CycleGANTrainer(G_AB, G_BA, D_A, D_B, opt_G, opt_D, generator_step=ref.cycle_generator_step,
-                              discriminator_step=ref.cycle_discriminator_step, losses=ref.LOSSES, data=data,
-                              batch_size=args.batch, crop_size=args.size, log_every=100, amp_dtype=amp_dtype)
+    trainer = CycleGANTrainer(
+        G_AB,
+        G_BA,
+        D_A,
+        D_B,
+        opt_G,
+        opt_D,
+        generator_step=ref.cycle_generator_step,
+        discriminator_step=ref.cycle_discriminator_step,
+        losses=ref.LOSSES,
+        data=data,
+        batch_size=args.batch,
+        crop_size=args.size,
+        log_every=100,
+        amp_dtype=amp_dtype,
+    )
     trainer.train(args.warmup, progress=False)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -181,13 +204,23 @@ def main() -> None:
     load_size = round(args.size * 286 / 256)
     data = load_horse2zebra(load_size=load_size, offline=True, device=device, verbose=False)
     folder = data_root() / (FOLDER if (data_root() / FOLDER).is_dir() else STANDIN_FOLDER)
-    print(f"data: {data.source}; device {device}; {torch.get_num_threads()} CPU threads; crop {args.size}, batch "
-          f"{args.batch}, ngf {args.ngf}, {args.n_blocks} residual blocks; {args.steps} steps per loop")
-    rows = [("PyTorch-GAN cyclegan.py style (DataLoader over files, .item())", baseline(args, folder, device, args.steps))]
-    rows.append(("helpers.training.cycle_trainer.CycleGANTrainer (reference steps)", course(args, data, device, args.steps)))
+    print(
+        f"data: {data.source}; device {device}; {torch.get_num_threads()} CPU threads; crop {args.size}, batch "
+        f"{args.batch}, ngf {args.ngf}, {args.n_blocks} residual blocks; {args.steps} steps per loop"
+    )
+    rows = [
+        ("PyTorch-GAN cyclegan.py style (DataLoader over files, .item())", baseline(args, folder, device, args.steps))
+    ]
+    rows.append(
+        ("helpers.training.cycle_trainer.CycleGANTrainer (reference steps)", course(args, data, device, args.steps))
+    )
     if args.bf16:
-        rows.append(("helpers.training.cycle_trainer.CycleGANTrainer, bf16 autocast",
-                     course(args, data, device, args.steps, amp_dtype=torch.bfloat16)))
+        rows.append(
+            (
+                "helpers.training.cycle_trainer.CycleGANTrainer, bf16 autocast",
+                course(args, data, device, args.steps, amp_dtype=torch.bfloat16),
+            )
+        )
     slow = rows[0][1]
     print(f"{'loop':<66}{'steps/s':>9}{'vs baseline':>13}")
     for name, rate in rows:

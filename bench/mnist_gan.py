@@ -1,4 +1,5 @@
-"""MNIST GAN throughput: the course's loop (helpers.training.gan_trainer) against a loop in the style of PyTorch-GAN's gan.py.
+"""MNIST GAN throughput: the course's loop (helpers.training.gan_trainer) against a loop in the style of PyTorch-GAN's
+gan.py.
 
 Both train the lesson's networks (MLPGenerator / MLPDiscriminator, Adam 2e-4, BCE) on the same number of images,
 in one run, on one device, and the script prints images per second for each and the ratio.
@@ -31,22 +32,21 @@ import statistics
 import time
 
 import numpy as np
+
+# The course loop runs the lesson's steps; here the reference steps (helpers/ never holds them).
+import reference_steps as ref  # noqa: E402  (bench/ is this script's folder, so it is on sys.path)
 import torch
 from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from helpers.evaluation import digit_metrics as metrics
-from helpers.data.mnist import load_mnist
+from helpers.data.mnist import load_mnist, mnist_data
 from helpers.device import get_device, set_seed
-from helpers.training.gan_trainer import GANTrainer
-from helpers.data.mnist import mnist_data
+from helpers.evaluation import digit_metrics as metrics
 from helpers.models.cgan import CGANDiscriminator, CGANGenerator
 from helpers.models.mlp_gan import MLPDiscriminator, MLPGenerator
-
-# The course loop runs the lesson's steps; here the reference steps (helpers/ never holds them).
-import reference_steps as ref  # noqa: E402  (bench/ is this script's folder, so it is on sys.path)
+from helpers.training.gan_trainer import GANTrainer
 
 LATENT = 100
 
@@ -126,8 +126,10 @@ def baseline(digits, device, batch_size: int, num_images: int, model: str = "gan
             d_loss = (real_loss + fake_loss) / 2
             d_loss.backward()
             opt_D.step()
-            print(f"[Epoch {epoch}] [Batch {i}/{len(loader)}] [D loss: {d_loss.item():f}] [G loss: {g_loss.item():f}]",
-                  file=log)
+            print(
+                f"[Epoch {epoch}] [Batch {i}/{len(loader)}] [D loss: {d_loss.item():f}] [G loss: {g_loss.item():f}]",
+                file=log,
+            )
             seen += imgs.size(0)
             if seen >= num_images:
                 break
@@ -140,17 +142,35 @@ def course_trainer(data, device, batch_size, amp_dtype=None, cuda_graph=None, mo
     set_seed(0)
     G, D, opt_G, opt_D = networks(device, model)
     if model == "cgan":
-        steps = dict(discriminator_step=ref.conditional_discriminator_step, generator_step=ref.conditional_generator_step,
-                     num_classes=10, sample_labels=ref.sample_labels)
+        steps = dict(
+            discriminator_step=ref.conditional_discriminator_step,
+            generator_step=ref.conditional_generator_step,
+            num_classes=10,
+            sample_labels=ref.sample_labels,
+        )
     else:
         steps = dict(discriminator_step=ref.discriminator_step, generator_step=ref.generator_step)
-    return GANTrainer(G, D, opt_G, opt_D, **steps, d_loss=ref.bce_d, g_loss=ref.bce_g, data=data, latent_dim=LATENT,
-                      batch_size=batch_size, sample_noise=ref.sample_noise, log_every=100, amp_dtype=amp_dtype,
-                      cuda_graph=cuda_graph)
+    return GANTrainer(
+        G,
+        D,
+        opt_G,
+        opt_D,
+        **steps,
+        d_loss=ref.bce_d,
+        g_loss=ref.bce_g,
+        data=data,
+        latent_dim=LATENT,
+        batch_size=batch_size,
+        sample_noise=ref.sample_noise,
+        log_every=100,
+        amp_dtype=amp_dtype,
+        cuda_graph=cuda_graph,
+    )
 
 
-def course(data, device, batch_size: int, num_images: int, amp_dtype=None, cuda_graph=None,
-           model="gan") -> tuple[float, str]:
+def course(
+    data, device, batch_size: int, num_images: int, amp_dtype=None, cuda_graph=None, model="gan"
+) -> tuple[float, str]:
     """Images per second of the course loop, and how its steps ran (eager or CUDA graph)."""
     trainer = course_trainer(data, device, batch_size, amp_dtype, cuda_graph, model)
     steps = -(-num_images // batch_size)
@@ -212,22 +232,40 @@ def main() -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--images", type=int, default=64 * 1500, help="images per measured run")
-    parser.add_argument("--fd-threshold", type=float, default=500.0,
-                        help="digit Fréchet distance that counts as 'recognisable digits' (default 500)")
+    parser.add_argument(
+        "--fd-threshold",
+        type=float,
+        default=500.0,
+        help="digit Fréchet distance that counts as 'recognisable digits' (default 500)",
+    )
     parser.add_argument("--max-steps", type=int, default=20_000)
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="interleaved measured runs of every loop; the median is reported (default 3)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="interleaved measured runs of every loop; the median is reported (default 3)",
+    )
     parser.add_argument("--bf16", action="store_true", help="also measure the course loop under bf16 autocast")
-    parser.add_argument("--model", choices=["gan", "cgan"], default="gan",
-                        help="gan: lesson 3's MLP GAN; cgan: lesson 4's conditional GAN")
-    parser.add_argument("--accuracy-threshold", type=float, default=0.9,
-                        help="cgan: label accuracy that counts as 'G writes the digit asked for' (default 0.9)")
+    parser.add_argument(
+        "--model",
+        choices=["gan", "cgan"],
+        default="gan",
+        help="gan: lesson 3's MLP GAN; cgan: lesson 4's conditional GAN",
+    )
+    parser.add_argument(
+        "--accuracy-threshold",
+        type=float,
+        default=0.9,
+        help="cgan: label accuracy that counts as 'G writes the digit asked for' (default 0.9)",
+    )
     args = parser.parse_args()
     device = get_device(args.device, verbose=True)
     with contextlib.redirect_stdout(io.StringIO()):
         digits = load_mnist(offline=True)
-    print(f"model: {args.model}; data: {digits.source}; {torch.get_num_threads()} CPU threads; "
-          f"batch {args.batch_size}; {args.images:,} images per run")
+    print(
+        f"model: {args.model}; data: {digits.source}; {torch.get_num_threads()} CPU threads; "
+        f"batch {args.batch_size}; {args.images:,} images per run"
+    )
     data = mnist_data(digits, device)
     rows = [("helpers.training.gan_trainer.GANTrainer, eager (reference steps)", dict(cuda_graph=False))]
     if device.type == "cuda":
@@ -239,13 +277,15 @@ def main() -> None:
     slow_rates, rates, statuses = [], [[] for _ in rows], [""] * len(rows)
     for _ in range(args.repeats):
         slow_rates.append(baseline(digits, device, args.batch_size, args.images, args.model))
-        for k, (name, kwargs) in enumerate(rows):
+        for k, (_name, kwargs) in enumerate(rows):
             rate, statuses[k] = course(data, device, args.batch_size, args.images, model=args.model, **kwargs)
             rates[k].append(rate)
     slow = statistics.median(slow_rates)
     print(f"{'loop':<56}{'images/s':>12}{'vs baseline':>13}   (median of {args.repeats} interleaved runs; range)")
-    print(f"{f'PyTorch-GAN {args.model}.py style (DataLoader, .item())':<56}{slow:>12,.0f}{'1.0x':>13}   "
-          f"[{_spread(slow_rates)}]")
+    print(
+        f"{f'PyTorch-GAN {args.model}.py style (DataLoader, .item())':<56}{slow:>12,.0f}{'1.0x':>13}   "
+        f"[{_spread(slow_rates)}]"
+    )
     best = 0.0
     for (name, _), runs, status in zip(rows, rates, statuses):
         rate = statistics.median(runs)
@@ -253,11 +293,14 @@ def main() -> None:
         print(f"{name:<56}{rate:>12,.0f}{rate / slow:>12.1f}x   [{_spread(runs)}; {status}]")
     print(f"speed-up (best course loop vs baseline): {best / slow:.1f}x")
     if args.model == "cgan":
-        reached, (step, seconds, accuracy) = time_to_label_accuracy(data, device, args.batch_size,
-                                                                    args.accuracy_threshold, args.max_steps)
+        reached, (step, seconds, accuracy) = time_to_label_accuracy(
+            data, device, args.batch_size, args.accuracy_threshold, args.max_steps
+        )
         verdict = "reached" if reached else "NOT reached"
-        print(f"label accuracy >= {args.accuracy_threshold:.0%} with 10/10 digits {verdict}: {accuracy:.1%} after "
-              f"{step:,} steps, {seconds:.1f} s of training")
+        print(
+            f"label accuracy >= {args.accuracy_threshold:.0%} with 10/10 digits {verdict}: {accuracy:.1%} after "
+            f"{step:,} steps, {seconds:.1f} s of training"
+        )
         return
     modes, quality = time_to_quality(data, device, args.batch_size, args.fd_threshold, args.max_steps)
     if modes:
@@ -265,8 +308,10 @@ def main() -> None:
     else:
         print(f"10/10 digits not reached in {args.max_steps:,} steps")
     if quality:
-        print(f"10/10 digits and digit FD < {args.fd_threshold:g} after {quality[0]:,} steps, {quality[1]:.1f} s "
-              f"(FD {quality[2]:.0f})")
+        print(
+            f"10/10 digits and digit FD < {args.fd_threshold:g} after {quality[0]:,} steps, {quality[1]:.1f} s "
+            f"(FD {quality[2]:.0f})"
+        )
     else:
         print(f"digit FD < {args.fd_threshold:g} with 10/10 digits not reached in {args.max_steps:,} steps")
 

@@ -18,6 +18,7 @@ bce = nn.functional.binary_cross_entropy
 
 # -- lessons 3 and 4: BCE losses and the alternating steps -----------------------------------------------------
 
+
 def sample_noise(batch_size, latent_dim, device=None):
     return torch.randn(batch_size, latent_dim, device=device)
 
@@ -75,6 +76,7 @@ def conditional_generator_step(G, D, opt_G, z, fake_labels, g_loss):
 
 # -- lesson 5: CycleGAN's losses and its two steps ------------------------------------------------------------
 
+
 def lsgan(prediction, target_is_real):
     return nn.functional.mse_loss(prediction, torch.full_like(prediction, float(target_is_real)))
 
@@ -91,11 +93,17 @@ def identity(real, same, lambda_identity=0.5, lambda_cycle=10.0):
     return lambda_identity * lambda_cycle * nn.functional.l1_loss(same, real)
 
 
-def cycle_g_loss(d_fake_b, d_fake_a, real_a, cycled_a, real_b, cycled_b, same_a, same_b, lambda_cycle=10.0,
-                 lambda_identity=0.5):
-    return (lsgan(d_fake_b, True) + lsgan(d_fake_a, True) + cycle(real_a, cycled_a, lambda_cycle)
-            + cycle(real_b, cycled_b, lambda_cycle) + identity(real_a, same_a, lambda_identity, lambda_cycle)
-            + identity(real_b, same_b, lambda_identity, lambda_cycle))
+def cycle_g_loss(
+    d_fake_b, d_fake_a, real_a, cycled_a, real_b, cycled_b, same_a, same_b, lambda_cycle=10.0, lambda_identity=0.5
+):
+    return (
+        lsgan(d_fake_b, True)
+        + lsgan(d_fake_a, True)
+        + cycle(real_a, cycled_a, lambda_cycle)
+        + cycle(real_b, cycled_b, lambda_cycle)
+        + identity(real_a, same_a, lambda_identity, lambda_cycle)
+        + identity(real_b, same_b, lambda_identity, lambda_cycle)
+    )
 
 
 LOSSES = CycleLosses(lsgan=lsgan, discriminator=cycle_d_loss, cycle=cycle, identity=identity)
@@ -111,8 +119,9 @@ def cycle_generator_step(G_AB, G_BA, D_A, D_B, opt_G, real_a, real_b, lambda_cyc
         same_a, same_b = real_a, real_b
     for D in (D_A, D_B):
         D.requires_grad_(False)
-    loss = cycle_g_loss(D_B(fake_b), D_A(fake_a), real_a, cycled_a, real_b, cycled_b, same_a, same_b,
-                        lambda_cycle, lambda_identity)
+    loss = cycle_g_loss(
+        D_B(fake_b), D_A(fake_a), real_a, cycled_a, real_b, cycled_b, same_a, same_b, lambda_cycle, lambda_identity
+    )
     opt_G.zero_grad(set_to_none=True)
     loss.backward()
     opt_G.step()
@@ -123,7 +132,7 @@ def cycle_generator_step(G_AB, G_BA, D_A, D_B, opt_G, real_a, real_b, lambda_cyc
 
 def cycle_discriminator_step(D_A, D_B, opt_D, real_a, real_b, fake_a, fake_b):
     """Lesson 5: both discriminators on real images and (pooled) detached fakes."""
-    loss = (cycle_d_loss(D_A(real_a), D_A(fake_a.detach())) + cycle_d_loss(D_B(real_b), D_B(fake_b.detach())))
+    loss = cycle_d_loss(D_A(real_a), D_A(fake_a.detach())) + cycle_d_loss(D_B(real_b), D_B(fake_b.detach()))
     opt_D.zero_grad(set_to_none=True)
     loss.backward()
     opt_D.step()

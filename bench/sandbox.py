@@ -72,11 +72,16 @@ def main() -> None:
                     print(f"{assignment} {kind:8s} run {repeat + 1}: {times[kind][-1]:6.1f} s", flush=True)
             for kind, course in made.items():
                 got = scores(course, assignment, "student")
-                print(f"{assignment} {kind:8s} score {sum(g[0] for g in got.values()):g}/"
-                      f"{sum(g[1] for g in got.values()):g}")
+                print(
+                    f"{assignment} {kind:8s} score {sum(g[0] for g in got.values()):g}/"
+                    f"{sum(g[1] for g in got.values()):g}"
+                )
             plain, boxed = statistics.median(times["plain"]), statistics.median(times["sandbox"])
-            print(f"{assignment}: median {plain:.1f} s plain, {boxed:.1f} s sandboxed ({boxed - plain:+.1f} s, "
-                  f"{(boxed / plain - 1) * 100:+.0f} %), load average {os.getloadavg()[0]:.1f}", flush=True)
+            print(
+                f"{assignment}: median {plain:.1f} s plain, {boxed:.1f} s sandboxed ({boxed - plain:+.1f} s, "
+                f"{(boxed / plain - 1) * 100:+.0f} %), load average {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

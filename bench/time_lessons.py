@@ -29,11 +29,16 @@ def cell_seconds(cell) -> float:
     start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
     if not (start and end):
         return 0.0
-    parse = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00"))
+
+    def parse(t):
+        return datetime.fromisoformat(t.replace("Z", "+00:00"))
+
     return (parse(end) - parse(start)).total_seconds()
 
 
-def run(lesson: str, profile: str, timeout: int, save: Path | None = None) -> tuple[float, list[tuple[int, float, str]]]:
+def run(
+    lesson: str, profile: str, timeout: int, save: Path | None = None
+) -> tuple[float, list[tuple[int, float, str]]]:
     """Execute one lesson under ``profile``: total seconds, and (cell index, seconds, first line) of each code cell.
     ``save``: a folder to write the executed notebook to, as ``<lesson>-<profile>.ipynb``."""
     notebook = nbformat.read(ROOT / "solutions" / lesson / f"{lesson}.ipynb", as_version=4)
@@ -42,13 +47,18 @@ def run(lesson: str, profile: str, timeout: int, save: Path | None = None) -> tu
     # dashboards use ipywidgets.Output, whose captured output nbclient can stall on (see helpers.display.widgets).
     os.environ["NBVAL"] = "1"
     start = time.perf_counter()
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    ).execute()
     total = time.perf_counter() - start
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, save / f"{lesson}-{profile}.ipynb")
-    cells = [(i, cell_seconds(c), c.source.strip().splitlines()[0][:50] if c.source.strip() else "")
-             for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
+    cells = [
+        (i, cell_seconds(c), c.source.strip().splitlines()[0][:50] if c.source.strip() else "")
+        for i, c in enumerate(notebook.cells)
+        if c.cell_type == "code"
+    ]
     return total, cells
 
 
@@ -70,9 +80,11 @@ def main() -> None:
             row += f"{total:>15.1f}{max(t for _, t, _ in cells):>12.1f}"
             slow += [(lesson, profile, i, t, line) for i, t, line in cells if t >= 20]
         print(f"{lesson:<26}{row}", flush=True)
-    print(f"(all: the whole notebook, kernel start and imports included; cell: its slowest cell; "
-          f"{os.cpu_count()} CPU cores, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
-          f"load average {os.getloadavg()[0]:.1f})")
+    print(
+        f"(all: the whole notebook, kernel start and imports included; cell: its slowest cell; "
+        f"{os.cpu_count()} CPU cores, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+        f"load average {os.getloadavg()[0]:.1f})"
+    )
     if slow:
         print("\ncells of 20 s or more:")
         for lesson, profile, i, t, line in slow:

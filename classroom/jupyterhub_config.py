@@ -45,21 +45,29 @@ c.Authenticator.admin_users = set(settings.get("admins", []))
 
 c.JupyterHub.load_groups = {f"formgrade-{course}": instructors, f"nbgrader-{course}": students}
 c.JupyterHub.load_roles = [
-    {"name": f"formgrade-{course}", "groups": [f"formgrade-{course}"],
-     "scopes": [f"access:services!service={course}", "list:services", f"read:services!service={course}"]},
+    {
+        "name": f"formgrade-{course}",
+        "groups": [f"formgrade-{course}"],
+        "scopes": [f"access:services!service={course}", "list:services", f"read:services!service={course}"],
+    },
     # the Assignments tab's course list asks the hub which course services exist
-    {"name": f"nbgrader-{course}", "groups": [f"nbgrader-{course}"],
-     "scopes": ["list:services", f"read:services!service={course}"]},
+    {
+        "name": f"nbgrader-{course}",
+        "groups": [f"nbgrader-{course}"],
+        "scopes": ["list:services", f"read:services!service={course}"],
+    },
     {"name": "server", "scopes": ["inherit"]},
 ]
-c.JupyterHub.services = [{
-    "name": course,
-    "url": f"http://127.0.0.1:{settings.get('formgrader_port', 9999)}",
-    "command": [str(bin_dir / "jupyterhub-singleuser"), "--ServerApp.ip=127.0.0.1"],
-    "user": grader,
-    "cwd": str(Path("~" + grader).expanduser() / course),
-    "environment": {"JUPYTERHUB_DEFAULT_URL": "/lab", "OMP_NUM_THREADS": "1"},
-}]
+c.JupyterHub.services = [
+    {
+        "name": course,
+        "url": f"http://127.0.0.1:{settings.get('formgrader_port', 9999)}",
+        "command": [str(bin_dir / "jupyterhub-singleuser"), "--ServerApp.ip=127.0.0.1"],
+        "user": grader,
+        "cwd": str(Path("~" + grader).expanduser() / course),
+        "environment": {"JUPYTERHUB_DEFAULT_URL": "/lab", "OMP_NUM_THREADS": "1"},
+    }
+]
 
 c.Spawner.cmd = [str(bin_dir / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab"

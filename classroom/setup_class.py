@@ -32,8 +32,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDENT_OFF_SERVER = ("nbgrader.server_extensions.formgrader", "nbgrader.server_extensions.course_list")
-STUDENT_OFF_LAB = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:course-list",
-                   "@jupyter/nbgrader:create-assignment")
+STUDENT_OFF_LAB = (
+    "@jupyter/nbgrader:formgrader",
+    "@jupyter/nbgrader:course-list",
+    "@jupyter/nbgrader:create-assignment",
+)
 
 
 def ensure_account(name: str) -> pwd.struct_passwd:
@@ -56,12 +59,14 @@ def write_owned(path: Path, text: str, account: pwd.struct_passwd, mode: int = 0
 
 
 def shared_nbgrader_config(settings: dict) -> str:
-    return (f"# written by classroom/setup_class.py: the class's course and exchange\n"
-            f"c = get_config()  # noqa: F821\n"
-            f"c.CourseDirectory.course_id = {settings['course_id']!r}\n"
-            f"c.Exchange.root = {settings['exchange']!r}\n"
-            f"# one course per hub: a fetched lesson lands in ~/<lesson>/, not ~/<course>/<lesson>/\n"
-            f"c.Exchange.path_includes_course = False\n")
+    return (
+        f"# written by classroom/setup_class.py: the class's course and exchange\n"
+        f"c = get_config()  # noqa: F821\n"
+        f"c.CourseDirectory.course_id = {settings['course_id']!r}\n"
+        f"c.Exchange.root = {settings['exchange']!r}\n"
+        f"# one course per hub: a fetched lesson lands in ~/<lesson>/, not ~/<course>/<lesson>/\n"
+        f"c.Exchange.path_includes_course = False\n"
+    )
 
 
 def setup(settings: dict, class_file: Path) -> None:
@@ -99,8 +104,10 @@ def main() -> None:
     if os.geteuid() != 0:
         sys.exit("setup_class.py creates Unix accounts and the exchange folder: run it as root (sudo).")
     setup(json.loads(args.class_file.read_text()), args.class_file)
-    print(f"class ready; start the hub as root: GAN_CLASS_SETTINGS={args.class_file} "
-          f"jupyterhub -f {ROOT / 'classroom' / 'jupyterhub_config.py'}")
+    print(
+        f"class ready; start the hub as root: GAN_CLASS_SETTINGS={args.class_file} "
+        f"jupyterhub -f {ROOT / 'classroom' / 'jupyterhub_config.py'}"
+    )
 
 
 if __name__ == "__main__":

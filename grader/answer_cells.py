@@ -82,8 +82,12 @@ def lesson_prelude(source_nb) -> str:
 
 def exercises_of(source_nb) -> dict[str, str]:
     """``{function name: grade_id of its answer cell}`` in the instructor's notebook."""
-    return {name: cell.metadata.nbgrader.grade_id for cell in source_nb.cells if is_answer(cell)
-            for name in defined_functions(cell.source)}
+    return {
+        name: cell.metadata.nbgrader.grade_id
+        for cell in source_nb.cells
+        if is_answer(cell)
+        for name in defined_functions(cell.source)
+    }
 
 
 def answers_of(nb, exercises: dict[str, str]) -> dict[str, str]:
@@ -134,8 +138,9 @@ def _has_contents(cell) -> bool:
     return True
 
 
-def job_for(tested: Iterable[str], answers: dict[str, str], exercises: dict[str, str],
-            references: dict[str, Any]) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+def job_for(
+    tested: Iterable[str], answers: dict[str, str], exercises: dict[str, str], references: dict[str, Any]
+) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     """The answer cells and references one test cell's worker gets: the student's cells for the exercises the test
     calls; for other exercises those cells call, the references, or the student's own cells where there is none.
 

@@ -128,8 +128,9 @@ def worker_gradebook(course_db: Path, worker_db: Path) -> None:
         target.close()
 
 
-def make_worker(course: Path, root: Path, lesson: str, students: list[str],
-                failures: dict[str, str] | None = None) -> Path:
+def make_worker(
+    course: Path, root: Path, lesson: str, students: list[str], failures: dict[str, str] | None = None
+) -> Path:
     """A course folder of its own for grading ``students``' submissions of ``lesson``: copies, never links.
 
     It holds the nbgrader configuration, a gradebook with the assignments and no student (see
@@ -152,8 +153,10 @@ def make_worker(course: Path, root: Path, lesson: str, students: list[str],
             failures[student] = f"its submission could not be copied for grading ({error})"
             continue
         if skipped:
-            print(f"{lesson}: {student}: left out of grading (links or special files): {', '.join(skipped)}",
-                  file=sys.stderr)
+            print(
+                f"{lesson}: {student}: left out of grading (links or special files): {', '.join(skipped)}",
+                file=sys.stderr,
+            )
     return root
 
 
@@ -192,8 +195,9 @@ def _verdicts(source, target, worker: Path, lesson: str, student: str) -> dict:
             except MissingEntry:
                 raise GradingFailure(f"the grading process recorded no score for {cell.name}") from None
             if score is not None and not (0 <= float(score) <= cell.max_score):  # NaN fails too
-                raise GradingFailure(f"{cell.name}: score {score} outside 0..{cell.max_score}: not a verdict of "
-                                     f"the autograder")
+                raise GradingFailure(
+                    f"{cell.name}: score {score} outside 0..{cell.max_score}: not a verdict of the autograder"
+                )
             scores[cell.name] = None if score is None else float(score)
             total += scores[cell.name] or 0.0
         for cell in [*notebook.solution_cells, *notebook.task_cells]:
@@ -256,23 +260,36 @@ def merge(course: Path, worker: Path, lesson: str, students: list[str]) -> tuple
     try:
         source_gradebook = Gradebook(db_url(worker))
     except Exception as error:  # noqa: BLE001 - a worker whose gradebook does not open graded nobody
-        return [], {student: f"the worker's gradebook is unreadable ({type(error).__name__}: {error})"
-                    for student in students}
+        return [], {
+            student: f"the worker's gradebook is unreadable ({type(error).__name__}: {error})" for student in students
+        }
     with source_gradebook as source, Gradebook(db_url(course)) as target, warnings.catch_warnings():
         warnings.simplefilter("ignore", SAWarning)  # nbgrader's add_submission builds objects before adding them
         for student in students:
             try:
-                merge_student(target, course, worker, lesson, student,
-                              _verdicts(source, target, worker, lesson, student))
+                merge_student(
+                    target, course, worker, lesson, student, _verdicts(source, target, worker, lesson, student)
+                )
                 merged.append(student)
             except Exception as error:  # noqa: BLE001 - any failure is this student's alone
-                failures[student] = str(error) if isinstance(error, GradingFailure) else \
-                    f"merging failed ({type(error).__name__}: {error})"
+                failures[student] = (
+                    str(error)
+                    if isinstance(error, GradingFailure)
+                    else f"merging failed ({type(error).__name__}: {error})"
+                )
     return merged, failures
 
 
-def _grade_shares(course: Path, tmp: Path, lesson: str, shares: list[list[str]], command: list[str],
-                  env: dict[str, str], jobs: int, tag: str) -> tuple[list[str], dict[str, str]]:
+def _grade_shares(
+    course: Path,
+    tmp: Path,
+    lesson: str,
+    shares: list[list[str]],
+    command: list[str],
+    env: dict[str, str],
+    jobs: int,
+    tag: str,
+) -> tuple[list[str], dict[str, str]]:
     """Grade each share in a worker of its own (``jobs`` at a time), then merge them; returns (graded, failures)."""
     copy_failures: dict[str, str] = {}
     workers = [make_worker(course, tmp / f"{tag}{k}", lesson, share, copy_failures) for k, share in enumerate(shares)]
@@ -284,8 +301,11 @@ def _grade_shares(course: Path, tmp: Path, lesson: str, shares: list[list[str]],
         if result is None:
             continue
         if result.returncode != 0:
-            print(f"{lesson}: nbgrader exited with {result.returncode} grading {', '.join(share)}:\n"
-                  f"{result.stderr[-3000:]}", file=sys.stderr)
+            print(
+                f"{lesson}: nbgrader exited with {result.returncode} grading {', '.join(share)}:\n"
+                f"{result.stderr[-3000:]}",
+                file=sys.stderr,
+            )
         merged, failed = merge(course, worker, lesson, share)
         graded += merged
         for student, reason in failed.items():
@@ -293,8 +313,9 @@ def _grade_shares(course: Path, tmp: Path, lesson: str, shares: list[list[str]],
     return graded, failures
 
 
-def autograde(course: Path, lesson: str, jobs: int, extra: list[str],
-              reasons: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
+def autograde(
+    course: Path, lesson: str, jobs: int, extra: list[str], reasons: dict[str, str] | None = None
+) -> tuple[list[str], list[str]]:
     """Autograde every submission of ``lesson`` with ``jobs`` workers; return (graded, failed) students.
 
     Every submission is graded in a worker folder (:func:`make_worker`), never in the course folder. A student whose
@@ -317,8 +338,9 @@ def autograde(course: Path, lesson: str, jobs: int, extra: list[str],
         again = [student for share in shares if len(share) > 1 for student in share if student in failures]
         if again:
             print(f"{lesson}: grading {', '.join(again)} again, each alone", file=sys.stderr)
-            regraded, failures_alone = _grade_shares(course, tmp, lesson, [[s] for s in again], command, env, jobs,
-                                                     "alone")
+            regraded, failures_alone = _grade_shares(
+                course, tmp, lesson, [[s] for s in again], command, env, jobs, "alone"
+            )
             graded += regraded
             failures = {s: r for s, r in failures.items() if s not in again} | failures_alone
     for student, reason in sorted(failures.items()):
@@ -328,8 +350,9 @@ def autograde(course: Path, lesson: str, jobs: int, extra: list[str],
     return sorted(graded), sorted(failures)
 
 
-def grade_lessons(course: Path, lessons: list[str], jobs: int, extra: list[str], feedback: bool = False,
-                  export: str | None = None) -> int:
+def grade_lessons(
+    course: Path, lessons: list[str], jobs: int, extra: list[str], feedback: bool = False, export: str | None = None
+) -> int:
     """Autograde every submission of each of ``lessons`` with ``jobs`` workers (:func:`autograde`), then run
     ``nbgrader generate_feedback`` for each graded lesson (``feedback``) and ``nbgrader export`` to the CSV file
     ``export``. Prints a summary line per lesson. Returns the exit status: 1 when a submission was not graded or a
@@ -339,8 +362,11 @@ def grade_lessons(course: Path, lessons: list[str], jobs: int, extra: list[str],
     for lesson in lessons:
         start = time.perf_counter()
         graded, failed = autograde(course, lesson, jobs, extra)
-        print(f"{lesson}: {len(graded)} submissions autograded in {time.perf_counter() - start:.1f} s "
-              f"with {jobs} workers" + (f"; FAILED: {', '.join(failed)}" if failed else ""), flush=True)
+        print(
+            f"{lesson}: {len(graded)} submissions autograded in {time.perf_counter() - start:.1f} s "
+            f"with {jobs} workers" + (f"; FAILED: {', '.join(failed)}" if failed else ""),
+            flush=True,
+        )
         status |= bool(failed)
         if feedback and graded:
             result = run(nbgrader_command("generate_feedback", lesson, "--force"), course, env)

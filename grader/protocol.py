@@ -141,13 +141,20 @@ def decode_call(payload: bytes) -> tuple[str, tuple, dict, list] | None:
     call = cloudpickle.loads(payload)
     if call is None:
         return None
-    if type(call) is not tuple or len(call) != 4 or type(call[0]) is not str or type(call[1]) is not tuple or \
-            type(call[2]) is not dict or type(call[3]) is not list:
+    if (
+        type(call) is not tuple
+        or len(call) != 4
+        or type(call[0]) is not str
+        or type(call[1]) is not tuple
+        or type(call[2]) is not dict
+        or type(call[3]) is not list
+    ):
         raise BadReply("a call that is not (name, args, kwargs, grads)")
     return call
 
 
 # -- worker -> grader: JSON objects ----------------------------------------------------------------------------------
+
 
 def encode_message(message: dict) -> bytes:
     return json.dumps(message).encode()
@@ -169,8 +176,11 @@ def encode_error(error: BaseException) -> dict:
     from) and whether it is a built-in exception class."""
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith("<your answer")]
     where = f" (line {frames[-1].lineno} of your answer cell)" if frames else ""
-    return {"error": type(error).__name__[:80], "message": f"{str(error)[:2000]}{where}",
-            "builtin": isinstance(error, Exception) and getattr(builtins, type(error).__name__, None) is type(error)}
+    return {
+        "error": type(error).__name__[:80],
+        "message": f"{str(error)[:2000]}{where}",
+        "builtin": isinstance(error, Exception) and getattr(builtins, type(error).__name__, None) is type(error),
+    }
 
 
 class RemoteError(Exception):
@@ -178,8 +188,12 @@ class RemoteError(Exception):
 
 
 def _check_error(node: Any) -> None:
-    if type(node) is not dict or type(node.get("error")) is not str or type(node.get("message")) is not str or \
-            type(node.get("builtin")) is not bool:
+    if (
+        type(node) is not dict
+        or type(node.get("error")) is not str
+        or type(node.get("message")) is not str
+        or type(node.get("builtin")) is not bool
+    ):
         raise BadReply("an error that is not {'error': str, 'message': str, 'builtin': bool}")
 
 
@@ -247,9 +261,23 @@ def is_exit(message: dict) -> bool:
 # -- values ----------------------------------------------------------------------------------------------------------
 
 # The dtypes a tensor may come back in (by name): anything else is refused.
-DTYPES = {str(d).removeprefix("torch."): d for d in (
-    torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.uint8, torch.int8, torch.int16, torch.int32,
-    torch.int64, torch.bool, torch.complex64, torch.complex128)}
+DTYPES = {
+    str(d).removeprefix("torch."): d
+    for d in (
+        torch.float16,
+        torch.bfloat16,
+        torch.float32,
+        torch.float64,
+        torch.uint8,
+        torch.int8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+        torch.bool,
+        torch.complex64,
+        torch.complex128,
+    )
+}
 MAX_DEPTH = 12
 MAX_ITEMS = 100_000
 MAX_ELEMENTS = 50_000_000  # of one tensor or array that comes back
@@ -278,8 +306,15 @@ def _tensor_bytes(t: torch.Tensor) -> tuple[str, list[int], str]:
 def encode_tensor(t: torch.Tensor, *, grad: bool = True) -> dict:
     """``t`` as plain data: dtype, shape, device type, requires_grad, bytes, and its ``.grad`` (also encoded)."""
     dtype, shape, data = _tensor_bytes(t)
-    node = {"t": "tensor", "dtype": dtype, "shape": shape, "device": t.device.type, "rg": bool(t.requires_grad),
-            "data": data, "sub": None if type(t) in (torch.Tensor, torch.nn.Parameter) else type(t).__name__}
+    node = {
+        "t": "tensor",
+        "dtype": dtype,
+        "shape": shape,
+        "device": t.device.type,
+        "rg": bool(t.requires_grad),
+        "data": data,
+        "sub": None if type(t) in (torch.Tensor, torch.nn.Parameter) else type(t).__name__,
+    }
     if grad and t.is_leaf and t.grad is not None:
         node["grad"] = encode_tensor(t.grad, grad=False)
     return node
@@ -301,8 +336,11 @@ def decode_tensor(node: dict) -> torch.Tensor:
         raw = _raw_bytes(node.get("data") or "")
         if len(raw) != math.prod(shape) * dtype.itemsize:
             raise BadReply("a tensor whose bytes do not match its shape")
-        t = torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape).clone() if raw else \
-            torch.empty(shape, dtype=dtype)
+        t = (
+            torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape).clone()
+            if raw
+            else torch.empty(shape, dtype=dtype)
+        )
     if node.get("rg") is True and (dtype.is_floating_point or dtype.is_complex):
         t.requires_grad_(True)
     return t
@@ -320,15 +358,25 @@ def encode(value: Any, depth: int = 0) -> Any:
     if isinstance(value, torch.Tensor):
         return encode_tensor(value)
     if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
-        return {"t": "ndarray", "dtype": value.dtype.str, "shape": list(value.shape),
-                "data": base64.b64encode(np.ascontiguousarray(value).tobytes()).decode()}
+        return {
+            "t": "ndarray",
+            "dtype": value.dtype.str,
+            "shape": list(value.shape),
+            "data": base64.b64encode(np.ascontiguousarray(value).tobytes()).decode(),
+        }
     if isinstance(value, np.generic) and value.dtype.kind in "biuf":
         return {"t": "npscalar", "v": encode(value.item(), depth + 1), "type": type(value).__name__}
     if type(value) in (list, tuple):
         return {"t": type(value).__name__, "v": [encode(v, depth + 1) for v in value]}
     if type(value) is dict:
-        return {"t": "dict", "v": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in value.items()
-                                   if k is None or type(k) in (str, int, float, bool)]}
+        return {
+            "t": "dict",
+            "v": [
+                [encode(k, depth + 1), encode(v, depth + 1)]
+                for k, v in value.items()
+                if k is None or type(k) in (str, int, float, bool)
+            ],
+        }
     return {"t": "opaque", "type": type(value).__name__[:80]}
 
 
@@ -375,8 +423,11 @@ def decode(node: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
         if dtype.kind not in "biufc":
             raise BadReply("a NumPy array of objects")
         shape = node.get("shape")
-        if not isinstance(shape, list) or not all(type(s) is int and s >= 0 for s in shape) or \
-                math.prod(shape) > MAX_ELEMENTS:
+        if (
+            not isinstance(shape, list)
+            or not all(type(s) is int and s >= 0 for s in shape)
+            or math.prod(shape) > MAX_ELEMENTS
+        ):
             raise BadReply("a NumPy array with a bad shape")
         raw = _raw_bytes(node.get("data") or "")
         if len(raw) != math.prod(shape) * dtype.itemsize:
@@ -435,13 +486,18 @@ def leaves_of(args: tuple, kwargs: dict) -> list[torch.Tensor]:
 
 # -- an argument's state after a call ----------------------------------------------------------------------------------
 
+
 def encode_attributes(obj: Any) -> list:
     """``[[name, value]]`` of ``obj``'s plain attributes (numbers, flags, lists of tensors): not private, not
     ``training``, not a module, optimizer or callable, nor anything :func:`encode` cannot carry."""
     attrs = []
     for key, value in vars(obj).items():
-        if key.startswith("_") or key == "training" or isinstance(value, (nn.Module, torch.optim.Optimizer)) or \
-                callable(value):
+        if (
+            key.startswith("_")
+            or key == "training"
+            or isinstance(value, (nn.Module, torch.optim.Optimizer))
+            or callable(value)
+        ):
             continue
         node = encode(value)
         if not (isinstance(node, dict) and node.get("t") == "opaque"):
@@ -468,10 +524,16 @@ def apply_attributes(obj: Any, attrs: Any) -> None:
         return
     current = vars(obj) if hasattr(obj, "__dict__") else {}
     for pair in attrs:
-        if type(pair) is list and len(pair) == 2 and type(pair[0]) is str and pair[0] in current \
-                and not pair[0].startswith("_") \
-                and not isinstance(current[pair[0]], (nn.Module, torch.optim.Optimizer)) \
-                and not callable(current[pair[0]]) and not _holds_parameters(current[pair[0]]):
+        if (
+            type(pair) is list
+            and len(pair) == 2
+            and type(pair[0]) is str
+            and pair[0] in current
+            and not pair[0].startswith("_")
+            and not isinstance(current[pair[0]], (nn.Module, torch.optim.Optimizer))
+            and not callable(current[pair[0]])
+            and not _holds_parameters(current[pair[0]])
+        ):
             setattr(obj, pair[0], decode(pair[1]))
 
 
@@ -482,9 +544,13 @@ def encode_state(value: Any) -> dict:
     if isinstance(value, torch.Tensor):
         return {"t": "tensor_state", "v": encode_tensor(value)}
     if isinstance(value, nn.Module):
-        return {"t": "module_state", "params": [encode_tensor(p) for p in value.parameters()],
-                "buffers": [encode_tensor(b) for b in value.buffers()],
-                "training": [m.training for m in value.modules()], "attrs": encode_attributes(value)}
+        return {
+            "t": "module_state",
+            "params": [encode_tensor(p) for p in value.parameters()],
+            "buffers": [encode_tensor(b) for b in value.buffers()],
+            "training": [m.training for m in value.modules()],
+            "attrs": encode_attributes(value),
+        }
     if isinstance(value, torch.optim.Optimizer):
         return {"t": "optimizer_state", "v": encode(value.state_dict())}
     if hasattr(value, "__dict__") and not isinstance(value, type) and not callable(getattr(value, "__func__", None)):
@@ -564,8 +630,11 @@ def _graph(value: torch.Tensor, leaves: list[torch.Tensor]):
         return None
     wanted = [i for i, leaf in enumerate(leaves) if leaf.requires_grad]
     try:
-        grads = torch.autograd.grad(value.sum(), [leaves[i] for i in wanted], allow_unused=True, retain_graph=True) \
-            if wanted else []
+        grads = (
+            torch.autograd.grad(value.sum(), [leaves[i] for i in wanted], allow_unused=True, retain_graph=True)
+            if wanted
+            else []
+        )
     except Exception:  # noqa: BLE001 - any failure means "no graph to show"
         return None
     out: list = [None] * len(leaves)
@@ -667,8 +736,7 @@ def encode_changes(returned: list, before: int) -> list:
 def apply_changes(changed: Any, returned: list[torch.Tensor]) -> None:
     """Change the grader's copies of earlier results (``returned``, in order) as :func:`encode_changes` reported."""
     for pair in changed or []:
-        if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not int or \
-                not 0 <= pair[0] < len(returned):
+        if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not int or not 0 <= pair[0] < len(returned):
             raise BadReply("a change to an unknown result")
         assign_tensor(returned[pair[0]], pair[1])
 
@@ -677,8 +745,12 @@ def encode_result(result: Any, args: tuple, kwargs: dict, leaves: list[torch.Ten
     """A call's reply (worker side): its return value (:func:`encode_return`), the state of every argument afterwards
     (:func:`encode_state`) and the earlier results it changed in place (:func:`encode_changes`)."""
     before = len(returned)
-    return {"return": encode_return(result, leaves, returned), "args": [encode_state(a) for a in args],
-            "kwargs": {k: encode_state(v) for k, v in kwargs.items()}, "changed": encode_changes(returned, before)}
+    return {
+        "return": encode_return(result, leaves, returned),
+        "args": [encode_state(a) for a in args],
+        "kwargs": {k: encode_state(v) for k, v in kwargs.items()},
+        "changed": encode_changes(returned, before),
+    }
 
 
 def rebuild_result(reply: dict, args: tuple, kwargs: dict, leaves: list[torch.Tensor], returned: list) -> Any:
@@ -687,8 +759,12 @@ def rebuild_result(reply: dict, args: tuple, kwargs: dict, leaves: list[torch.Te
     exception (:func:`decode_error`). Raises :class:`BadReply` for any other reply."""
     if "error" in reply:
         raise decode_error(reply)
-    if "return" not in reply or type(reply.get("args")) is not list or len(reply["args"]) != len(args) or \
-            type(reply.get("kwargs")) is not dict:
+    if (
+        "return" not in reply
+        or type(reply.get("args")) is not list
+        or len(reply["args"]) != len(args)
+        or type(reply.get("kwargs")) is not dict
+    ):
         raise BadReply("a reply without a result")
     for value, state in zip(args, reply["args"]):
         apply_state(value, state)

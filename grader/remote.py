@@ -59,16 +59,24 @@ class Worker:
             shutil.rmtree(self.scratch)
             self.scratch = sandbox.make_scratch(env, sandbox.UID)
             read_only = [*sandbox.python_roots(sys.executable), *sandbox.editable_paths()]
-            command = sandbox.bwrap_command([*command, "--sandboxed"], scratch=self.scratch,
-                                            cwd=str(self.scratch / "home"), read_only=read_only)
+            command = sandbox.bwrap_command(
+                [*command, "--sandboxed"], scratch=self.scratch, cwd=str(self.scratch / "home"), read_only=read_only
+            )
             env = sandbox.sandbox_env(env, self.scratch, sys.executable)
         else:
             env["PYTHONPATH"] = os.pathsep.join(str(p.parent) for p in sandbox.editable_paths() if p.name == "grader")
         env.setdefault("OMP_NUM_THREADS", "1")
         env["MPLBACKEND"] = "Agg"
         stderr = open(self.scratch / "worker-stderr.txt", "wb")  # noqa: SIM115 - lives as long as the process
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-                                        env=env, cwd=str(self.scratch), start_new_session=True)
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+            cwd=str(self.scratch),
+            start_new_session=True,
+        )
         stderr.close()
         self._buffer = bytearray()
         self._write(protocol.encode_prelude(self.prelude))
@@ -171,8 +179,13 @@ class Exercise:
         dead: why the child is gone already (its answer cells ended it), or None.
     """
 
-    def __init__(self, worker: Worker, errors: dict[str, dict] | None = None, defined: set[str] | None = None,
-                 dead: str | None = None):
+    def __init__(
+        self,
+        worker: Worker,
+        errors: dict[str, dict] | None = None,
+        defined: set[str] | None = None,
+        dead: str | None = None,
+    ):
         self.worker, self.dead = worker, dead
         self.errors = errors or {}
         self.defined = defined or set()
@@ -192,16 +205,19 @@ class Exercise:
         from helpers.checks.core import GradingError  # the grader's own copy, in the grader's process
 
         if self.dead is not None:
-            raise GradingError(f"{name} could not be called: your code ended the grading process {self.dead} "
-                               f"(os._exit(), exit(), a crash, a kill or an endless loop). Remove that from your "
-                               f"answer cell.")
+            raise GradingError(
+                f"{name} could not be called: your code ended the grading process {self.dead} "
+                f"(os._exit(), exit(), a crash, a kill or an endless loop). Remove that from your "
+                f"answer cell."
+            )
         if name not in self.defined:
             # as in a notebook, a cell that fails after its `def` still defines the function; one that fails before
             # it does not
             if name in self.errors:
                 error = self.errors[name]
-                raise protocol.decode_error(error, f"your answer cell for {name} failed before defining it: "
-                                                   f"{error['error']}: ")
+                raise protocol.decode_error(
+                    error, f"your answer cell for {name} failed before defining it: {error['error']}: "
+                )
             raise GradingError(f"{name} is not defined by its answer cell: keep the line `def {name}(...)` there.")
         leaves = protocol.leaves_of(args, kwargs)
         try:
@@ -215,24 +231,30 @@ class Exercise:
         except TimeoutError:
             self.worker.close()
             self.dead = f"by running longer than {self.worker.timeout:g} s in one call"
-            raise GradingError(f"{name} took longer than {self.worker.timeout:g} s: look for an endless loop, or work "
-                               f"that grows with the input") from None
+            raise GradingError(
+                f"{name} took longer than {self.worker.timeout:g} s: look for an endless loop, or work "
+                f"that grows with the input"
+            ) from None
         except (WorkerDied, BadReply) as error:
             self.worker.close()
             self.dead = "while it ran"
-            raise GradingError(f"{name} ended the grading process (os._exit(), exit(), a crash or a kill): "
-                               f"{error}") from None
+            raise GradingError(
+                f"{name} ended the grading process (os._exit(), exit(), a crash or a kill): {error}"
+            ) from None
         if exited:
             self.dead = "while it ran"
-            raise GradingError(f"calling {name} ended the grading process (os._exit(), a crash or a kill), so it "
-                               f"returned nothing. Remove that call from your function.")
+            raise GradingError(
+                f"calling {name} ended the grading process (os._exit(), a crash or a kill), so it "
+                f"returned nothing. Remove that call from your function."
+            )
         try:
             return protocol.rebuild_result(reply, args, kwargs, leaves, self.returned)
         except BadReply as error:
             self.worker.close()
             self.dead = "by sending something that is not a result"
-            raise GradingError(f"the result of {name} could not be read ({error}): return tensors, numbers or "
-                               f"tuples of them") from None
+            raise GradingError(
+                f"the result of {name} could not be read ({error}): return tensors, numbers or tuples of them"
+            ) from None
 
 
 class RemoteFunction:

@@ -45,21 +45,40 @@ from traitlets import Integer, List, Unicode
 
 SANDBOX_ENV = "GAN_GRADING_SANDBOX"
 DATA_ENV = "GAN_COURSE_DATA"  # helpers.data.mnist.DATA_ENV (helpers is not imported here: it imports torch)
-MISSING = ("bubblewrap (bwrap) is not installed: `sudo apt-get install bubblewrap`, or set GAN_GRADING_SANDBOX=off "
-           "to grade without a sandbox (NOT for untrusted submissions)")
+MISSING = (
+    "bubblewrap (bwrap) is not installed: `sudo apt-get install bubblewrap`, or set GAN_GRADING_SANDBOX=off "
+    "to grade without a sandbox (NOT for untrusted submissions)"
+)
 UID = 65534
 DATA_SIZE = 2 << 30  # bytes: the most a kernel may write into its data folder (a tmpfs: memory)
 FOLDER_LINKS, MAX_LINKS = 256, 2_000  # see mirror()
 # Every namespace (user, mount, PID, network, IPC, UTS, cgroup), no nested user namespace, no capabilities; the
 # sandbox dies with bwrap, and the kernel gets a session of its own (no terminal to push keystrokes into).
-NAMESPACES = ("--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL", "--die-with-parent",
-              "--new-session")
+NAMESPACES = (
+    "--unshare-all",
+    "--unshare-user",
+    "--disable-userns",
+    "--cap-drop",
+    "ALL",
+    "--die-with-parent",
+    "--new-session",
+)
 SYSTEM = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 ETC = ("alternatives", "fonts", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf")
 # The environment a kernel keeps: locale, thread counts, the device, and every NBGRADER_* and GAN_* variable
 # (nbgrader sets NBGRADER_EXECUTION in its own environment while it grades; the course reads GAN_*).
-PASS_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONHASHSEED", "PYDEVD_DISABLE_FILE_VALIDATION", "OMP_NUM_THREADS",
-            "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
+PASS_ENV = (
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "PYTHONHASHSEED",
+    "PYDEVD_DISABLE_FILE_VALIDATION",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "CUDA_VISIBLE_DEVICES",
+)
 PASS_PREFIXES = ("NBGRADER_", "GAN_")
 
 
@@ -78,17 +97,34 @@ def sandbox_available() -> str | None:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         return MISSING
-    probe = [bwrap, *NAMESPACES, "--uid", str(UID), "--gid", str(UID), *system_binds(), "--proc", "/proc",
-             "--dev", "/dev", "--", "true"]
+    probe = [
+        bwrap,
+        *NAMESPACES,
+        "--uid",
+        str(UID),
+        "--gid",
+        str(UID),
+        *system_binds(),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--",
+        "true",
+    ]
     try:
         result = subprocess.run(probe, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as error:
-        return (f"bwrap cannot run ({error}); set {SANDBOX_ENV}=off to grade without a sandbox "
-                f"(NOT for untrusted submissions)")
+        return (
+            f"bwrap cannot run ({error}); set {SANDBOX_ENV}=off to grade without a sandbox "
+            f"(NOT for untrusted submissions)"
+        )
     if result.returncode != 0:
-        return (f"bwrap cannot build a sandbox on this machine ({result.stderr.strip() or result.returncode}): user "
-                f"namespaces may be disabled (sysctl kernel.unprivileged_userns_clone=1), or set {SANDBOX_ENV}=off "
-                f"to grade without a sandbox (NOT for untrusted submissions)")
+        return (
+            f"bwrap cannot build a sandbox on this machine ({result.stderr.strip() or result.returncode}): user "
+            f"namespaces may be disabled (sysctl kernel.unprivileged_userns_clone=1), or set {SANDBOX_ENV}=off "
+            f"to grade without a sandbox (NOT for untrusted submissions)"
+        )
     return None
 
 
@@ -203,11 +239,20 @@ def sandbox_env(env: Mapping[str, str], scratch: Path, executable: str) -> dict[
     kept = {k: v for k, v in env.items() if k in PASS_ENV or k.startswith(PASS_PREFIXES)}
     kept.pop(SANDBOX_ENV, None)
     bin_dir = os.path.dirname(executable) if os.path.isabs(executable) else os.path.dirname(sys.executable)
-    return {"LANG": "C.UTF-8", **kept, "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": str(home),
-            "USER": "nobody", "LOGNAME": "nobody", "TMPDIR": str(scratch / "tmp"), "IPYTHONDIR": str(home / ".ipython"),
-            "MPLCONFIGDIR": str(home / ".config" / "matplotlib"), "XDG_CACHE_HOME": str(home / ".cache"),
-            "JUPYTER_RUNTIME_DIR": str(home / ".local" / "share" / "jupyter" / "runtime"),
-            DATA_ENV: str(scratch / "data")}
+    return {
+        "LANG": "C.UTF-8",
+        **kept,
+        "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "USER": "nobody",
+        "LOGNAME": "nobody",
+        "TMPDIR": str(scratch / "tmp"),
+        "IPYTHONDIR": str(home / ".ipython"),
+        "MPLCONFIGDIR": str(home / ".config" / "matplotlib"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "JUPYTER_RUNTIME_DIR": str(home / ".local" / "share" / "jupyter" / "runtime"),
+        DATA_ENV: str(scratch / "data"),
+    }
 
 
 def outermost(paths: Iterable[Path]) -> list[Path]:
@@ -216,8 +261,15 @@ def outermost(paths: Iterable[Path]) -> list[Path]:
     return [p for p in unique if not any(q != p and p.is_relative_to(q) for q in unique)]
 
 
-def bwrap_command(kernel_cmd: list[str], *, scratch: Path, cwd: str | None, read_only: Iterable[Path],
-                  data: Path | None = None, uid: int = UID) -> list[str]:
+def bwrap_command(
+    kernel_cmd: list[str],
+    *,
+    scratch: Path,
+    cwd: str | None,
+    read_only: Iterable[Path],
+    data: Path | None = None,
+    uid: int = UID,
+) -> list[str]:
     """``kernel_cmd`` wrapped in bwrap: the namespaces, the read-only binds (system, ``/etc`` files, ``read_only``
     and ``data``), the GPU devices, ``scratch`` writable with ``data``'s :func:`mirror` in ``scratch/data``, ``cwd``
     read-only as the working directory, the rest of ``/`` absent.
@@ -229,14 +281,33 @@ def bwrap_command(kernel_cmd: list[str], *, scratch: Path, cwd: str | None, read
     if cwd is not None:
         exposing = [p for p in read_only if Path(cwd).resolve().is_relative_to(p.resolve())]
         if exposing:
-            raise SandboxUnavailable(f"refusing to grade in a sandbox that shows {exposing[0]}: it holds the "
-                                     f"submission folder {cwd}, hence the course and the other students")
-    args = ["bwrap", *NAMESPACES, "--uid", str(uid), "--gid", str(uid), "--proc", "/proc", "--dev", "/dev",
-            *system_binds()]
+            raise SandboxUnavailable(
+                f"refusing to grade in a sandbox that shows {exposing[0]}: it holds the "
+                f"submission folder {cwd}, hence the course and the other students"
+            )
+    args = [
+        "bwrap",
+        *NAMESPACES,
+        "--uid",
+        str(uid),
+        "--gid",
+        str(uid),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        *system_binds(),
+    ]
     for name in ETC:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    args += ["--ro-bind", str(scratch / "etc" / "passwd"), "/etc/passwd",
-             "--ro-bind", str(scratch / "etc" / "group"), "/etc/group"]
+    args += [
+        "--ro-bind",
+        str(scratch / "etc" / "passwd"),
+        "/etc/passwd",
+        "--ro-bind",
+        str(scratch / "etc" / "group"),
+        "/etc/group",
+    ]
     for path in read_only:
         args += ["--ro-bind", str(path), str(path)]
     devices = gpu_devices()
@@ -269,7 +340,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     """
 
     read_only = List(Unicode(), help="More paths a grading kernel may read (bound read-only at the same place).").tag(
-        config=True)
+        config=True
+    )
     uid = Integer(UID, help="The kernel's uid and gid inside the sandbox (a user namespace).").tag(config=True)
 
     _scratch: Path | None = None
@@ -285,8 +357,11 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def _async_pre_start_kernel(self, **kw):
         """Make the scratch folder and put the connection file and the kernel's sockets (ipc transport) in it."""
         if sandbox_disabled():
-            self.log.warning("%s=off: grading WITHOUT a sandbox; a submission can read and change the course "
-                             "(solutions, gradebook, other students) and leave processes behind", SANDBOX_ENV)
+            self.log.warning(
+                "%s=off: grading WITHOUT a sandbox; a submission can read and change the course "
+                "(solutions, gradebook, other students) and leave processes behind",
+                SANDBOX_ENV,
+            )
         else:
             reason = sandbox_available()
             if reason is not None:
@@ -303,8 +378,14 @@ class SandboxedKernelManager(AsyncKernelManager):
             env, executable = kw.get("env") or dict(os.environ), kernel_cmd[0]
             read_only = [*python_roots(executable), *editable_paths(), *map(Path, self.read_only)]
             try:
-                kernel_cmd = bwrap_command(kernel_cmd, scratch=self._scratch, cwd=kw.get("cwd"), read_only=read_only,
-                                           data=data_root(env), uid=self.uid)
+                kernel_cmd = bwrap_command(
+                    kernel_cmd,
+                    scratch=self._scratch,
+                    cwd=kw.get("cwd"),
+                    read_only=read_only,
+                    data=data_root(env),
+                    uid=self.uid,
+                )
             except SandboxUnavailable:
                 await self._async_cleanup_resources()
                 raise

@@ -46,8 +46,9 @@ def child(read_exact, out, base: dict) -> None:
             exec(compile(source, f"<your answer cell for {name}>", "exec"), ns)  # noqa: S102 - the point of a worker
         except BaseException as error:  # noqa: BLE001 - report anything, SystemExit included
             errors[name] = error
-    protocol.write_frame(out, protocol.encode_message(
-        protocol.encode_setup(errors, [n for n, _ in answers if callable(ns.get(n))])))
+    protocol.write_frame(
+        out, protocol.encode_message(protocol.encode_setup(errors, [n for n, _ in answers if callable(ns.get(n))]))
+    )
     returned: list = []
     while True:
         frame = protocol.read_frame(read_exact, protocol.MAX_FRAME)

@@ -16,8 +16,9 @@ import pickle
 import random
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,10 +55,15 @@ def load(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -
         return load_plain(path, map_location=map_location)
     except Exception as error:  # noqa: BLE001 - any failure means "not a checkpoint"
         culprit = refused_global(error)
-        reason = (f"it holds pickled code or objects ({culprit}), which are never loaded: a checkpoint holds only "
-                  f"tensors, numbers and strings" if culprit else short_reason(error))
-        raise ValueError(f"{path} is not a readable checkpoint ({reason}). "
-                         f"Delete it to start again, or pass another path.") from error
+        reason = (
+            f"it holds pickled code or objects ({culprit}), which are never loaded: a checkpoint holds only "
+            f"tensors, numbers and strings"
+            if culprit
+            else short_reason(error)
+        )
+        raise ValueError(
+            f"{path} is not a readable checkpoint ({reason}). Delete it to start again, or pass another path."
+        ) from error
 
 
 def load_plain(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> Any:
@@ -127,8 +133,9 @@ def training_state(step: int, parts: Mapping[str, Any], **extra: Any) -> dict[st
     return state
 
 
-def restore(path: str | os.PathLike, parts: Mapping[str, Any], *,
-            map_location: str | torch.device = "cpu") -> dict[str, Any] | None:
+def restore(
+    path: str | os.PathLike, parts: Mapping[str, Any], *, map_location: str | torch.device = "cpu"
+) -> dict[str, Any] | None:
     """Load the checkpoint at ``path`` into every named part (``part.load_state_dict``) and restore the random
     number generators; returns the whole state (for the step and the extras), or ``None`` when there is no file.
 

@@ -27,8 +27,9 @@ explicitly (``HyperparameterPanel(..., live=profile.watched)``, ``load_mnist(off
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 PROFILE_ENV = "GAN_PROFILE"
 OFFLINE_ENV = "GAN_COURSE_OFFLINE"
@@ -146,10 +147,13 @@ def get_profile(environ: Mapping[str, str] | None = None, *, device: Any = None)
         device = get_device()
     kind = str(getattr(device, "type", device)).split(":")[0]
     if kind in ("cuda", "mps"):
-        return Profile("full", f"a GPU ({kind}) is the training device; set {PROFILE_ENV}=cpu for shorter runs",
-                       **base)
-    return Profile("cpu", f"no GPU: runs sized for a laptop CPU, a few minutes per training cell; "
-                          f"set {PROFILE_ENV}=full for the full runs or {PROFILE_ENV}=quick for the shortest", **base)
+        return Profile("full", f"a GPU ({kind}) is the training device; set {PROFILE_ENV}=cpu for shorter runs", **base)
+    return Profile(
+        "cpu",
+        f"no GPU: runs sized for a laptop CPU, a few minutes per training cell; "
+        f"set {PROFILE_ENV}=full for the full runs or {PROFILE_ENV}=quick for the shortest",
+        **base,
+    )
 
 
 def _grading(env: Mapping[str, str]) -> bool:

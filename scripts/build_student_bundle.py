@@ -27,11 +27,11 @@ import re
 import shutil
 import sys
 import tempfile
-import tomllib
 import zipfile
 from pathlib import Path
 
 import nbformat
+import tomllib
 
 from helpers.data.download import install_folder
 
@@ -41,8 +41,26 @@ DEFAULT_OUT = Path("dist") / f"{NAME}.zip"
 
 # Never in a bundle, at any depth: instructor sources, tests and their answer catalogue, the grading service,
 # benchmarks, scripts, nbgrader's configuration, gradebooks and class folders.
-FORBIDDEN = {"solutions", "tests", "catalogue", "grader", "bench", "scripts", "nbgrader_config.py", "gradebook.db",
-             ".ci", "submitted", "autograded", "feedback", "release", "source", "exports", ".git", "dist", "build"}
+FORBIDDEN = {
+    "solutions",
+    "tests",
+    "catalogue",
+    "grader",
+    "bench",
+    "scripts",
+    "nbgrader_config.py",
+    "gradebook.db",
+    ".ci",
+    "submitted",
+    "autograded",
+    "feedback",
+    "release",
+    "source",
+    "exports",
+    ".git",
+    "dist",
+    "build",
+}
 FORBIDDEN_SUFFIXES = (".db", ".sqlite", ".pyc")
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".DS_Store", "*.egg-info")
 
@@ -62,6 +80,7 @@ class BundleError(Exception):
 
 
 # -- what the instructor notebooks keep secret ----------------------------------------------------------------------
+
 
 def lessons(root: Path = ROOT) -> list[str]:
     return sorted(p.name for p in (root / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file())
@@ -98,8 +117,7 @@ def secret_and_public(notebook) -> tuple[list[str], list[str]]:
         secret += [line.strip() for line in inside]
         public += [line.strip() for line in outside]
     public_text = "\n".join(public)
-    secret = [line for line in dict.fromkeys(secret)
-              if line and line not in STUB_LINES and line not in public_text]
+    secret = [line for line in dict.fromkeys(secret) if line and line not in STUB_LINES and line not in public_text]
     return secret, public
 
 
@@ -132,17 +150,21 @@ def check_student_notebook(lesson: str, root: Path = ROOT) -> list[str]:
     where = f"notebooks/{lesson}/{lesson}.ipynb"
     problems = []
     lines = notebook_lines(student)
-    for number, line in enumerate(lines):
+    for _number, line in enumerate(lines):
         if MARKERS.search(line):
-            problems.append(f"{where}: holds the nbgrader marker {line.strip()!r} (a solution or hidden test "
-                            f"was released): {regenerate}")
+            problems.append(
+                f"{where}: holds the nbgrader marker {line.strip()!r} (a solution or hidden test "
+                f"was released): {regenerate}"
+            )
             break
     secret, _ = secret_and_public(instructor)
     seen = {line.strip() for line in lines}
     leaked = [line for line in secret if line in seen]
     if leaked:
-        problems.append(f"{where}: holds {len(leaked)} line(s) of the instructor's solutions or hidden tests, "
-                        f"e.g. {leaked[0]!r}: {regenerate}")
+        problems.append(
+            f"{where}: holds {len(leaked)} line(s) of the instructor's solutions or hidden tests, "
+            f"e.g. {leaked[0]!r}: {regenerate}"
+        )
     cells = {_meta(c).get("grade_id"): c for c in student.cells if _meta(c).get("grade_id")}
     for cell in instructor.cells:
         meta = _meta(cell)
@@ -158,8 +180,10 @@ def check_student_notebook(lesson: str, root: Path = ROOT) -> list[str]:
         if mine.source.strip() == cell.source.strip():
             problems.append(f"{where}: solution cell {gid!r} is the instructor's own source: {regenerate}")
         elif cell.cell_type == "code" and not any(stub in mine.source for stub in CODE_STUBS):
-            problems.append(f"{where}: solution cell {gid!r} lacks nbgrader's stub (`# YOUR CODE HERE` / "
-                            f"`raise NotImplementedError()`): {regenerate}")
+            problems.append(
+                f"{where}: solution cell {gid!r} lacks nbgrader's stub (`# YOUR CODE HERE` / "
+                f"`raise NotImplementedError()`): {regenerate}"
+            )
         elif cell.cell_type == "markdown" and TEXT_STUB not in mine.source:
             problems.append(f"{where}: written answer {gid!r} lacks nbgrader's stub ({TEXT_STUB!r}): {regenerate}")
     return problems
@@ -186,6 +210,7 @@ def answer_lines(root: Path = ROOT, longer_than: int = LONG) -> list[str]:
 
 # -- the bundle's install files ------------------------------------------------------------------------------------
 
+
 def _drop_section(text: str, header: str) -> str:
     """``text`` without the TOML table ``[header]`` (up to the next table)."""
     pattern = re.compile(rf"^\[{re.escape(header)}\]\s*$.*?(?=^\[|\Z)", re.M | re.S)
@@ -202,8 +227,10 @@ def student_pyproject(text: str) -> str:
     parsed = tomllib.loads(text)
     packages = parsed.get("tool", {}).get("setuptools", {}).get("packages", {}).get("find", {}).get("include")
     if packages != ["helpers", "helpers.*"]:
-        raise BundleError(f"pyproject.toml for students includes packages {packages}, expected ['helpers', 'helpers.*']: "
-                          f"its [tool.setuptools.packages.find] include line has an unexpected form")
+        raise BundleError(
+            f"pyproject.toml for students includes packages {packages}, expected ['helpers', 'helpers.*']: "
+            f"its [tool.setuptools.packages.find] include line has an unexpected form"
+        )
     extra = set(parsed.get("tool", {}).get("setuptools", {}).get("package-data", {})) - {"helpers"}
     if extra:
         raise BundleError(f"pyproject.toml for students has package-data for {sorted(extra)}, which it does not ship")
@@ -214,7 +241,9 @@ def student_environment(text: str, pyproject_text: str) -> str:
     """environment.yml without the developers' tools, installing the bundle itself (``-e .``)."""
     dev = tomllib.loads(pyproject_text).get("project", {}).get("optional-dependencies", {}).get("dev", [])
     dev_names = {re.split(r"[<>=!~\[ ]", d, maxsplit=1)[0].lower() for d in dev}
-    out = ["# Conda: `conda env create -f environment.yml && conda activate gan-course`, then `jupyter lab notebooks/`."]
+    out = [
+        "# Conda: `conda env create -f environment.yml && conda activate gan-course`, then `jupyter lab notebooks/`."
+    ]
     for line in text.splitlines():
         item = line.strip()
         if item.startswith("#"):
@@ -222,7 +251,7 @@ def student_environment(text: str, pyproject_text: str) -> str:
         if item.startswith("- ") and re.split(r"[<>=!~\[ ]", item[2:].strip(), maxsplit=1)[0].lower() in dev_names:
             continue
         if item.startswith("- -e .") or item.startswith("- ."):
-            line = line[:line.index("-")] + "- -e ."
+            line = line[: line.index("-")] + "- -e ."
         out.append(line)
     return "\n".join(out) + "\n"
 
@@ -239,6 +268,7 @@ def student_readme(root: Path = ROOT) -> bytes:
 
 
 # -- build, scan, write ----------------------------------------------------------------------------------------------
+
 
 def build_tree(dest: Path, root: Path = ROOT) -> Path:
     """Write the bundle's files into the new folder ``dest``."""
@@ -284,8 +314,10 @@ def scan_bundle(folder: Path, root: Path = ROOT) -> list[str]:
             problems.append(f"{relative} holds an nbgrader solution or hidden-test marker")
         found = [line for line in answers if line in text]
         if found:
-            problems.append(f"{relative} holds {len(found)} line(s) of the instructor's solutions or hidden tests, "
-                            f"e.g. {found[0]!r}")
+            problems.append(
+                f"{relative} holds {len(found)} line(s) of the instructor's solutions or hidden tests, "
+                f"e.g. {found[0]!r}"
+            )
     return problems
 
 
@@ -339,8 +371,9 @@ def build(out: Path = DEFAULT_OUT, root: Path = ROOT) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=ROOT / DEFAULT_OUT,
-                        help=f"a .zip file, or a folder (default: {DEFAULT_OUT})")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / DEFAULT_OUT, help=f"a .zip file, or a folder (default: {DEFAULT_OUT})"
+    )
     args = parser.parse_args(argv)
     try:
         out = build(args.out)

@@ -49,8 +49,10 @@ def marker_problems(source: str) -> list[str]:
         found = MARKER.match(line)
         if not found:
             if "### BEGIN" in line or "### END" in line:
-                problems.append(f"line {number}: {line.strip()!r} is not a marker nbgrader recognises "
-                                f"(write it alone on its line: '### BEGIN SOLUTION')")
+                problems.append(
+                    f"line {number}: {line.strip()!r} is not a marker nbgrader recognises "
+                    f"(write it alone on its line: '### BEGIN SOLUTION')"
+                )
             continue
         kind, block = found.groups()
         if kind == "BEGIN":
@@ -109,8 +111,10 @@ def check_notebook(path: Path) -> tuple[list[str], dict[str, str]]:
             if not has_solution:
                 problems.append(f"{where}: a solution code cell needs '### BEGIN SOLUTION' / '### END SOLUTION'")
             if gid not in _functions(cell.source):
-                problems.append(f"{where}: a solution cell's grade_id must be the function it defines "
-                                f"({', '.join(_functions(cell.source)) or 'none'})")
+                problems.append(
+                    f"{where}: a solution cell's grade_id must be the function it defines "
+                    f"({', '.join(_functions(cell.source)) or 'none'})"
+                )
             if has_solution:
                 answers[gid] = cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
         elif cell.cell_type == "code" and graded:
@@ -172,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every solutions/<lesson>/<lesson>.ipynb")
     args = parser.parse_args(argv)
-    paths = args.notebooks or sorted(p / f"{p.name}.ipynb" for p in (ROOT / "solutions").iterdir()
-                                     if (p / f"{p.name}.ipynb").exists())
+    paths = args.notebooks or sorted(
+        p / f"{p.name}.ipynb" for p in (ROOT / "solutions").iterdir() if (p / f"{p.name}.ipynb").exists()
+    )
     problems = check(paths)
     for problem in problems:
         print(problem)

@@ -24,15 +24,17 @@ from grader.grade_class import grade_lessons
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[:argv.index("--")] if "--" in argv else argv
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("lessons", nargs="+", help="assignments to grade, e.g. 01_backquery")
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="course root (default: the current folder)")
-    parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
-                        help="parallel workers (default: CPU cores)")
-    parser.add_argument("--feedback", action="store_true",
-                        help="then run `nbgrader generate_feedback` (HTML in feedback/)")
+    parser.add_argument(
+        "--jobs", "-j", type=int, default=os.cpu_count() or 1, help="parallel workers (default: CPU cores)"
+    )
+    parser.add_argument(
+        "--feedback", action="store_true", help="then run `nbgrader generate_feedback` (HTML in feedback/)"
+    )
     parser.add_argument("--export", metavar="CSV", help="then run `nbgrader export --to CSV`")
     args = parser.parse_args(argv)
     course = args.course.resolve()

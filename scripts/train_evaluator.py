@@ -44,11 +44,11 @@ def main() -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, EPOCHS)
     start = time.perf_counter()
-    for epoch in range(EPOCHS):
+    for _epoch in range(EPOCHS):
         model.train()
         order = torch.randperm(len(x_train), device=device)
         for i in range(0, len(order), BATCH):
-            batch = order[i:i + BATCH]
+            batch = order[i : i + BATCH]
             loss = F.cross_entropy(model(shift(x_train[batch])), y_train[batch])
             optimizer.zero_grad()
             loss.backward()
@@ -59,9 +59,15 @@ def main() -> None:
         accuracy = (model(x_test).argmax(1).cpu() == test.labels).float().mean().item()
     model = model.cpu()
     save_atomic(model.state_dict(), EVALUATOR_PATH)
-    info = {"test_accuracy": round(accuracy, 4), "test_digits": len(test), "train_digits": len(train),
-            "source": digits.source, "epochs": EPOCHS, "seconds": round(time.perf_counter() - start, 1),
-            "bytes": EVALUATOR_PATH.stat().st_size}
+    info = {
+        "test_accuracy": round(accuracy, 4),
+        "test_digits": len(test),
+        "train_digits": len(train),
+        "source": digits.source,
+        "epochs": EPOCHS,
+        "seconds": round(time.perf_counter() - start, 1),
+        "bytes": EVALUATOR_PATH.stat().st_size,
+    }
     EVALUATOR_PATH.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
     print(json.dumps(info, indent=2))
 

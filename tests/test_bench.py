@@ -13,14 +13,21 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_bench(script: str, *args: str) -> str:
     env = dict(os.environ, GAN_COURSE_OFFLINE="1", GAN_COURSE_DEVICE="cpu", OMP_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, f"{script} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
     return result.stdout
 
@@ -35,7 +42,9 @@ def test_mnist_gan_benchmark_prints_both_loops_their_ratio_and_the_quality_run()
     out = run_bench("mnist_gan.py", "--images", "640", "--repeats", "2", "--max-steps", "100")
     rows = {line.split("  ")[0]: line for line in out.splitlines()}
     baseline = next(line for name, line in rows.items() if name.startswith("PyTorch-GAN gan.py style"))
-    course = next(line for name, line in rows.items() if name.startswith("helpers.training.gan_trainer.GANTrainer, eager"))
+    course = next(
+        line for name, line in rows.items() if name.startswith("helpers.training.gan_trainer.GANTrainer, eager")
+    )
     assert ratio(baseline) == 1.0
     assert ratio(course) > 0 and "cuda_graph=False" in course  # the status says how the steps ran
     assert "median of 2 interleaved runs" in out
@@ -46,11 +55,14 @@ def test_mnist_gan_benchmark_prints_both_loops_their_ratio_and_the_quality_run()
 def test_cyclegan_benchmark_prints_both_loops_and_their_ratio():
     out = run_bench("cyclegan.py", "--size", "32", "--ngf", "8", "--n-blocks", "1", "--steps", "2", "--warmup", "1")
     baseline = next(line for line in out.splitlines() if line.startswith("PyTorch-GAN cyclegan.py style"))
-    course = next(line for line in out.splitlines() if line.startswith("helpers.training.cycle_trainer.CycleGANTrainer"))
+    course = next(
+        line for line in out.splitlines() if line.startswith("helpers.training.cycle_trainer.CycleGANTrainer")
+    )
     assert ratio(baseline) == 1.0 and ratio(course) > 0
     assert "crop 32, batch 1, ngf 8, 1 residual blocks" in out  # the settings it was asked for are the ones it ran
 
 
+@pytest.mark.slow  # runs lesson 1 whole, in a kernel
 def test_lesson_timer_prints_the_table_and_keeps_the_executed_notebook(tmp_path):
     out = run_bench("time_lessons.py", "01_backquery", "--profiles", "quick", "--save", str(tmp_path))
     row = next(line for line in out.splitlines() if line.startswith("01_backquery"))

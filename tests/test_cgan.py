@@ -1,4 +1,5 @@
-"""Unit tests for the conditional GAN networks (helpers.models.cgan.CGANGenerator / CGANDiscriminator) and the per-digit grid.
+"""Unit tests for the conditional GAN networks (helpers.models.cgan.CGANGenerator / CGANDiscriminator) and the
+per-digit grid.
 
 The networks take the function that combines their inputs (the lesson's exercise) as an argument; these tests pass
 their own versions of it.
@@ -14,14 +15,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from reference_steps import (
+    bce_d,
+    bce_g,
+    conditional_discriminator_step,
+    conditional_generator_step,  # noqa: E402
+    sample_noise,
+)
 from torch import nn  # noqa: E402
 
-from helpers.training.gan_trainer import GANTrainer
 from helpers.data.mnist import ImageData  # noqa: E402
-from helpers.models.cgan import CGANDiscriminator, CGANGenerator  # noqa: E402
 from helpers.display.plotting import show_image_rows  # noqa: E402
-from reference_steps import (bce_d, bce_g, conditional_discriminator_step, conditional_generator_step,  # noqa: E402
-                             sample_noise)
+from helpers.models.cgan import CGANDiscriminator, CGANGenerator  # noqa: E402
+from helpers.training.gan_trainer import GANTrainer
 
 
 def label_then_noise(z, labels, embedding):
@@ -162,10 +168,23 @@ def test_trains_in_the_shared_loop_with_label_hooks():
         asked.append((batch_size, num_classes))
         return torch.randint(num_classes, (batch_size,), device=device)
 
-    trainer = GANTrainer(G, D, torch.optim.Adam(G.parameters(), 2e-4), torch.optim.Adam(D.parameters(), 2e-4),
-                         discriminator_step=conditional_discriminator_step, generator_step=conditional_generator_step,
-                         d_loss=bce_d, g_loss=bce_g, data=data, latent_dim=100, batch_size=16,
-                         sample_noise=sample_noise, num_classes=10, sample_labels=sample_labels, log_every=5)
+    trainer = GANTrainer(
+        G,
+        D,
+        torch.optim.Adam(G.parameters(), 2e-4),
+        torch.optim.Adam(D.parameters(), 2e-4),
+        discriminator_step=conditional_discriminator_step,
+        generator_step=conditional_generator_step,
+        d_loss=bce_d,
+        g_loss=bce_g,
+        data=data,
+        latent_dim=100,
+        batch_size=16,
+        sample_noise=sample_noise,
+        num_classes=10,
+        sample_labels=sample_labels,
+        log_every=5,
+    )
     before = G.embedding.weight.detach().clone()
     history = trainer.train(10, progress=False)
     assert asked == [(16, 10)] * 10

@@ -2,8 +2,8 @@
 
 One instructor, two students and the grader account are real Unix accounts made by ``classroom/setup_class.py``;
 JupyterHub (PyPI ``jupyterhub``) runs ``classroom/jupyterhub_config.py`` behind ``configurable-http-proxy`` (npm),
-spawning each student's JupyterLab as that student. The instructor's commands are those of docs/instructors.md, run as the grader
-account; the students' servers are started and their notebooks edited through the hub's REST API (the Jupyter
+spawning each student's JupyterLab as that student. The instructor's commands are those of docs/instructors.md, run as
+the grader account; the students' servers are started and their notebooks edited through the hub's REST API (the Jupyter
 contents API, as the browser does); fetch, submit and fetch_feedback are nbgrader's commands run as each student.
 One student submits the lesson's complete answers (lesson 1 through the Assignments tab in real Chromium, lesson 2
 with nbgrader's commands), the other a typical mistake in every exercise (through the Assignments tab's API).
@@ -38,8 +38,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from course import ROOT, fill, grade_id, load_catalogue, read, require_bwrap, solution_sources
+
 from grader import sandbox
 
 pytestmark = pytest.mark.slow
@@ -116,13 +116,26 @@ def run_as(user: str, *command: str, cwd: str | None = None, check: bool = True,
     """``command`` run as the Unix account ``user`` (its HOME, the course's environment first on PATH), in the class
     namespace (:func:`class_namespace`)."""
     home = pwd.getpwnam(user).pw_dir
-    env = {"HOME": home, "USER": user, "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1",
-           "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"}
-    result = subprocess.run([*class_namespace(), "--die-with-parent", "--", shutil.which("runuser"), "-u", user, "--",
-                             *command], cwd=cwd or home, env=env, capture_output=True, text=True, timeout=timeout)
+    env = {
+        "HOME": home,
+        "USER": user,
+        "LANG": "C.UTF-8",
+        "OMP_NUM_THREADS": "1",
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [*class_namespace(), "--die-with-parent", "--", shutil.which("runuser"), "-u", user, "--", *command],
+        cwd=cwd or home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(command)} as {user} failed ({result.returncode}):\n"
-                             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(command)} as {user} failed ({result.returncode}):\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 
@@ -175,21 +188,43 @@ def classroom(tmp_path_factory):
     if missing:
         pytest.skip(missing)
     require_bwrap("the grader account's autograde runs each kernel in the sandbox")
-    reachable = subprocess.run([*class_namespace(), "--die-with-parent", "--", shutil.which("runuser"), "-u", "nobody",
-                                "--", sys.executable, "-c", "import helpers, grader, nbgrader, jupyterhub"],
-                               capture_output=True, text=True, timeout=300)
+    reachable = subprocess.run(
+        [
+            *class_namespace(),
+            "--die-with-parent",
+            "--",
+            shutil.which("runuser"),
+            "-u",
+            "nobody",
+            "--",
+            sys.executable,
+            "-c",
+            "import helpers, grader, nbgrader, jupyterhub",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if reachable.returncode != 0:
-        pytest.fail(f"other accounts cannot run the course environment ({sys.executable}) in the class namespace "
-                    f"{' '.join(class_namespace())}: {reachable.stderr.strip()[-500:]}")
+        pytest.fail(
+            f"other accounts cannot run the course environment ({sys.executable}) in the class namespace "
+            f"{' '.join(class_namespace())}: {reachable.stderr.strip()[-500:]}"
+        )
     tag = secrets.token_hex(3)
     accounts = {"instructor": f"gi{tag}", "students": [f"gs{tag}a", f"gs{tag}b"], "grader": f"gg{tag}"}
     base = Path(f"/tmp/gan-class-{tag}")
     base.mkdir(mode=0o755)
     settings = {
-        "course_id": "gan-course", "instructors": [accounts["instructor"]], "students": accounts["students"],
-        "grader_account": accounts["grader"], "bind_url": f"http://127.0.0.1:{free_port()}",
-        "formgrader_port": free_port(), "exchange": str(base / "exchange"), "state_dir": str(base / "state"),
-        "authenticator": "shared-password", "python": sys.executable,
+        "course_id": "gan-course",
+        "instructors": [accounts["instructor"]],
+        "students": accounts["students"],
+        "grader_account": accounts["grader"],
+        "bind_url": f"http://127.0.0.1:{free_port()}",
+        "formgrader_port": free_port(),
+        "exchange": str(base / "exchange"),
+        "state_dir": str(base / "state"),
+        "authenticator": "shared-password",
+        "python": sys.executable,
         "proxy": shutil.which("configurable-http-proxy"),
     }
     class_file = base / "class.json"
@@ -197,8 +232,12 @@ def classroom(tmp_path_factory):
     hub_process, hub_pid = None, None
     try:
         start = time.monotonic()
-        made = subprocess.run([sys.executable, str(ROOT / "classroom" / "setup_class.py"), str(class_file)],
-                              capture_output=True, text=True, timeout=600)
+        made = subprocess.run(
+            [sys.executable, str(ROOT / "classroom" / "setup_class.py"), str(class_file)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert made.returncode == 0, f"setup_class.py failed:\n{made.stdout[-3000:]}\n{made.stderr[-3000:]}"
         state = Path(settings["state_dir"])
         site = state / "site_config.py"
@@ -210,17 +249,34 @@ def classroom(tmp_path_factory):
             f"c.JupyterHub.services.append({{'name': 'class-test', 'api_token': {TOKEN!r}}})\n"
             f"c.JupyterHub.load_roles.append({{'name': 'class-test', 'services': ['class-test'], 'scopes': "
             f"['admin:users', 'admin:servers', 'tokens', 'list:users', 'read:users', 'access:servers', "
-            f"'read:groups', 'list:groups', 'list:services', 'read:services']}})\n")
+            f"'read:groups', 'list:groups', 'list:services', 'read:services']}})\n"
+        )
         log = state / "hub.log"
-        env = {**os.environ, "GAN_CLASS_SETTINGS": str(state / "class.json"),
-               "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+        env = {
+            **os.environ,
+            "GAN_CLASS_SETTINGS": str(state / "class.json"),
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        }
         # bwrap stays the hub's parent (it reaps it); --info-fd tells the hub's own pid, for a graceful stop
         info_read, info_write = os.pipe()
         with log.open("w") as out:
-            hub_process = subprocess.Popen([*class_namespace(), "--info-fd", str(info_write), "--",
-                                            str(Path(sys.executable).parent / "jupyterhub"), "-f", str(site)],
-                                           cwd=state, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                           start_new_session=True, pass_fds=(info_write,))
+            hub_process = subprocess.Popen(
+                [
+                    *class_namespace(),
+                    "--info-fd",
+                    str(info_write),
+                    "--",
+                    str(Path(sys.executable).parent / "jupyterhub"),
+                    "-f",
+                    str(site),
+                ],
+                cwd=state,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                pass_fds=(info_write,),
+            )
         os.close(info_write)
         with os.fdopen(info_read, "rb") as info:
             hub_pid = json.loads(info.read() or b"{}").get("child-pid")
@@ -272,7 +328,6 @@ def through_the_assignments_tab(hub_url: str, student: str, lesson: str, edit) -
     """Log ``student`` in to the hub in Chromium, open Nbgrader > Assignment List, click Fetch on ``lesson``, run
     ``edit()`` (the student's work), click Submit, and wait until the tab lists the submission."""
     from playwright.sync_api import sync_playwright
-
     from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS
 
     with sync_playwright() as playwright:
@@ -288,7 +343,8 @@ def through_the_assignments_tab(hub_url: str, student: str, lesson: str, edit) -
             page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").click()
             page.locator(".lm-Menu-itemLabel", has_text="Assignment List").click()
             page.locator("#released_assignments_list .list_item", has_text=lesson).get_by_role(
-                "button", name="Fetch").click()
+                "button", name="Fetch"
+            ).click()
             fetched = page.locator("#fetched_assignments_list .list_item", has_text=lesson).first
             fetched.wait_for()
             edit()
@@ -341,8 +397,12 @@ def test_a_class_round_trip_on_a_real_hub(classroom):
         if action == "list":
             reply = hub.api("GET", f"/user/{student}/assignments?course_id={course}", token=tokens[student])
         else:
-            reply = hub.api("POST", f"/user/{student}/assignments/{action}", token=tokens[student],
-                            json={"course_id": course, "assignment_id": lesson})
+            reply = hub.api(
+                "POST",
+                f"/user/{student}/assignments/{action}",
+                token=tokens[student],
+                json={"course_id": course, "assignment_id": lesson},
+            )
         assert reply.status_code == 200, f"Assignments tab, {action} {lesson}: {reply.status_code} {reply.text[:500]}"
         body = reply.json()
         assert body.get("success", True), f"Assignments tab, {action} {lesson}: {body}"
@@ -352,6 +412,7 @@ def test_a_class_round_trip_on_a_real_hub(classroom):
     assert all(lesson in listed.stdout + listed.stderr for lesson in LESSONS), listed.stdout + listed.stderr
     released = {a["assignment_id"] for a in tab(careless, "list")["value"] if a["status"] == "released"}
     assert released == set(LESSONS), f"the Assignments tab lists {released}"
+
     def edit(student: str, lesson: str, mistaken: bool) -> None:
         path = f"/user/{student}/api/contents/{lesson}/{lesson}.ipynb"
         got = hub.api("GET", path, token=tokens[student])
@@ -377,19 +438,29 @@ def test_a_class_round_trip_on_a_real_hub(classroom):
     # 3. nobody reads what is not theirs
     other_home = pwd.getpwnam(good).pw_dir
     inbound = Path(settings["exchange"], course, "inbound")
-    for attempt in (["cat", f"{other_home}/{LESSONS[0]}/{LESSONS[0]}.ipynb"], ["ls", str(inbound)],
-                    ["cat", f"{course_dir}/solutions/{LESSONS[0]}/{LESSONS[0]}.ipynb"], ["ls", course_dir]):
+    for attempt in (
+        ["cat", f"{other_home}/{LESSONS[0]}/{LESSONS[0]}.ipynb"],
+        ["ls", str(inbound)],
+        ["cat", f"{course_dir}/solutions/{LESSONS[0]}/{LESSONS[0]}.ipynb"],
+        ["ls", course_dir],
+    ):
         denied = run_as(careless, *attempt, check=False)
-        assert denied.returncode != 0 and "Permission denied" in denied.stderr, \
+        assert denied.returncode != 0 and "Permission denied" in denied.stderr, (
             f"{careless} could run {' '.join(attempt)}: {denied.stdout[:300]}"
+        )
     foreign = hub.api("GET", f"/user/{good}/api/contents/{LESSONS[0]}/{LESSONS[0]}.ipynb", token=tokens[careless])
-    assert foreign.status_code in (403, 404) or "login" in foreign.url, \
+    assert foreign.status_code in (403, 404) or "login" in foreign.url, (
         f"{careless}'s token opened {good}'s notebook through the hub ({foreign.status_code})"
+    )
 
     # 4. the instructor collects, autogrades (sandboxed), writes and releases feedback, exports the grades
     for lesson in LESSONS:
-        for step in (["collect", lesson], ["autograde", lesson], ["generate_feedback", lesson],
-                     ["release_feedback", lesson]):
+        for step in (
+            ["collect", lesson],
+            ["autograde", lesson],
+            ["generate_feedback", lesson],
+            ["release_feedback", lesson],
+        ):
             run_as(grader, "nbgrader", *step, cwd=course_dir, timeout=1800)
     export = Path(course_dir) / "grades.csv"
     run_as(grader, "nbgrader", "export", cwd=course_dir)
@@ -402,8 +473,11 @@ def test_a_class_round_trip_on_a_real_hub(classroom):
 
     with Gradebook(f"sqlite:///{course_dir}/gradebook.db") as gradebook:
         for lesson in LESSONS:
-            tests = {grade_id(c) for c in read(ROOT / "solutions" / lesson / f"{lesson}.ipynb").cells
-                     if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
+            tests = {
+                grade_id(c)
+                for c in read(ROOT / "solutions" / lesson / f"{lesson}.ipynb").cells
+                if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
+            }
             for student in (good, careless):
                 grades = {g.name: g for g in gradebook.find_submission_notebook(lesson, lesson, student).grades}
                 auto = {name: (g.auto_score, g.max_score) for name, g in grades.items() if name in tests}
@@ -427,7 +501,9 @@ def test_a_class_round_trip_on_a_real_hub(classroom):
             text = pages[0].read_text()
             assert "Score" in text or "score" in text
     timings["feedback fetched (the whole round trip)"] = time.monotonic() - classroom["start"]
-    print("\nclass round trip, 2 lessons x 2 students, seconds since setup began (load average "
-          f"{os.getloadavg()[0]:.1f}):")
+    print(
+        "\nclass round trip, 2 lessons x 2 students, seconds since setup began (load average "
+        f"{os.getloadavg()[0]:.1f}):"
+    )
     for what, seconds in timings.items():
         print(f"  {seconds:7.0f}  {what}")

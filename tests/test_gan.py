@@ -10,29 +10,44 @@ import math  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from reference_steps import (
+    bce_d,
+    bce_g,
+    conditional_discriminator_step,
+    conditional_generator_step,  # noqa: E402
+    discriminator_step,
+    generator_step,
+    sample_labels,
+    sample_noise,
+)
 from torch import nn  # noqa: E402
 
 from helpers import checkpoint as ckpt  # noqa: E402
-from helpers.training.gan_trainer import GANTrainer
-from helpers.data.mnist import ImageData, mnist_data  # noqa: E402
-from helpers.data.mnist import Digits  # noqa: E402
+from helpers.data.mnist import (  # noqa: E402
+    Digits,  # noqa: E402
+    ImageData,
+    mnist_data,
+)
 from helpers.device import set_seed  # noqa: E402
-from reference_steps import (bce_d, bce_g, conditional_discriminator_step, conditional_generator_step,  # noqa: E402
-                             discriminator_step, generator_step, sample_labels, sample_noise)
+from helpers.training.gan_trainer import GANTrainer
 
 LATENT = 8
 
 
 def steps(num_classes=None):
     if num_classes:
-        return dict(discriminator_step=conditional_discriminator_step, generator_step=conditional_generator_step,
-                    sample_labels=sample_labels)
+        return dict(
+            discriminator_step=conditional_discriminator_step,
+            generator_step=conditional_generator_step,
+            sample_labels=sample_labels,
+        )
     return dict(discriminator_step=discriminator_step, generator_step=generator_step)
 
 
 def parts(seed=0, num_classes=None):
     set_seed(seed)
     if num_classes:
+
         class CondG(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -98,20 +113,33 @@ def test_training_updates_both_networks_and_logs_every_n_steps():
 def test_metrics_are_read_back_once_per_log_not_per_step(monkeypatch):
     G, D, _, _, data = parts()
     # SGD: Adam reads its own step counter with .item() on the CPU, which is not a device sync
-    t = GANTrainer(G, D, torch.optim.SGD(G.parameters(), 0.01), torch.optim.SGD(D.parameters(), 0.01), **steps(),
-                   d_loss=bce_d, g_loss=bce_g, data=data, latent_dim=LATENT, batch_size=8, sample_noise=sample_noise,
-                   log_every=25)
+    t = GANTrainer(
+        G,
+        D,
+        torch.optim.SGD(G.parameters(), 0.01),
+        torch.optim.SGD(D.parameters(), 0.01),
+        **steps(),
+        d_loss=bce_d,
+        g_loss=bce_g,
+        data=data,
+        latent_dim=LATENT,
+        batch_size=8,
+        sample_noise=sample_noise,
+        log_every=25,
+    )
     reads = []
     for name in ("item", "tolist", "__float__", "cpu", "numpy"):
         original = getattr(torch.Tensor, name)
-        monkeypatch.setattr(torch.Tensor, name, lambda self, *a, _o=original, _n=name, **k: reads.append(_n) or _o(self, *a, **k))
+        monkeypatch.setattr(
+            torch.Tensor, name, lambda self, *a, _o=original, _n=name, **k: reads.append(_n) or _o(self, *a, **k)
+        )
     t.train(50, progress=False)
     assert reads == ["tolist", "tolist"], f"host reads during 50 steps: {reads}"
 
 
 def test_a_nan_loss_stops_training_naming_the_loss_and_the_steps():
     def inf_d(d_real, d_fake):
-        return ((d_real - 1) ** 2).mean() + (d_fake ** 2).mean() + torch.log(torch.zeros(()))  # log(0) = -inf
+        return ((d_real - 1) ** 2).mean() + (d_fake**2).mean() + torch.log(torch.zeros(()))  # log(0) = -inf
 
     t = trainer(log_every=4, d_loss=inf_d)
     with pytest.raises(FloatingPointError, match=r"a loss became NaN or infinite between step 1 and step 4 \(D = -inf"):
@@ -222,6 +250,7 @@ def test_bf16_autocast_trains_and_hands_float32_probabilities_to_the_losses():
 
 # -- the trainer runs the lesson's steps --------------------------------------------------------------------------
 
+
 def test_the_trainer_calls_the_d_step_then_the_g_step_with_one_z_and_the_fake_labels():
     calls = []
 
@@ -270,6 +299,7 @@ def test_a_wrong_student_step_changes_what_the_trainer_does():
             loss = d_step(G, D, opt_D, real, z, d_loss)
             touched.append(any(not torch.equal(a, b) for a, b in zip(before, grads(G))))
             return loss
+
         return step
 
     touched = []
@@ -300,7 +330,7 @@ def test_d_of_x_and_d_of_g_of_z_are_what_the_step_handed_to_d_loss():
     original = t.d_loss
     t.d_loss = lambda r, f: judged.append((r.detach().mean(), f.detach().mean())) or original(r, f)
     t.train(1, progress=False)
-    (d_real, d_fake), = judged
+    ((d_real, d_fake),) = judged
     assert t.history["D(x)"] == [pytest.approx(float(d_real), abs=1e-6)]
     assert t.history["D(G(z))"] == [pytest.approx(float(d_fake), abs=1e-6)]
 
@@ -314,4 +344,6 @@ def test_no_default_step_or_noise_in_helpers():
     for name in ("discriminator_step", "generator_step", "sample_noise"):
         assert signature.parameters[name].default is inspect.Parameter.empty, f"{name} must be the lesson's"
     source = inspect.getsource(helpers.training.gan_trainer)
-    assert ".backward(" not in source and "zero_grad" not in source, "helpers.training.gan_trainer must not contain a training step"
+    assert ".backward(" not in source and "zero_grad" not in source, (
+        "helpers.training.gan_trainer must not contain a training step"
+    )

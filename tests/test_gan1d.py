@@ -14,6 +14,8 @@ from helpers.device import set_seed  # noqa: E402
 from helpers.display.gan1d_figures import gan1d_figure, show_frames  # noqa: E402
 from helpers.models.gan1d import Discriminator1d, Generator1d  # noqa: E402
 from helpers.training.gan1d import DATA_MEAN, DATA_STD, data_density, train_gan1d  # noqa: E402
+
+
 def d_step(D, optimizer, inputs, targets, loss_fn):  # the lesson's step functions, written for the test
     optimizer.zero_grad()
     loss = loss_fn(D(inputs), targets)
@@ -53,8 +55,17 @@ def test_a_short_run_calls_back_keeps_its_frames_and_uses_the_given_noise():
         return torch.rand(size)
 
     set_seed(0)
-    run = train_gan1d(d_step, g_step, noise, num_steps=50, lr=1e-3, batch_size=32,
-                      callback=lambda r, final: calls.append((r.step, final)), snapshots=(0.1, 1.0), progress=False)
+    run = train_gan1d(
+        d_step,
+        g_step,
+        noise,
+        num_steps=50,
+        lr=1e-3,
+        batch_size=32,
+        callback=lambda r, final: calls.append((r.step, final)),
+        snapshots=(0.1, 1.0),
+        progress=False,
+    )
     assert run.step == 50 and calls[-1] == (50, True) and sum(final for _, final in calls) == 1
     assert [frame["step"] for frame in run.frames] == [5, 50]
     assert set(run.history.names) == {"D", "G"}

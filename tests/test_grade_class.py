@@ -10,12 +10,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from course import SCRIPTS, fill, make_course, nbgrader, points, read, solution_sources, submit, up_to_last_test
+
 from grader import grade_class
 
 LESSON = "01_backquery"
 pytestmark = pytest.mark.slow
+
 
 def _script():
     """scripts/grade_class.py, the command line (its main); the work is grader.grade_class's."""
@@ -89,14 +90,16 @@ def test_a_failed_submission_is_reported_and_costs_no_other_student_a_grade(tmp_
 
 @pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader's add_submission, in the setup
 def test_only_the_autograders_verdicts_reach_the_gradebook_and_workers_hold_copies(tmp_path, monkeypatch):
-    from nbgrader.api import Gradebook
+    from nbgrader.api import Gradebook, MissingEntry
 
     course, released = _course(tmp_path)
     variants = up_to_last_test(released)
     submit(course, "honest", LESSON, fill(variants, solution_sources(LESSON)))
     submit(course, "inflated", LESSON, variants)
     # a link in a submission to the course's solutions must not be followed into the worker
-    os.symlink(course / "solutions" / LESSON / f"{LESSON}.ipynb", course / "submitted" / "honest" / LESSON / "answers.ipynb")
+    os.symlink(
+        course / "solutions" / LESSON / f"{LESSON}.ipynb", course / "submitted" / "honest" / LESSON / "answers.ipynb"
+    )
     db = f"sqlite:///{course / 'gradebook.db'}"
     with Gradebook(db) as gradebook:  # a grader's work from before: kept as it is
         gradebook.add_student("honest", first_name="Ada")
@@ -116,8 +119,16 @@ def test_only_the_autograders_verdicts_reach_the_gradebook_and_workers_hold_copi
         with sqlite3.connect(root / "gradebook.db") as con:
             people = con.execute("SELECT count(*) FROM student").fetchone()[0]
             sources = con.execute("SELECT count(*) FROM source_cell").fetchone()[0]
-        workers.append((root, links, sorted(p.name for p in (root / "solutions").rglob("*.ipynb")),
-                        sorted(p.name for p in (root / "submitted").rglob("*")), people, sources))
+        workers.append(
+            (
+                root,
+                links,
+                sorted(p.name for p in (root / "solutions").rglob("*.ipynb")),
+                sorted(p.name for p in (root / "submitted").rglob("*")),
+                people,
+                sources,
+            )
+        )
         result = original(command, cwd, env)
         # what a grading process that reached its gradebook could write: extra credit, manual grades, flags
         with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
@@ -159,6 +170,6 @@ def test_only_the_autograders_verdicts_reach_the_gradebook_and_workers_hold_copi
         assert {c.name: c.manual_comment for c in notebook.comments if c.manual_comment} == {"q_same_image": "good"}
         needs = {g.name for g in notebook.grades if g.needs_manual_grade}
         assert needs == {"q_same_image", "q_hidden_size"}, needs  # the written answers, as nbgrader leaves them
-        with pytest.raises(Exception):
+        with pytest.raises(MissingEntry):
             gradebook.find_submission(LESSON, "inflated")
     assert not (course / "autograded" / "inflated").exists()

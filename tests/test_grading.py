@@ -9,8 +9,18 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.checks.core import (GradingError, call, changed_parameters, check_against_reference, check_number,
-                             check_tensor, compare, max_difference, parameters_of, require_grad_flow)
+from helpers.checks.core import (
+    GradingError,
+    call,
+    changed_parameters,
+    check_against_reference,
+    check_number,
+    check_tensor,
+    compare,
+    max_difference,
+    parameters_of,
+    require_grad_flow,
+)
 
 
 def test_grading_error_is_an_assertion_error():
@@ -27,8 +37,9 @@ def test_check_tensor_returns_a_good_tensor():
     assert check_tensor(torch.zeros(2, dtype=torch.int32), name="x", dtype="int") is not None
 
 
-@pytest.mark.parametrize("value, described", [(0.5, "a Python float (0.5)"), (3, "a Python int (3)"),
-                                              (True, "a bool (True)")])
+@pytest.mark.parametrize(
+    "value, described", [(0.5, "a Python float (0.5)"), (3, "a Python int (3)"), (True, "a bool (True)")]
+)
 def test_check_tensor_number_hints_at_item(value, described):
     with pytest.raises(GradingError) as info:
         check_tensor(value, name="loss_fn(x)")
@@ -77,12 +88,15 @@ def test_check_tensor_extra_dimension_of_size_one(got):
     assert "reshape" in message and "extra dimension of size 1" in message
 
 
-@pytest.mark.parametrize("value, dtype, wanted", [
-    (torch.zeros(2, dtype=torch.float64), torch.float32, "torch.float32"),
-    (torch.zeros(2, dtype=torch.int64), "float", "floating-point"),
-    (torch.zeros(2), "int", "integer dtype"),
-    (torch.zeros(2, dtype=torch.bool), "int", "integer dtype"),
-])
+@pytest.mark.parametrize(
+    "value, dtype, wanted",
+    [
+        (torch.zeros(2, dtype=torch.float64), torch.float32, "torch.float32"),
+        (torch.zeros(2, dtype=torch.int64), "float", "floating-point"),
+        (torch.zeros(2), "int", "integer dtype"),
+        (torch.zeros(2, dtype=torch.bool), "int", "integer dtype"),
+    ],
+)
 def test_check_tensor_wrong_dtype(value, dtype, wanted):
     with pytest.raises(GradingError) as info:
         check_tensor(value, name="f()", dtype=dtype)
@@ -206,24 +220,34 @@ def reference_logit(y):
     return torch.log(y / (1 - y))
 
 
-@pytest.mark.parametrize("student", [
-    torch.logit,
-    lambda y: torch.log(y / (1 - y)),
-    lambda y: torch.log(y) - torch.log1p(-y),
-    lambda y: -torch.log(1 / y - 1),
-    lambda y: 2 * torch.atanh(2 * y - 1),
-], ids=["torch.logit", "log-ratio", "log1p", "log-reciprocal", "atanh"])
+@pytest.mark.parametrize(
+    "student",
+    [
+        torch.logit,
+        lambda y: torch.log(y / (1 - y)),
+        lambda y: torch.log(y) - torch.log1p(-y),
+        lambda y: -torch.log(1 / y - 1),
+        lambda y: 2 * torch.atanh(2 * y - 1),
+    ],
+    ids=["torch.logit", "log-ratio", "log1p", "log-reciprocal", "atanh"],
+)
 def test_check_against_reference_accepts_independent_correct_implementations(student, capsys):
-    worst = check_against_reference(student, reference_logit, draw_probabilities, name="inverse_sigmoid",
-                                     mistakes=logit_mistakes, dtype="float")
+    worst = check_against_reference(
+        student, reference_logit, draw_probabilities, name="inverse_sigmoid", mistakes=logit_mistakes, dtype="float"
+    )
     assert 0.0 <= worst < 1e-4
     assert "inverse_sigmoid: 5 random inputs" in capsys.readouterr().out
 
 
 def test_check_against_reference_names_the_mistake():
     with pytest.raises(GradingError) as info:
-        check_against_reference(lambda y: torch.log((1 - y) / y), reference_logit, draw_probabilities,
-                                name="inverse_sigmoid", mistakes=logit_mistakes)
+        check_against_reference(
+            lambda y: torch.log((1 - y) / y),
+            reference_logit,
+            draw_probabilities,
+            name="inverse_sigmoid",
+            mistakes=logit_mistakes,
+        )
     message = str(info.value)
     assert message.startswith("inverse_sigmoid(<tensor (5,)>) is wrong")
     assert "looks like" in message and ("the sign flipped" in message or "log((1-y)/y)" in message)
@@ -231,8 +255,9 @@ def test_check_against_reference_names_the_mistake():
 
 def test_check_against_reference_unknown_mistake_and_not_implemented():
     with pytest.raises(GradingError, match="differs from the expected values"):
-        check_against_reference(lambda y: torch.log(y / (1 - y)) + 0.1, reference_logit, draw_probabilities,
-                                mistakes=logit_mistakes)
+        check_against_reference(
+            lambda y: torch.log(y / (1 - y)) + 0.1, reference_logit, draw_probabilities, mistakes=logit_mistakes
+        )
 
     def inverse_sigmoid(y):
         raise NotImplementedError
@@ -245,8 +270,9 @@ def test_check_against_reference_checks_shape_and_dtype():
     with pytest.raises(GradingError, match="shape"):
         check_against_reference(lambda y: torch.logit(y).unsqueeze(0), reference_logit, draw_probabilities)
     with pytest.raises(GradingError, match="dtype torch.float64, expected torch.float32"):
-        check_against_reference(lambda y: torch.logit(y.double()), reference_logit, draw_probabilities,
-                                dtype=torch.float32)
+        check_against_reference(
+            lambda y: torch.logit(y.double()), reference_logit, draw_probabilities, dtype=torch.float32
+        )
     with pytest.raises(GradingError, match=re.escape("not `.item()`")):
         check_against_reference(lambda y: torch.logit(y)[0].item(), reference_logit, draw_probabilities)
     with pytest.raises(GradingError, match="returned a list, but a torch.Tensor is expected"):
@@ -276,8 +302,9 @@ def test_check_against_reference_isolates_in_place_changes_to_tensors():
 
     seen_by_mistakes = []
     # ...which neither the reference nor the mistakes callable may see
-    check_against_reference(student, reference, draw_probabilities, seed=7,
-                            mistakes=lambda y: seen_by_mistakes.append(y.clone()) or {})
+    check_against_reference(
+        student, reference, draw_probabilities, seed=7, mistakes=lambda y: seen_by_mistakes.append(y.clone()) or {}
+    )
     generator = torch.Generator().manual_seed(7)
     assert all(torch.equal(y, draw_probabilities(generator)[0]) for y in seen_by_mistakes)
 
@@ -285,8 +312,14 @@ def test_check_against_reference_isolates_in_place_changes_to_tensors():
 def test_check_against_reference_draws_fresh_inputs_unless_given_a_seed():
     def inputs_seen(seed):
         seen = []
-        check_against_reference(lambda y: seen.append(y.clone()) or torch.logit(y), torch.logit, draw_probabilities,
-                                trials=2, seed=seed, atol=1e-4)
+        check_against_reference(
+            lambda y: seen.append(y.clone()) or torch.logit(y),
+            torch.logit,
+            draw_probabilities,
+            trials=2,
+            seed=seed,
+            atol=1e-4,
+        )
         return torch.cat([y.flatten() for y in seen])
 
     fresh = [inputs_seen(None) for _ in range(2)]
@@ -331,8 +364,9 @@ def test_check_number_rejects_tensors_with_item_hint(tensor):
     assert f"shape {tuple(tensor.shape)}" in message
 
 
-@pytest.mark.parametrize("value, described", [(None, "forget `return`"), (True, "a bool"), ("0.5", "a str"),
-                                              (1 + 2j, "a Python complex")])
+@pytest.mark.parametrize(
+    "value, described", [(None, "forget `return`"), (True, "a bool"), ("0.5", "a str"), (1 + 2j, "a Python complex")]
+)
 def test_check_number_rejects_non_numbers(value, described):
     with pytest.raises(GradingError) as info:
         check_number(value, name="train_step()")
@@ -386,11 +420,15 @@ def test_require_grad_flow_passes_for_torch_computation():
     assert x.grad is None and w.grad is None  # the check does not accumulate gradients
 
 
-@pytest.mark.parametrize("cut", [
-    lambda x: x.detach() * 2,
-    lambda x: torch.tensor(x.sum().item()),
-    lambda x: torch.as_tensor(x.detach().numpy() * 2),
-], ids=["detach", "item", "numpy"])
+@pytest.mark.parametrize(
+    "cut",
+    [
+        lambda x: x.detach() * 2,
+        lambda x: torch.tensor(x.sum().item()),
+        lambda x: torch.as_tensor(x.detach().numpy() * 2),
+    ],
+    ids=["detach", "item", "numpy"],
+)
 def test_require_grad_flow_detects_cut_graph(cut):
     x = torch.randn(3, requires_grad=True)
     with pytest.raises(GradingError, match="detach"):

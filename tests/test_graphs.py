@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from reference_steps import bce_d, bce_g, discriminator_step, generator_step, sample_noise
 from torch import nn
 
-from helpers.training.gan_trainer import GANTrainer
 from helpers.data.mnist import ImageData
 from helpers.training.cuda_graphs import GraphedStep, make_capturable, optimizer_key, release_capturable
-from reference_steps import bce_d, bce_g, discriminator_step, generator_step, sample_noise
+from helpers.training.gan_trainer import GANTrainer
 
 
 class CPUStandIn(GraphedStep):
@@ -97,6 +97,7 @@ class FreezingStandIn(CPUStandIn):
             with torch.no_grad():
                 for t, d in zip(tensors, deltas):
                     t += d
+
         return replay
 
 
@@ -225,18 +226,42 @@ def _trainer(seed=0):
     G = nn.Sequential(nn.Linear(4, 6), nn.Tanh())
     D = nn.Sequential(nn.Linear(6, 1), nn.Sigmoid())
     opt_G, opt_D = torch.optim.Adam(G.parameters(), 1e-3), torch.optim.Adam(D.parameters(), 1e-3)
-    return GANTrainer(G, D, opt_G, opt_D, data=ImageData(torch.rand(32, 6) * 2 - 1), latent_dim=4, batch_size=8,
-                      discriminator_step=discriminator_step, generator_step=generator_step, d_loss=bce_d,
-                      g_loss=bce_g, sample_noise=sample_noise, log_every=5)
+    return GANTrainer(
+        G,
+        D,
+        opt_G,
+        opt_D,
+        data=ImageData(torch.rand(32, 6) * 2 - 1),
+        latent_dim=4,
+        batch_size=8,
+        discriminator_step=discriminator_step,
+        generator_step=generator_step,
+        d_loss=bce_d,
+        g_loss=bce_g,
+        sample_noise=sample_noise,
+        log_every=5,
+    )
 
 
 def test_gan_trainer_reports_eager_on_cpu_and_refuses_a_required_graph():
     assert _trainer().graph_status == "eager: cpu device (CUDA graphs need CUDA)"
     t = _trainer()
     with pytest.raises(ValueError, match="cuda_graph=True needs a CUDA device"):
-        GANTrainer(t.G, t.D, t.opt_G, t.opt_D, discriminator_step=discriminator_step, generator_step=generator_step,
-                   d_loss=t.d_loss, g_loss=t.g_loss, data=t.data, latent_dim=4, batch_size=8,
-                   sample_noise=sample_noise, cuda_graph=True)
+        GANTrainer(
+            t.G,
+            t.D,
+            t.opt_G,
+            t.opt_D,
+            discriminator_step=discriminator_step,
+            generator_step=generator_step,
+            d_loss=t.d_loss,
+            g_loss=t.g_loss,
+            data=t.data,
+            latent_dim=4,
+            batch_size=8,
+            sample_noise=sample_noise,
+            cuda_graph=True,
+        )
 
 
 def test_a_checkpoint_from_a_cuda_graph_run_resumes_on_the_cpu(tmp_path):

@@ -1,7 +1,8 @@
 """Unit tests for helpers.data.horse2zebra and the modules it is built from.
 
-helpers.data.download (checked, resumable download against a real HTTP server on 127.0.0.1), helpers.data.horse_zebra_standin
-(the drawn stand-in), helpers.data.unpaired_images (resize cache, on-device batches) and helpers.data.horse2zebra (which data).
+helpers.data.download (checked, resumable download against a real HTTP server on 127.0.0.1),
+helpers.data.horse_zebra_standin (the drawn stand-in), helpers.data.unpaired_images (resize cache, on-device batches)
+and helpers.data.horse2zebra (which data).
 """
 
 from __future__ import annotations
@@ -19,8 +20,15 @@ from PIL import Image
 
 from helpers.data import horse2zebra as h2z
 from helpers.data.download import DownloadError
-from helpers.data.horse2zebra import (ARCHIVE, FOLDER, STANDIN_FOLDER, check_folder, download_horse2zebra, load_horse2zebra,
-                                 make_standin)
+from helpers.data.horse2zebra import (
+    ARCHIVE,
+    FOLDER,
+    STANDIN_FOLDER,
+    check_folder,
+    download_horse2zebra,
+    load_horse2zebra,
+    make_standin,
+)
 from helpers.data.unpaired_images import DatasetError, UnpairedImages, cache_path, load_folder
 
 SMALL = {"trainA": 3, "trainB": 4, "testA": 2, "testB": 2}  # the official layout with small counts
@@ -119,8 +127,12 @@ class Server:
 @pytest.fixture
 def server():
     s = Server()
-    s.files = {"/good.zip": GOOD, "/truncated.zip": GOOD[: len(GOOD) * 2 // 3], "/corrupt.zip": _corrupt(GOOD),
-               "/incomplete.zip": _zip({**SMALL, "trainB": 3})}
+    s.files = {
+        "/good.zip": GOOD,
+        "/truncated.zip": GOOD[: len(GOOD) * 2 // 3],
+        "/corrupt.zip": _corrupt(GOOD),
+        "/incomplete.zip": _zip({**SMALL, "trainB": 3}),
+    }
     yield s
     s.close()
 
@@ -138,10 +150,24 @@ def test_the_public_names_stay_importable_from_horse2zebra():
     import helpers.data.download
     import helpers.data.unpaired_images
 
-    for name in ("load_horse2zebra", "UnpairedImages", "DatasetError", "DownloadError", "FOLDER", "STANDIN_FOLDER",
-                 "make_standin", "download_horse2zebra", "load_folder", "cache_path", "check_folder"):
+    for name in (
+        "load_horse2zebra",
+        "UnpairedImages",
+        "DatasetError",
+        "DownloadError",
+        "FOLDER",
+        "STANDIN_FOLDER",
+        "make_standin",
+        "download_horse2zebra",
+        "load_folder",
+        "cache_path",
+        "check_folder",
+    ):
         assert name in h2z.__all__ and hasattr(h2z, name)
-    assert h2z.UnpairedImages is helpers.data.unpaired_images.UnpairedImages and h2z.DatasetError is helpers.data.unpaired_images.DatasetError
+    assert (
+        h2z.UnpairedImages is helpers.data.unpaired_images.UnpairedImages
+        and h2z.DatasetError is helpers.data.unpaired_images.DatasetError
+    )
     assert h2z.DownloadError is helpers.data.download.DownloadError
 
 
@@ -197,9 +223,14 @@ def test_a_range_other_than_asked_for_restarts_from_zero(tmp_path, server):
     assert (tmp_path / ARCHIVE).read_bytes() == GOOD
 
 
-@pytest.mark.parametrize("path, reason", [("/truncated.zip", "truncated or corrupt"),
-                                          ("/corrupt.zip", "corrupt"),
-                                          ("/incomplete.zip", "trainB: 3 images, expected 4")])
+@pytest.mark.parametrize(
+    "path, reason",
+    [
+        ("/truncated.zip", "truncated or corrupt"),
+        ("/corrupt.zip", "corrupt"),
+        ("/incomplete.zip", "trainB: 3 images, expected 4"),
+    ],
+)
 def test_bad_archive_is_refused_and_nothing_is_left(tmp_path, server, path, reason):
     with pytest.raises(DatasetError, match=reason) as error:
         _download(tmp_path, server, path)

@@ -9,14 +9,25 @@ import re
 import pytest
 import torch
 
+from helpers.checks.cgan_inputs import (
+    check_discriminator_input,
+    check_generator_input,
+    check_labels,
+    check_sample_labels,
+)
 from helpers.checks.core import GradingError
-from helpers.checks.cgan_inputs import check_discriminator_input, check_generator_input, check_labels, check_sample_labels
 from tests.course import load_catalogue
 
 EXERCISES = load_catalogue("04_cgan").EXERCISES
 GENERATOR_SHAPES = [(4, 100, 10, 10), (1, 100, 10, 10), (7, 2, 10, 10), (5, 16, 5, 3), (12, 8, 3, 20)]
-IMAGE_SHAPES = [((4, 784), 10, 10), ((4, 1, 28, 28), 10, 10), ((9, 28, 28), 10, 10), ((5, 3, 8, 8), 10, 10),
-                ((6, 20), 4, 7), ((3, 2, 5, 5), 10, 1)]
+IMAGE_SHAPES = [
+    ((4, 784), 10, 10),
+    ((4, 1, 28, 28), 10, 10),
+    ((9, 28, 28), 10, 10),
+    ((5, 3, 8, 8), 10, 10),
+    ((6, 20), 4, 7),
+    ((3, 2, 5, 5), 10, 1),
+]
 
 
 def answer(exercise, source):
@@ -57,4 +68,3 @@ def test_each_mistake_is_named(exercise, name):
     phrase, source = EXERCISES[exercise]["mistakes"][name]
     with pytest.raises(GradingError, match=re.escape(phrase)):
         run_checks(exercise, answer(exercise, source), seed=0)
-

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers.evaluation import digit_metrics as metrics
 from helpers.data.mnist import load_mnist
+from helpers.evaluation import digit_metrics as metrics
 
 
 @pytest.fixture(scope="module")

@@ -32,8 +32,11 @@ def _shown_array(fig: Figure) -> np.ndarray:
 
 def _grid(images: torch.Tensor, nrow: int = 8, value_range=None) -> np.ndarray:
     """What the image grid should look like: torchvision's make_grid of (N, C, H, W)."""
-    return make_grid(images, nrow=nrow, padding=2, normalize=True, value_range=value_range,
-                     pad_value=1.0).permute(1, 2, 0).numpy()
+    return (
+        make_grid(images, nrow=nrow, padding=2, normalize=True, value_range=value_range, pad_value=1.0)
+        .permute(1, 2, 0)
+        .numpy()
+    )
 
 
 # --- show_images ----------------------------------------------------------------------------------
@@ -152,7 +155,7 @@ def test_plot_history_names_and_smoothing(history):
     fig = plot_history(history, names=["g_loss"], smooth=window)
     (line,) = fig.axes[0].get_lines()
     values = np.array(history["g_loss"])
-    expected = [values[max(0, i - window + 1): i + 1].mean() for i in range(len(values))]
+    expected = [values[max(0, i - window + 1) : i + 1].mean() for i in range(len(values))]
     np.testing.assert_allclose(line.get_ydata(), expected)
 
 

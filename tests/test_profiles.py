@@ -8,8 +8,10 @@ import torch
 from helpers.profiles import AUTOMATION_VARS, PROFILE_ENV, Profile, get_profile
 
 
-@pytest.mark.parametrize("value, expected", [("quick", "quick"), ("full", "full"), ("QUICK", "quick"),
-                                             (" Full ", "full"), ("cpu", "cpu"), ("CPU", "cpu")])
+@pytest.mark.parametrize(
+    "value, expected",
+    [("quick", "quick"), ("full", "full"), ("QUICK", "quick"), (" Full ", "full"), ("cpu", "cpu"), ("CPU", "cpu")],
+)
 def test_gan_profile_chooses_case_insensitively(value, expected):
     profile = get_profile({PROFILE_ENV: value})
     assert profile.name == expected
@@ -51,8 +53,16 @@ def test_empty_gan_profile_is_ignored():
     assert get_profile({PROFILE_ENV: " "}, device="cpu").name == "cpu"
 
 
-@pytest.mark.parametrize("device, expected", [("cuda", "full"), (torch.device("cuda", 1), "full"), ("mps", "full"),
-                                              ("cpu", "cpu"), (torch.device("cpu"), "cpu")])
+@pytest.mark.parametrize(
+    "device, expected",
+    [
+        ("cuda", "full"),
+        (torch.device("cuda", 1), "full"),
+        ("mps", "full"),
+        ("cpu", "cpu"),
+        (torch.device("cpu"), "cpu"),
+    ],
+)
 def test_a_student_at_jupyter_gets_full_on_a_gpu_and_cpu_otherwise(device, expected):
     profile = get_profile({}, device=device)
     assert profile.name == expected and not profile.quick
@@ -71,7 +81,7 @@ def test_without_a_device_the_profile_asks_get_device(monkeypatch):
 def test_pick_gives_the_cpu_value_and_falls_back_to_full():
     cpu = Profile("cpu", "r")
     assert cpu.pick(quick=1, cpu=2, full=3) == 2 and not cpu.quick
-    assert cpu.pick(quick=1, full=3) == 3             # a lesson whose full run is already CPU-sized
+    assert cpu.pick(quick=1, full=3) == 3  # a lesson whose full run is already CPU-sized
     assert cpu.pick(quick=1, cpu=None, full=3) is None  # None is a value, not "missing"
     assert Profile("full", "r").pick(quick=1, cpu=2, full=3) == 3
     assert Profile("quick", "r").pick(quick=1, cpu=2, full=3) == 1
@@ -101,14 +111,17 @@ def test_automated_by_names_the_variable_or_none():
     assert automated_by({"NBVAL": "0", "CI": "false"}) is None
 
 
-@pytest.mark.parametrize("env, expected", [
-    ({"NBGRADER_EXECUTION": "autograde"}, "grading"),
-    ({"NBGRADER_EXECUTION": "validate", PROFILE_ENV: "quick"}, "grading"),
-    ({"NBGRADER_EXECUTION": "autograde", PROFILE_ENV: "full"}, "full"),
-    ({"CI": "1"}, "quick"),
-    ({"NBVAL": "1"}, "quick"),
-    ({}, "full"),
-])
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({"NBGRADER_EXECUTION": "autograde"}, "grading"),
+        ({"NBGRADER_EXECUTION": "validate", PROFILE_ENV: "quick"}, "grading"),
+        ({"NBGRADER_EXECUTION": "autograde", PROFILE_ENV: "full"}, "full"),
+        ({"CI": "1"}, "quick"),
+        ({"NBVAL": "1"}, "quick"),
+        ({}, "full"),
+    ],
+)
 def test_pick_uses_the_grading_value_only_under_nbgrader(env, expected):
     assert get_profile(env, device="cuda").pick(quick="quick", full="full", grading="grading") == expected
 
@@ -124,15 +137,18 @@ def test_gan_profile_grading_is_the_quick_profile_at_its_grading_tier():
     assert profile.pick(quick="quick", full="full") == "quick"
 
 
-@pytest.mark.parametrize("environ, watched, offline", [
-    ({PROFILE_ENV: "cpu"}, True, None),
-    ({PROFILE_ENV: "quick"}, True, None),
-    ({PROFILE_ENV: "grading"}, True, None),                       # the browser test: a person's view, smallest runs
-    ({"NBGRADER_EXECUTION": "autograde"}, False, "nbgrader is grading"),
-    ({"CI": "true", PROFILE_ENV: "full"}, False, "CI"),
-    ({"NBVAL": "1"}, False, "NBVAL"),
-    ({"GAN_COURSE_OFFLINE": "1"}, True, "GAN_COURSE_OFFLINE"),
-])
+@pytest.mark.parametrize(
+    "environ, watched, offline",
+    [
+        ({PROFILE_ENV: "cpu"}, True, None),
+        ({PROFILE_ENV: "quick"}, True, None),
+        ({PROFILE_ENV: "grading"}, True, None),  # the browser test: a person's view, smallest runs
+        ({"NBGRADER_EXECUTION": "autograde"}, False, "nbgrader is grading"),
+        ({"CI": "true", PROFILE_ENV: "full"}, False, "CI"),
+        ({"NBVAL": "1"}, False, "NBVAL"),
+        ({"GAN_COURSE_OFFLINE": "1"}, True, "GAN_COURSE_OFFLINE"),
+    ],
+)
 def test_the_profile_says_who_is_watching_and_why_downloads_are_off(environ, watched, offline):
     profile = get_profile(environ)
     assert profile.watched is watched

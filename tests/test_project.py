@@ -7,10 +7,11 @@ import ast
 import importlib
 import pkgutil
 import re
+
 import tomllib
+from course import LESSONS, ROOT, read, solution_path
 
 import helpers
-from course import LESSONS, ROOT, read, solution_path
 
 
 def _pyproject():
@@ -127,11 +128,13 @@ def test_importing_helpers_has_no_side_effects():
     import subprocess
     import sys
 
-    code = ("import torch; state = torch.random.get_rng_state().clone(); "
-            "import helpers, helpers.device, helpers.profiles, helpers.data.mnist, helpers.models, helpers.training.loop, "
-            "helpers.display.plotting, helpers.display.widgets, helpers.checks.core; "
-            "assert torch.equal(state, torch.random.get_rng_state()), 'importing helpers changed the RNG'; "
-            "assert torch.get_default_dtype() == torch.float32")
+    code = (
+        "import torch; state = torch.random.get_rng_state().clone(); "
+        "import helpers, helpers.device, helpers.profiles, helpers.data.mnist, helpers.models, helpers.training.loop, "
+        "helpers.display.plotting, helpers.display.widgets, helpers.checks.core; "
+        "assert torch.equal(state, torch.random.get_rng_state()), 'importing helpers changed the RNG'; "
+        "assert torch.get_default_dtype() == torch.float32"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
@@ -142,7 +145,9 @@ def test_every_lesson_starts_with_profile_device_and_seed():
             assert call in setup, f"{lesson}: the setup cell must call {call}"
         text = "\n".join(c.source for c in read(solution_path(lesson)).cells if c.cell_type == "code")
         assert not re.search(r"""["']cuda["']|\.cuda\(\)""", text), f"{lesson} hard-wires CUDA: use get_device()"
-        assert not re.search(r"def \w+\(.*device=device", text), f"{lesson}: a default argument evaluated at definition time"
+        assert not re.search(r"def \w+\(.*device=device", text), (
+            f"{lesson}: a default argument evaluated at definition time"
+        )
         assert "def train(self" not in text, f"{lesson} overrides nn.Module.train()"
 
 
@@ -150,11 +155,14 @@ def test_checked_notebook_cells_have_a_reference_output():
     # nbval compares a '# NBVAL_CHECK_OUTPUT' cell only when the notebook stores its output and execution count;
     # without them the check would pass whatever the cell printed.
     for lesson in LESSONS:
-        checked = [c for c in read(solution_path(lesson)).cells
-                   if c.cell_type == "code" and "# NBVAL_CHECK_OUTPUT" in c.source]
+        checked = [
+            c for c in read(solution_path(lesson)).cells if c.cell_type == "code" and "# NBVAL_CHECK_OUTPUT" in c.source
+        ]
         assert checked, f"{lesson} has no '# NBVAL_CHECK_OUTPUT' cell"
         for cell in checked:
-            assert cell.execution_count and cell.outputs, f"{lesson}: checked cell without stored output:\n{cell.source[:80]}"
+            assert cell.execution_count and cell.outputs, (
+                f"{lesson}: checked cell without stored output:\n{cell.source[:80]}"
+            )
 
 
 def _module_name(path):
@@ -216,8 +224,12 @@ def test_helpers_rooms_import_only_downwards():
     above its layer, nor a room beside it (data, models and checks are independent)."""
     graph = _helpers_graph()
     assert {_room(m) for m in graph} == set().union(*LAYERS), "a helpers room is missing from LAYERS"
-    upwards = sorted(f"{m} -> {n}" for m, targets in graph.items() for n in targets
-                     if _layer(n) > _layer(m) or (_layer(n) == _layer(m) == 1 and _room(n) != _room(m)))
+    upwards = sorted(
+        f"{m} -> {n}"
+        for m, targets in graph.items()
+        for n in targets
+        if _layer(n) > _layer(m) or (_layer(n) == _layer(m) == 1 and _room(n) != _room(m))
+    )
     assert not upwards, f"imports that run up (or sideways) between helpers' rooms: {upwards}"
 
 
@@ -237,8 +249,12 @@ def _environment_reads(tree):
     """Names or strings passed to os.environ.get / os.getenv / os.environ[...] in a module."""
     for node in ast.walk(tree):
         target = None
-        if isinstance(node, ast.Call) and node.args and isinstance(node.func, ast.Attribute) and (
-                node.func.attr == "getenv" or (node.func.attr == "get" and "environ" in ast.unparse(node.func.value))):
+        if (
+            isinstance(node, ast.Call)
+            and node.args
+            and isinstance(node.func, ast.Attribute)
+            and (node.func.attr == "getenv" or (node.func.attr == "get" and "environ" in ast.unparse(node.func.value)))
+        ):
             target = node.args[0]
         elif isinstance(node, ast.Subscript) and "environ" in ast.unparse(node.value):
             target = node.slice
@@ -258,13 +274,18 @@ def test_only_the_profile_reads_the_automation_variables():
         called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
         called |= {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
         if read_here or called & {"automated_by", "offline_reason", "get_profile"}:
-            readers.append(f"{path.name}: {sorted(read_here | (called & {'automated_by', 'offline_reason', 'get_profile'}))}")
+            readers.append(
+                f"{path.name}: {sorted(read_here | (called & {'automated_by', 'offline_reason', 'get_profile'}))}"
+            )
     assert not readers, f"only helpers/profiles.py may read the automation variables: {readers}"
 
 
 def _method_calls(path):
-    return {n.func.attr for n in ast.walk(ast.parse(path.read_text()))
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+    return {
+        n.func.attr
+        for n in ast.walk(ast.parse(path.read_text()))
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+    }
 
 
 def test_trainers_share_one_engine_and_hold_no_step():

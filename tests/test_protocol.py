@@ -92,6 +92,7 @@ def raised_in_an_answer_cell(source: str) -> BaseException:
 
 # --- frames ----------------------------------------------------------------------------------------------------------
 
+
 def test_a_frame_is_an_8_byte_big_endian_length_then_the_payload():
     assert framed(b"hello") == b"\x00" * 7 + b"\x05hello"
     stream = io.BytesIO(framed(b"one") + framed(b"") + framed(b"three"))
@@ -121,6 +122,7 @@ def test_a_frame_longer_than_the_limit_is_refused_before_its_payload_is_read():
 
 
 # --- grader -> worker ------------------------------------------------------------------------------------------------
+
 
 def test_the_prelude_and_the_fork_command_round_trip():
     source = "import torch\nfrom torch import nn\nLABEL = 'é→ü'\n"
@@ -154,10 +156,15 @@ def test_a_call_round_trips_and_stop_ends_the_exercise():
     assert decode_call(to_worker(STOP)) is None
 
 
-@pytest.mark.parametrize("decoder, payload", [
-    (decode_job, encode_call("f", (), {}, [])), (decode_job, STOP),
-    (decode_call, encode_job([], {})), (decode_call, encode_call("f", [1], {}, [])),
-])
+@pytest.mark.parametrize(
+    "decoder, payload",
+    [
+        (decode_job, encode_call("f", (), {}, [])),
+        (decode_job, STOP),
+        (decode_call, encode_job([], {})),
+        (decode_call, encode_call("f", [1], {}, [])),
+    ],
+)
 def test_a_grader_message_of_the_wrong_shape_is_refused(decoder, payload):
     with pytest.raises(BadReply):
         decoder(payload)
@@ -171,6 +178,7 @@ def test_a_grader_frame_cut_short_or_too_long_is_refused():
 
 
 # --- worker -> grader: every kind round trips ------------------------------------------------------------------------
+
 
 def test_ready_round_trips():
     assert decode_ready(to_grader(encode_ready())) is None
@@ -193,8 +201,11 @@ def test_an_error_keeps_its_type_and_message_but_never_becomes_an_assertion():
     assert isinstance(value_error, ValueError) and str(value_error) == "bad label (line 1 of your answer cell)"
     assertion = decode_error(to_grader(encode_error(raised_in_an_answer_cell("assert False, 'pass me'"))))
     assert isinstance(assertion, RemoteError) and not isinstance(assertion, AssertionError)
-    own = decode_error(to_grader(encode_error(raised_in_an_answer_cell(
-        "class ValueError(Exception):\n    pass\nraise ValueError('mine')"))))
+    own = decode_error(
+        to_grader(
+            encode_error(raised_in_an_answer_cell("class ValueError(Exception):\n    pass\nraise ValueError('mine')"))
+        )
+    )
     assert type(own).__name__ == "ValueError" and isinstance(own, RemoteError) and not isinstance(own, ValueError)
     stop = decode_error(to_grader(encode_error(SystemExit(3))))
     assert isinstance(stop, RemoteError) and str(stop) == "3"
@@ -213,11 +224,20 @@ class _Liar(torch.Tensor):
 
 
 VALUES = {
-    "none": None, "bool": True, "str": "x é", "int": -3, "big int": 2**70, "float": 2.5,
+    "none": None,
+    "bool": True,
+    "str": "x é",
+    "int": -3,
+    "big int": 2**70,
+    "float": 2.5,
     "tensor": torch.arange(6, dtype=torch.float64).reshape(2, 3),
-    "0-d tensor": torch.tensor(7), "empty tensor": torch.zeros(0, 4),
-    "list": [1, [2, "three"]], "tuple": (1, (2.5, None)), "dict": {"a": 1, 2: [3], None: "n", 1.5: True, False: 0},
-    "ndarray": np.arange(6, dtype=np.float32).reshape(3, 2), "complex ndarray": np.array([1 + 2j, 3j]),
+    "0-d tensor": torch.tensor(7),
+    "empty tensor": torch.zeros(0, 4),
+    "list": [1, [2, "three"]],
+    "tuple": (1, (2.5, None)),
+    "dict": {"a": 1, 2: [3], None: "n", 1.5: True, False: 0},
+    "ndarray": np.arange(6, dtype=np.float32).reshape(3, 2),
+    "complex ndarray": np.array([1 + 2j, 3j]),
     "bool ndarray": np.array([True, False]),
 }
 
@@ -235,9 +255,23 @@ def test_plain_values_round_trip(name):
         assert back == value
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.uint8,
-                                   torch.int8, torch.int16, torch.int32, torch.int64, torch.bool, torch.complex64,
-                                   torch.complex128])
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        torch.float16,
+        torch.bfloat16,
+        torch.float32,
+        torch.float64,
+        torch.uint8,
+        torch.int8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+        torch.bool,
+        torch.complex64,
+        torch.complex128,
+    ],
+)
 def test_a_tensor_of_every_accepted_dtype_round_trips(dtype):
     value = (torch.arange(12).reshape(3, 4) % 3).to(dtype)
     back = decode(to_grader({"v": encode_tensor(value)})["v"])
@@ -302,8 +336,9 @@ def test_the_state_of_every_kind_of_argument_round_trips():
         apply_state(mine, state)
     for p, q in zip([*D.parameters(), *D.buffers()], [*theirs[0].parameters(), *theirs[0].buffers()]):
         assert torch.equal(p, q)
-    assert all(p.grad is not None and torch.equal(p.grad, q.grad) for p, q in zip(D.parameters(),
-                                                                                   theirs[0].parameters()))
+    assert all(
+        p.grad is not None and torch.equal(p.grad, q.grad) for p, q in zip(D.parameters(), theirs[0].parameters())
+    )
     assert not D.training and not D[1].training and D.note == "changed"
     assert int(opt.state_dict()["state"][0]["step"]) == 1
     for mine, their in zip(opt.state_dict()["state"].values(), theirs[1].state_dict()["state"].values()):
@@ -348,8 +383,10 @@ ONE = encode_tensor(torch.ones(2))
 WORKER_MESSAGES = {  # a valid message of each kind, and how the grader reads it
     "ready": (encode_ready(), decode_ready),
     "setup": (encode_setup({"g": ValueError("x")}, ["f"]), decode_setup),
-    "result": ({"return": ONE, "args": [{"t": "none"}], "kwargs": {}, "changed": [], "stdout": ""},
-               lambda message: rebuild_result(message, (3,), {}, [], [])),
+    "result": (
+        {"return": ONE, "args": [{"t": "none"}], "kwargs": {}, "changed": [], "stdout": ""},
+        lambda message: rebuild_result(message, (3,), {}, [], []),
+    ),
     "error": (encode_error(ValueError("x")), decode_error),
     "exit": (encode_exit(0), is_exit),
 }
@@ -364,9 +401,9 @@ def test_every_worker_message_is_refused_cut_short_too_long_or_not_json(kind):
         with pytest.raises(BadReply, match="cut short"):
             unframed(frame[:cut], MAX_REPLY)
     with pytest.raises(BadReply):
-        unframed(HEADER.pack(MAX_REPLY + 1) + frame[HEADER.size:], MAX_REPLY)
+        unframed(HEADER.pack(MAX_REPLY + 1) + frame[HEADER.size :], MAX_REPLY)
     payload = encode_message(message)
-    for bad in (payload[:-1], payload.replace(b"{", b"(", 1), b"\xff" + payload, b"[" * 100_000, b"[1, 2]", b"\"x\""):
+    for bad in (payload[:-1], payload.replace(b"{", b"(", 1), b"\xff" + payload, b"[" * 100_000, b"[1, 2]", b'"x"'):
         with pytest.raises(BadReply):
             decode_message(bad)
 
@@ -377,9 +414,14 @@ def tensor(**change) -> dict:
 
 WRONG_TYPES = {
     "ready": [{"ready": "yes"}, {"ready": 1}, {}],
-    "setup": [{"setup": [], "defined": []}, {"setup": {}, "defined": "f"}, {"setup": {}, "defined": [1]},
-              {"setup": {"g": "ValueError"}, "defined": []}, {"setup": {}},
-              {"setup": {"g": {"error": 1, "message": "m", "builtin": True}}, "defined": []}],
+    "setup": [
+        {"setup": [], "defined": []},
+        {"setup": {}, "defined": "f"},
+        {"setup": {}, "defined": [1]},
+        {"setup": {"g": "ValueError"}, "defined": []},
+        {"setup": {}},
+        {"setup": {"g": {"error": 1, "message": "m", "builtin": True}}, "defined": []},
+    ],
     "result": [
         {"args": [{"t": "none"}], "kwargs": {}},  # no return value
         {"return": 1, "args": {"0": {"t": "none"}}, "kwargs": {}},
@@ -392,8 +434,12 @@ WRONG_TYPES = {
         {"return": {"t": "pickle", "v": "gASV"}, "args": [{"t": "none"}], "kwargs": {}},
         {"return": tensor(ref=5), "args": [{"t": "none"}], "kwargs": {}},  # results out of order
     ],
-    "error": [{"error": 5, "message": "m", "builtin": True}, {"error": "ValueError", "message": ["m"], "builtin": True},
-              {"error": "ValueError", "message": "m", "builtin": "yes"}, {"error": "ValueError"}],
+    "error": [
+        {"error": 5, "message": "m", "builtin": True},
+        {"error": "ValueError", "message": ["m"], "builtin": True},
+        {"error": "ValueError", "message": "m", "builtin": "yes"},
+        {"error": "ValueError"},
+    ],
     "exit": [{"exited": "0"}, {"exited": [0]}, {"exited": 0.5}],
 }
 
@@ -406,15 +452,31 @@ def test_every_worker_message_with_wrong_types_is_refused(kind, index):
 
 
 FORGED_VALUES = [
-    {"t": "pickle", "v": "gASV"}, {"t": "tensor", "dtype": "object", "shape": [1], "data": ""},
+    {"t": "pickle", "v": "gASV"},
+    {"t": "tensor", "dtype": "object", "shape": [1], "data": ""},
     tensor(data=base64.b64encode(b"1234").decode()),  # 4 bytes for 2 float32
-    tensor(data="not base64!"), tensor(data=12), tensor(shape=[-1]), tensor(shape="2"), tensor(shape=[2.0]),
-    tensor(shape=[10**5, 10**5]), tensor(shape=[1] * 17), tensor(grad={"t": "tensor", "dtype": "float32"}),
-    {"t": "dict", "v": [[{"t": "list", "v": []}, 1]]}, {"t": "dict", "v": {"a": 1}}, {"t": "dict", "v": [[1]]},
-    ["not", "a", "node"], {"t": "list", "v": "abc"}, {"t": 3}, {"v": 1},
-    {"t": "ndarray", "dtype": "|O", "shape": [1], "data": ""}, {"t": "ndarray", "dtype": "garbage", "shape": [1]},
-    {"t": "ndarray", "dtype": "<f4", "shape": [2], "data": "AAAA"}, {"t": "ndarray", "dtype": "<f4", "shape": None},
-    {"t": "float", "v": "1e999x"}, {"t": "npscalar", "v": "1"}, {"t": "npscalar", "v": [1]},
+    tensor(data="not base64!"),
+    tensor(data=12),
+    tensor(shape=[-1]),
+    tensor(shape="2"),
+    tensor(shape=[2.0]),
+    tensor(shape=[10**5, 10**5]),
+    tensor(shape=[1] * 17),
+    tensor(grad={"t": "tensor", "dtype": "float32"}),
+    {"t": "dict", "v": [[{"t": "list", "v": []}, 1]]},
+    {"t": "dict", "v": {"a": 1}},
+    {"t": "dict", "v": [[1]]},
+    ["not", "a", "node"],
+    {"t": "list", "v": "abc"},
+    {"t": 3},
+    {"v": 1},
+    {"t": "ndarray", "dtype": "|O", "shape": [1], "data": ""},
+    {"t": "ndarray", "dtype": "garbage", "shape": [1]},
+    {"t": "ndarray", "dtype": "<f4", "shape": [2], "data": "AAAA"},
+    {"t": "ndarray", "dtype": "<f4", "shape": None},
+    {"t": "float", "v": "1e999x"},
+    {"t": "npscalar", "v": "1"},
+    {"t": "npscalar", "v": [1]},
     {"t": "list", "v": [1] * 100_001},  # too many parts
 ]
 
@@ -443,14 +505,25 @@ def test_forged_states_and_results_are_refused():
     with pytest.raises(BadReply):
         apply_state(torch.zeros(2), {"t": "tensor_state", "v": 3})
     with pytest.raises(BadReply):
-        apply_state(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1),
-                    {"t": "optimizer_state", "v": encode({"state": {}, "param_groups": []})})
+        apply_state(
+            torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1),
+            {"t": "optimizer_state", "v": encode({"state": {}, "param_groups": []})},
+        )
     with pytest.raises(BadReply):
         apply_state(object(), "module_state")
     with pytest.raises(BadReply):
-        rebuild_return({"t": "tensor", "dtype": "float32", "shape": [2], "device": "cpu", "rg": True,
-                        "data": base64.b64encode(torch.ones(2).numpy().tobytes()).decode(),
-                        "graph": [encode(torch.ones(3))]}, [torch.ones(2, requires_grad=True)])
+        rebuild_return(
+            {
+                "t": "tensor",
+                "dtype": "float32",
+                "shape": [2],
+                "device": "cpu",
+                "rg": True,
+                "data": base64.b64encode(torch.ones(2).numpy().tobytes()).decode(),
+                "graph": [encode(torch.ones(3))],
+            },
+            [torch.ones(2, requires_grad=True)],
+        )
     with pytest.raises(BadReply):
         apply_changes([[0, {"t": "list", "v": []}]], [torch.zeros(2)])
     with pytest.raises(BadReply):
@@ -458,23 +531,46 @@ def test_forged_states_and_results_are_refused():
 
 
 def test_forged_replies_are_refused():
-    for node in ({"t": "pickle", "v": "gASV"}, {"t": "tensor", "dtype": "object", "shape": [1], "data": ""},
-                 {"t": "tensor", "dtype": "float32", "shape": [4], "data": base64.b64encode(b"1234").decode()},
-                 {"t": "dict", "v": [[{"t": "list", "v": []}, 1]]}, ["not", "a", "node"],
-                 {"t": "ndarray", "dtype": "|O", "shape": [1], "data": ""}):
+    for node in (
+        {"t": "pickle", "v": "gASV"},
+        {"t": "tensor", "dtype": "object", "shape": [1], "data": ""},
+        {"t": "tensor", "dtype": "float32", "shape": [4], "data": base64.b64encode(b"1234").decode()},
+        {"t": "dict", "v": [[{"t": "list", "v": []}, 1]]},
+        ["not", "a", "node"],
+        {"t": "ndarray", "dtype": "|O", "shape": [1], "data": ""},
+    ):
         with pytest.raises(BadReply):
             decode(node)
     with pytest.raises(BadReply):
         apply_state(nn.Linear(2, 2), {"t": "module_state", "params": [], "buffers": []})
     with pytest.raises(BadReply):
-        rebuild_return({"t": "tensor", "dtype": "float32", "shape": [2], "device": "cpu", "rg": True,
-                        "data": base64.b64encode(torch.ones(2).numpy().tobytes()).decode(),
-                        "graph": [encode(torch.ones(3))]}, [torch.ones(2, requires_grad=True)])
+        rebuild_return(
+            {
+                "t": "tensor",
+                "dtype": "float32",
+                "shape": [2],
+                "device": "cpu",
+                "rg": True,
+                "data": base64.b64encode(torch.ones(2).numpy().tobytes()).decode(),
+                "graph": [encode(torch.ones(3))],
+            },
+            [torch.ones(2, requires_grad=True)],
+        )
 
 
 def test_plain_data_round_trips():
-    value = (torch.arange(6, dtype=torch.float64).reshape(2, 3), 3, 2.5, float("nan"), "x", None, [True, {"a": 1}],
-             torch.zeros(0), torch.tensor(7), torch.empty(2, 3, device="meta"))
+    value = (
+        torch.arange(6, dtype=torch.float64).reshape(2, 3),
+        3,
+        2.5,
+        float("nan"),
+        "x",
+        None,
+        [True, {"a": 1}],
+        torch.zeros(0),
+        torch.tensor(7),
+        torch.empty(2, 3, device="meta"),
+    )
     back = decode(json.loads(json.dumps(encode(value))))
     assert torch.equal(back[0], value[0]) and back[1:3] == (3, 2.5) and back[3] != back[3]
     assert back[4:7] == ("x", None, [True, {"a": 1}]) and back[7].shape == (0,) and int(back[8]) == 7

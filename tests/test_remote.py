@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from course import require_bwrap
 from torch import nn
 
 from grader import sandbox
 from grader.protocol import RemoteError
 from grader.remote import Exercise, Worker
 from helpers.checks.core import GradingError, compare, require_grad_flow
-from course import require_bwrap
 
 PRELUDE = "import torch\nfrom torch import nn\n"
 
@@ -34,7 +34,9 @@ def exercise(worker, **answers) -> Exercise:
 
 
 def test_a_result_comes_back_as_an_exact_tensor_even_from_a_lying_subclass(worker):
-    ex = exercise(worker, f="""
+    ex = exercise(
+        worker,
+        f="""
 class Liar(torch.Tensor):
     def __eq__(self, other): return True
     @classmethod
@@ -42,7 +44,8 @@ class Liar(torch.Tensor):
         return super().__torch_function__(func, types, args, kwargs or {})
 def f(x):
     return (x * 0).as_subclass(Liar)
-""")
+""",
+    )
     got = ex.call("f", (torch.ones(3),), {})
     ex.close()
     assert type(got) is torch.Tensor
@@ -51,8 +54,11 @@ def f(x):
 
 
 def test_gradients_flow_back_to_the_graders_inputs(worker):
-    ex = exercise(worker, f="def f(x, w):\n    return (x * w).sum() + x.pow(2).mean()",
-                  g="def g(x, w):\n    return (x * w).detach().sum()")
+    ex = exercise(
+        worker,
+        f="def f(x, w):\n    return (x * w).sum() + x.pow(2).mean()",
+        g="def g(x, w):\n    return (x * w).detach().sum()",
+    )
     x, w = torch.randn(4, requires_grad=True), torch.randn(4, requires_grad=True)
     loss = ex.call("f", (x, w), {})
     require_grad_flow(loss, [x, w], name="f")
@@ -64,14 +70,17 @@ def test_gradients_flow_back_to_the_graders_inputs(worker):
 
 
 def test_a_step_changes_the_graders_module_optimizer_and_recorder(worker):
-    ex = exercise(worker, step="""
+    ex = exercise(
+        worker,
+        step="""
 def step(D, opt, real, loss_fn):
     opt.zero_grad()
     loss = loss_fn(D(real))
     loss.backward()
     opt.step()
     return loss
-""")
+""",
+    )
 
     class Recorder:
         def __init__(self):
@@ -104,8 +113,12 @@ def step(D, opt, real, loss_fn):
 
 
 def test_the_students_exceptions_keep_their_type_and_message(worker):
-    ex = exercise(worker, f="def f(x):\n    raise ValueError('label out of range')",
-                  g="def g(x):\n    raise NotImplementedError()", h="def h(x):\n    assert False, 'pass me'")
+    ex = exercise(
+        worker,
+        f="def f(x):\n    raise ValueError('label out of range')",
+        g="def g(x):\n    raise NotImplementedError()",
+        h="def h(x):\n    assert False, 'pass me'",
+    )
     with pytest.raises(ValueError, match="label out of range"):
         ex.call("f", (1,), {})
     with pytest.raises(NotImplementedError):
@@ -170,11 +183,16 @@ def test_the_worker_cannot_see_the_course():
 
     w = Worker(PRELUDE, sandboxed=True, timeout=20)
     try:
-        ex = exercise(w, f=f"""
+        ex = exercise(
+            w,
+            f=f"""
 import os
 def f(x):
-    return [os.path.exists(p) for p in ({str(ROOT / 'solutions')!r}, {str(ROOT / 'tests')!r}, {str(ROOT / 'README.md')!r})]
-""")
+    return [
+        os.path.exists(p) for p in ({str(ROOT / "solutions")!r}, {str(ROOT / "tests")!r}, {str(ROOT / "README.md")!r})
+    ]
+""",
+        )
         assert ex.call("f", (0,), {}) == [False, False, False]
         ex.close()
     finally:
@@ -192,8 +210,11 @@ def test_a_result_changed_in_place_by_a_later_call_changes_in_the_grader_too(wor
 
 def test_a_backward_through_an_undetached_input_reaches_the_graders_graph(worker):
     """Fakes straight from a generator: a D step that forgets .detach() fills G's .grad in the grader too."""
-    ex = exercise(worker, step="def step(D, fake):\n    D(fake).sum().backward()",
-                  detached="def detached(D, fake):\n    D(fake.detach()).sum().backward()")
+    ex = exercise(
+        worker,
+        step="def step(D, fake):\n    D(fake).sum().backward()",
+        detached="def detached(D, fake):\n    D(fake.detach()).sum().backward()",
+    )
     torch.manual_seed(0)
     G, D = nn.Linear(2, 3), nn.Linear(3, 1)
     z = torch.randn(4, 2)

@@ -35,9 +35,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from course import ROOT, cell_text, fill, nbgrader, read, require_bwrap, scores, submit
 from traitlets.config import Config
 
-from course import ROOT, cell_text, fill, nbgrader, read, require_bwrap, scores, submit
 from grader import sandbox
 from grader.preprocessors.sandboxed_execute import SandboxedExecute, sandboxed
 from grader.sandbox import MISSING, SandboxedKernelManager, SandboxUnavailable, bwrap_command, sandbox_available
@@ -45,9 +45,11 @@ from grader.sandbox import MISSING, SandboxedKernelManager, SandboxUnavailable, 
 ASSIGNMENT = "tiny"
 SOLUTION = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"
 HONEST = "def double(x):\n    return 2 * x"
-TEST = ('from helpers.profiles import get_profile\n\n'
-        'assert get_profile().grading, "NBGRADER_EXECUTION did not reach the kernel"\n'
-        'assert double(21) == 42')
+TEST = (
+    "from helpers.profiles import get_profile\n\n"
+    'assert get_profile().grading, "NBGRADER_EXECUTION did not reach the kernel"\n'
+    "assert double(21) == 42"
+)
 CELL_TIMEOUT = 8  # s: the infinite loop costs this much
 SANDBOX_CONFIG = f"""
 
@@ -61,18 +63,25 @@ c.GradeOutsideKernel.timeout = {CELL_TIMEOUT}
 PAYLOAD = 'payload = "PWN" + "ED"'  # the string the attacks write; it is nowhere in the sources
 
 
-
-
 def tiny_notebook(answer: str = SOLUTION) -> nbformat.NotebookNode:
     """The instructor's source of the tiny assignment (with ``answer`` as the exercise cell)."""
+
     def meta(grade_id, *, solution, points=None):
-        nb = {"grade": points is not None, "grade_id": grade_id, "locked": not solution, "schema_version": 3,
-              "solution": solution, "task": False}
+        nb = {
+            "grade": points is not None,
+            "grade_id": grade_id,
+            "locked": not solution,
+            "schema_version": 3,
+            "solution": solution,
+            "task": False,
+        }
         return {"nbgrader": nb if points is None else {**nb, "points": points}}
 
-    cells = [nbformat.v4.new_markdown_cell("Write `double(x)`."),
-             nbformat.v4.new_code_cell(answer, metadata=meta("answer", solution=True)),
-             nbformat.v4.new_code_cell(TEST, metadata=meta("test_answer", solution=False, points=1))]
+    cells = [
+        nbformat.v4.new_markdown_cell("Write `double(x)`."),
+        nbformat.v4.new_code_cell(answer, metadata=meta("answer", solution=True)),
+        nbformat.v4.new_code_cell(TEST, metadata=meta("test_answer", solution=False, points=1)),
+    ]
     kernelspec = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
     return nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": kernelspec})
 
@@ -191,18 +200,33 @@ def attacks(course: Path, listener: Listener, instructor_ipython: Path, token: s
     head = "import os\n\ndef double(x):\n    return 2 * x\n\n"
     honest = course / "submitted" / "z_honest" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     site_packages = Path(sysconfig.get_paths()["purelib"])
-    reads = ["../../../solutions/tiny/tiny.ipynb", "../../../gradebook.db", f"{course}/solutions/tiny/tiny.ipynb",
-             f"{course}/gradebook.db", f"{course}/nbgrader_config.py", str(honest),
-             f"../../../submitted/z_honest/{ASSIGNMENT}/{ASSIGNMENT}.ipynb",
-             f"{ROOT}/solutions/01_backquery/01_backquery.ipynb", f"{ROOT}/nbgrader_config.py",
-             f"{instructor_ipython}/profile_default/ipython_config.py"]
+    reads = [
+        "../../../solutions/tiny/tiny.ipynb",
+        "../../../gradebook.db",
+        f"{course}/solutions/tiny/tiny.ipynb",
+        f"{course}/gradebook.db",
+        f"{course}/nbgrader_config.py",
+        str(honest),
+        f"../../../submitted/z_honest/{ASSIGNMENT}/{ASSIGNMENT}.ipynb",
+        f"{ROOT}/solutions/01_backquery/01_backquery.ipynb",
+        f"{ROOT}/nbgrader_config.py",
+        f"{instructor_ipython}/profile_default/ipython_config.py",
+    ]
     listed = ["../../..", str(course), str(ROOT), str(Path.home()), "/"]
-    writes = ["../../../gradebook.db", f"{course}/gradebook.db", str(honest),
-              f"{course}/autograded/a_reader/{ASSIGNMENT}/{ASSIGNMENT}.ipynb", f"{course}/solutions/tiny/tiny.ipynb",
-              "planted.txt", f"{site_packages}/sandbox-probe-{token}.txt", f"{ROOT}/helpers/sandbox-probe-{token}.txt"]
+    writes = [
+        "../../../gradebook.db",
+        f"{course}/gradebook.db",
+        str(honest),
+        f"{course}/autograded/a_reader/{ASSIGNMENT}/{ASSIGNMENT}.ipynb",
+        f"{course}/solutions/tiny/tiny.ipynb",
+        "planted.txt",
+        f"{site_packages}/sandbox-probe-{token}.txt",
+        f"{ROOT}/helpers/sandbox-probe-{token}.txt",
+    ]
     startup = instructor_ipython / "profile_default" / "startup"
     return {
-        "a_reader": head + f"""for path in {reads!r}:
+        "a_reader": head
+        + f"""for path in {reads!r}:
     try:
         with open(path, "rb") as file:
             print("READ", path, len(file.read()))
@@ -214,7 +238,9 @@ for folder in {listed!r}:
     except OSError as error:
         print("NOLIST", folder, type(error).__name__)
 """,
-        "b_writer": head + PAYLOAD + f"""
+        "b_writer": head
+        + PAYLOAD
+        + f"""
 for path in {writes!r}:
     try:
         with open(path, "a") as file:
@@ -229,7 +255,8 @@ try:
 except OSError as error:
     print("NOWRITE the link", type(error).__name__)
 """,
-        "c_network": head + f"""import socket
+        "c_network": head
+        + f"""import socket
 try:
     socket.create_connection(("127.0.0.1", {listener.port}), timeout=3).close()
     print("CONNECTED tcp")
@@ -250,7 +277,9 @@ except OSError as error:
 print("INTERFACES", [name for _, name in socket.if_nameindex()])
 """,
         "d_detacher": detacher(token),
-        "e_startup": head + PAYLOAD + f"""
+        "e_startup": head
+        + PAYLOAD
+        + f"""
 for folder in [{str(startup)!r}, get_ipython().profile_dir.startup_dir]:
     try:
         os.makedirs(folder, exist_ok=True)
@@ -260,7 +289,8 @@ for folder in [{str(startup)!r}, get_ipython().profile_dir.startup_dir]:
     except OSError as error:
         print("NOWRITE", folder, type(error).__name__)
 """,
-        "f_looper": head.replace("import os", "import builtins") + """\
+        "f_looper": head.replace("import os", "import builtins")
+        + """\
 print("STARTUP RAN" if hasattr(builtins, "PWN" + "ED") else "CLEAN START")
 while True:
     pass
@@ -289,8 +319,10 @@ def graded(tmp_path_factory, grader_env):
     submit_answer(course, "z_honest", HONEST)
     honest = course / "submitted" / "z_honest" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     before = hashlib.sha256(honest.read_bytes()).hexdigest()
-    probes = [Path(sysconfig.get_paths()["purelib"]) / f"sandbox-probe-{token}.txt",
-              ROOT / "helpers" / f"sandbox-probe-{token}.txt"]
+    probes = [
+        Path(sysconfig.get_paths()["purelib"]) / f"sandbox-probe-{token}.txt",
+        ROOT / "helpers" / f"sandbox-probe-{token}.txt",
+    ]
     try:
         seconds = autograde(course)
         survivors = processes_with(token)
@@ -302,8 +334,16 @@ def graded(tmp_path_factory, grader_env):
             probe.unlink(missing_ok=True)
     time.sleep(0.2)  # the listener threads count the last connection
     after = hashlib.sha256(honest.read_bytes()).hexdigest()
-    yield dict(course=course, seconds=seconds, survivors=survivors, accepted=listener.accepted, written=written,
-               honest_sha=(before, after), instructor_ipython=instructor_ipython, scratch=scratch)
+    yield dict(
+        course=course,
+        seconds=seconds,
+        survivors=survivors,
+        accepted=listener.accepted,
+        written=written,
+        honest_sha=(before, after),
+        instructor_ipython=instructor_ipython,
+        scratch=scratch,
+    )
 
 
 def output(graded, student: str) -> str:
@@ -393,8 +433,13 @@ def test_no_process_outlives_its_kernel(tmp_path, monkeypatch):
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")  # as nbgrader does; the test cell checks it
     token = f"gan-sandbox-{uuid.uuid4().hex}"
     notebook = tiny_notebook(detacher(token))
-    client = NotebookClient(notebook, kernel_manager_class=SandboxedKernelManager, shutdown_kernel="immediate",
-                            timeout=30, resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        notebook,
+        kernel_manager_class=SandboxedKernelManager,
+        shutdown_kernel="immediate",
+        timeout=30,
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
     try:
         client.execute()
         survivors = processes_with(token)
@@ -454,9 +499,11 @@ def test_the_data_folder_is_writable_and_the_real_one_unchanged(tmp_path):
     for name in ("passwd", "group"):
         (scratch / "etc" / name).write_text("")
     mirror_ = scratch / "data"
-    script = (f"cat {mirror_}/runs/a.pt; echo new > {mirror_}/runs/new.pt; echo fresh > {mirror_}/cache.pt; "
-              f"echo replaced > {mirror_}/runs/.tmp && mv {mirror_}/runs/.tmp {mirror_}/runs/a.pt; "  # as save_atomic
-              f"cat {mirror_}/runs/a.pt; echo appended >> {data}/runs/a.pt || echo READ-ONLY")
+    script = (
+        f"cat {mirror_}/runs/a.pt; echo new > {mirror_}/runs/new.pt; echo fresh > {mirror_}/cache.pt; "
+        f"echo replaced > {mirror_}/runs/.tmp && mv {mirror_}/runs/.tmp {mirror_}/runs/a.pt; "  # as save_atomic
+        f"cat {mirror_}/runs/a.pt; echo appended >> {data}/runs/a.pt || echo READ-ONLY"
+    )
     command = bwrap_command(["sh", "-c", script], scratch=scratch, cwd=None, read_only=[], data=data)
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == ["original", "replaced", "READ-ONLY"], result.stderr
@@ -470,6 +517,10 @@ def test_a_read_only_folder_holding_the_submission_is_refused(tmp_path):
     submission.mkdir(parents=True)
     with pytest.raises(SandboxUnavailable, match="refusing"):
         bwrap_command(["python"], scratch=tmp_path / "scratch", cwd=str(submission), read_only=[tmp_path])
-    command = bwrap_command(["python"], scratch=tmp_path / "scratch", cwd=str(submission),
-                            read_only=[Path(sys.prefix), Path(sys.prefix) / "lib"])
+    command = bwrap_command(
+        ["python"],
+        scratch=tmp_path / "scratch",
+        cwd=str(submission),
+        read_only=[Path(sys.prefix), Path(sys.prefix) / "lib"],
+    )
     assert command.count(sys.prefix) == 2 and command[-2:] == ["--", "python"]  # bound once, inner path dropped

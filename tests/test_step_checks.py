@@ -27,8 +27,9 @@ def g_step(G, D, opt_G, z, g_loss, *, zero_grad=True, ascend=False, item=False, 
     return loss.item() if item else loss
 
 
-def cd_step(G, D, opt_D, real, real_labels, z, fake_labels, d_loss, *, judge_fake_with=None, zero_grad=True,
-            ascend=False):
+def cd_step(
+    G, D, opt_D, real, real_labels, z, fake_labels, d_loss, *, judge_fake_with=None, zero_grad=True, ascend=False
+):
     fake = G(z, fake_labels).detach()
     loss = d_loss(D(real, real_labels), D(fake, fake_labels if judge_fake_with is None else real_labels))
     if zero_grad:
@@ -52,6 +53,7 @@ def cg_step(G, D, opt_G, z, fake_labels, g_loss, *, freeze_forever=False, zero_g
 def mistaken(step, **mistake):
     def wrong(*args):
         return step(*args, **mistake)
+
     wrong.__name__ = step.__name__
     return wrong
 
@@ -69,18 +71,21 @@ def test_correct_steps_pass_every_check(seed):
     conditional.sequences("G", cg_step, cg_step)
 
 
-@pytest.mark.parametrize("conditional, check, step, mistake, message", [
-    (False, "discriminator_step", d_step, dict(detach=False), "forgot `.detach()`"),
-    (False, "D", d_step, dict(zero_grad=False), "old gradients were not cleared"),
-    (False, "D", d_step, dict(ascend=True), "gradient ascent"),
-    (False, "generator_step", g_step, dict(item=True), "not loss.item()"),
-    (False, "generator_step", g_step, dict(detach=True), "no gradient reached G"),
-    (False, "G", g_step, dict(zero_grad=False), "old gradients were not cleared"),
-    (True, "discriminator_step", cd_step, dict(judge_fake_with="real"), "fake batch judged with real_labels"),
-    (True, "D", cd_step, dict(ascend=True), "gradient ascent"),
-    (True, "generator_step", cg_step, dict(freeze_forever=True), "left parameters frozen"),
-    (True, "G", cg_step, dict(ascend=True), "gradient ascent"),
-])
+@pytest.mark.parametrize(
+    "conditional, check, step, mistake, message",
+    [
+        (False, "discriminator_step", d_step, dict(detach=False), "forgot `.detach()`"),
+        (False, "D", d_step, dict(zero_grad=False), "old gradients were not cleared"),
+        (False, "D", d_step, dict(ascend=True), "gradient ascent"),
+        (False, "generator_step", g_step, dict(item=True), "not loss.item()"),
+        (False, "generator_step", g_step, dict(detach=True), "no gradient reached G"),
+        (False, "G", g_step, dict(zero_grad=False), "old gradients were not cleared"),
+        (True, "discriminator_step", cd_step, dict(judge_fake_with="real"), "fake batch judged with real_labels"),
+        (True, "D", cd_step, dict(ascend=True), "gradient ascent"),
+        (True, "generator_step", cg_step, dict(freeze_forever=True), "left parameters frozen"),
+        (True, "G", cg_step, dict(ascend=True), "gradient ascent"),
+    ],
+)
 def test_each_mistake_of_a_step_is_named(conditional, check, step, mistake, message):
     checks = StepChecks(conditional, seed=4 if conditional else 3)
     wrong = mistaken(step, **mistake)

@@ -12,11 +12,22 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from course import LESSONS, ROOT, SCRIPTS, read, solution_path, student_path
 
-FORBIDDEN = ["solutions", "tests", "catalogue", "grader", "bench", "scripts", "nbgrader_config.py", "gradebook.db",
-             ".ci", "submitted", "autograded", "feedback"]
+FORBIDDEN = [
+    "solutions",
+    "tests",
+    "catalogue",
+    "grader",
+    "bench",
+    "scripts",
+    "nbgrader_config.py",
+    "gradebook.db",
+    ".ci",
+    "submitted",
+    "autograded",
+    "feedback",
+]
 REGION = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
 HIDDEN_MARKERS = re.compile(r"BEGIN SOLUTION|BEGIN HIDDEN TESTS|END HIDDEN TESTS")
 
@@ -63,8 +74,12 @@ def bundle(tmp_path_factory):
     """The default form, a zip, built and unpacked."""
     tmp = tmp_path_factory.mktemp("bundle")
     out = tmp / "dist" / "gan-course-student.zip"
-    result = subprocess.run([sys.executable, str(SCRIPTS / "build_student_bundle.py"), "--out", str(out)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "build_student_bundle.py"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert sorted(p.name for p in out.parent.iterdir()) == [out.name], "a temporary file was left behind"
     with zipfile.ZipFile(out) as archive:
@@ -78,10 +93,21 @@ def test_the_bundle_holds_every_lesson_and_helpers_and_nothing_of_the_instructor
     for lesson in LESSONS:
         shipped = bundle / "notebooks" / lesson / f"{lesson}.ipynb"
         assert shipped.read_bytes() == student_path(lesson).read_bytes(), f"{lesson}: not the student version"
-    assert (bundle / "helpers" / "__init__.py").is_file() and (bundle / "helpers" / "assets" / "mnist_evaluator.pt").is_file()
-    assert {p.name for p in bundle.iterdir()} == {"notebooks", "helpers", "pyproject.toml", "environment.yml", "README.md"}
-    held = [str(p.relative_to(bundle)) for p in bundle.rglob("*")
-            if set(p.relative_to(bundle).parts) & set(FORBIDDEN) or p.suffix in (".db", ".pyc")]
+    assert (bundle / "helpers" / "__init__.py").is_file() and (
+        bundle / "helpers" / "assets" / "mnist_evaluator.pt"
+    ).is_file()
+    assert {p.name for p in bundle.iterdir()} == {
+        "notebooks",
+        "helpers",
+        "pyproject.toml",
+        "environment.yml",
+        "README.md",
+    }
+    held = [
+        str(p.relative_to(bundle))
+        for p in bundle.rglob("*")
+        if set(p.relative_to(bundle).parts) & set(FORBIDDEN) or p.suffix in (".db", ".pyc")
+    ]
     assert not held, f"students must not get {held}"
     # the students' guide is docs/students.md, one text for the repository and the bundle
     assert (bundle / "README.md").read_bytes() == (ROOT / "docs" / "students.md").read_bytes()
@@ -114,11 +140,28 @@ def test_the_bundle_installs_helpers_and_not_grader(bundle, tmp_path):
     source = tmp_path / "source"
     shutil.copytree(bundle, source)  # pip writes build/ and *.egg-info next to pyproject.toml
     target = tmp_path / "site"
-    result = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-                             "--no-index", "--quiet", "--target", str(target), str(source)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--quiet",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert (target / "helpers" / "__init__.py").is_file() and (target / "helpers" / "assets" / "mnist_evaluator.pt").is_file()
+    assert (target / "helpers" / "__init__.py").is_file() and (
+        target / "helpers" / "assets" / "mnist_evaluator.pt"
+    ).is_file()
     assert not (target / "grader").exists(), "the bundle installed the grading service"
     assert not any(p.name in ("solutions", "tests", "notebooks") for p in target.iterdir())
 
@@ -155,7 +198,9 @@ def test_a_released_solution_stops_the_build_and_writes_nothing(tmp_path):
     for cell in notebook.cells:
         cell.source = "\n".join(line for line in cell.source.splitlines() if not REGION.match(line))
     nbformat.write(notebook, str(root / "notebooks" / lesson / f"{lesson}.ipynb"))
-    with pytest.raises(script.BundleError, match=r"(?s)line\(s\) of the instructor's solutions.*is the instructor's own"):
+    with pytest.raises(
+        script.BundleError, match=r"(?s)line\(s\) of the instructor's solutions.*is the instructor's own"
+    ):
         script.build(tmp_path / "out.zip", root)
     # one answer line pasted into helpers/
     shutil.copy(student_path(lesson), root / "notebooks" / lesson / f"{lesson}.ipynb")

@@ -45,8 +45,14 @@ def test_records_every_log_every_steps_and_the_last(num_steps, log_every):
 def test_callback_every_and_after_last_step():
     calls = []
     finals = []
-    run_steps(losses_of, 23, log_every=5, callback=lambda run, final: calls.append((run.step, len(run.history)))
-              or finals.append(final), callback_every=10, progress=False)
+    run_steps(
+        losses_of,
+        23,
+        log_every=5,
+        callback=lambda run, final: calls.append((run.step, len(run.history))) or finals.append(final),
+        callback_every=10,
+        progress=False,
+    )
     # callback(run, final) as every loop calls back: after the first step, every 10 steps done, and the last
     assert [done for done, _ in calls] == [1, 10, 20, 23]
     assert finals == [False, False, False, True]
@@ -56,8 +62,9 @@ def test_callback_every_and_after_last_step():
 
 def test_callback_without_callback_every_only_after_last_step():
     calls = []
-    history = run_steps(losses_of, 12, callback=lambda run, final: calls.append((run.step, run.history, final)),
-                        progress=False)
+    history = run_steps(
+        losses_of, 12, callback=lambda run, final: calls.append((run.step, run.history, final)), progress=False
+    )
     assert len(calls) == 1
     assert calls[0][0] == 12 and calls[0][1] is history and calls[0][2] is True
 

@@ -10,8 +10,8 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from helpers.profiles import get_profile
 from helpers.display.widgets import ChoiceParam, FloatParam, HyperparameterPanel, IntParam  # noqa: E402
+from helpers.profiles import get_profile
 
 DEFAULTS = {"lr": 0.01, "num_steps": 2000, "loss": "MSE"}
 
@@ -66,20 +66,23 @@ def test_values_with_valid_overrides(panel):
     assert panel.controls["lr"].value == DEFAULTS["lr"]
 
 
-@pytest.mark.parametrize("override, name, hints", [
-    ({"lr": 0.0}, "lr", ["greater than 0", "'learning rate'", "above 0"]),
-    ({"lr": -1e-3}, "lr", ["greater than 0", "'learning rate'"]),
-    ({"num_steps": 0}, "num_steps", ["at least 1", "'num_steps' to 1 or more"]),
-    ({"num_steps": -5}, "num_steps", ["at least 1"]),
-    ({"num_steps": 20_001}, "num_steps", ["at most 20000", "or less"]),
-    ({"num_steps": 12.5}, "num_steps", ["whole number"]),
-    ({"lr": math.nan}, "lr", ["finite", "'learning rate'"]),
-    ({"lr": math.inf}, "lr", ["finite"]),
-    ({"lr": "0.01"}, "lr", ["must be a number", "str"]),
-    ({"lr": True}, "lr", ["must be a number", "bool"]),
-    ({"num_steps": None}, "num_steps", ["must be a whole number", "NoneType"]),
-    ({"loss": "L1"}, "loss", ["one of ['MSE', 'BCE']", "'L1'"]),
-])
+@pytest.mark.parametrize(
+    "override, name, hints",
+    [
+        ({"lr": 0.0}, "lr", ["greater than 0", "'learning rate'", "above 0"]),
+        ({"lr": -1e-3}, "lr", ["greater than 0", "'learning rate'"]),
+        ({"num_steps": 0}, "num_steps", ["at least 1", "'num_steps' to 1 or more"]),
+        ({"num_steps": -5}, "num_steps", ["at least 1"]),
+        ({"num_steps": 20_001}, "num_steps", ["at most 20000", "or less"]),
+        ({"num_steps": 12.5}, "num_steps", ["whole number"]),
+        ({"lr": math.nan}, "lr", ["finite", "'learning rate'"]),
+        ({"lr": math.inf}, "lr", ["finite"]),
+        ({"lr": "0.01"}, "lr", ["must be a number", "str"]),
+        ({"lr": True}, "lr", ["must be a number", "bool"]),
+        ({"num_steps": None}, "num_steps", ["must be a whole number", "NoneType"]),
+        ({"loss": "L1"}, "loss", ["one of ['MSE', 'BCE']", "'L1'"]),
+    ],
+)
 def test_invalid_values_raise_naming_the_parameter(panel, recorder, override, name, hints):
     for call in (panel.values, panel.train):
         with pytest.raises(ValueError) as info:
@@ -181,11 +184,14 @@ def test_button_reports_value_error_from_train_function_as_training_failure():
 # --- construction ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad_param, name", [
-    (lambda: FloatParam("lr", -0.1, low=0.0, exclusive_low=True), "lr"),
-    (lambda: IntParam("num_steps", 0, low=1, high=10), "num_steps"),
-    (lambda: FloatParam("beta", math.nan), "beta"),
-])
+@pytest.mark.parametrize(
+    "bad_param, name",
+    [
+        (lambda: FloatParam("lr", -0.1, low=0.0, exclusive_low=True), "lr"),
+        (lambda: IntParam("num_steps", 0, low=1, high=10), "num_steps"),
+        (lambda: FloatParam("beta", math.nan), "beta"),
+    ],
+)
 def test_bad_default_raises_at_construction(recorder, bad_param, name):
     with pytest.raises(ValueError, match=f"^{name} must"):
         HyperparameterPanel([bad_param()], recorder, live=True)
@@ -237,8 +243,12 @@ def test_interact_calls_the_function_once_with_the_slider_values_when_automated(
     from helpers.display.widgets import interact
 
     calls = []
-    result = interact(lambda label, scale: calls.append((label, scale)) or label * scale, live=False,
-                      label=ipywidgets.IntSlider(value=3, min=0, max=9), scale=ipywidgets.FloatSlider(value=0.5))
+    result = interact(
+        lambda label, scale: calls.append((label, scale)) or label * scale,
+        live=False,
+        label=ipywidgets.IntSlider(value=3, min=0, max=9),
+        scale=ipywidgets.FloatSlider(value=0.5),
+    )
     assert calls == [(3, 0.5)] and result == 1.5
 
 

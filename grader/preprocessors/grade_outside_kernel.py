@@ -66,8 +66,9 @@ class GradeOutsideKernel(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         tests = resources.pop(HIDDEN_TESTS, None)
         if tests is None:
-            raise RuntimeError("GradeOutsideKernel needs HideTests before Execute: use graded_outside_kernel() in "
-                               "nbgrader_config.py")
+            raise RuntimeError(
+                "GradeOutsideKernel needs HideTests before Execute: use graded_outside_kernel() in nbgrader_config.py"
+            )
         if not tests:
             return nb, resources
         start = time.perf_counter()
@@ -104,8 +105,11 @@ class GradeOutsideKernel(NbGraderPreprocessor):
                 finally:
                     if current:
                         current[0].close()
-                self.log.info("Graded %s outside the kernel in %.2f s", cell.metadata.nbgrader.grade_id,
-                              time.perf_counter() - start)
+                self.log.info(
+                    "Graded %s outside the kernel in %.2f s",
+                    cell.metadata.nbgrader.grade_id,
+                    time.perf_counter() - start,
+                )
         finally:
             worker.close()
         return nb, resources

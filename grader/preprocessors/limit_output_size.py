@@ -14,7 +14,8 @@ class LimitOutputSize(LimitOutput):
     """
 
     max_chars = Integer(50_000, help="maximum characters of stream output per cell (-1 means no limit)").tag(
-        config=True)
+        config=True
+    )
 
     def preprocess_cell(self, cell, resources, index):
         cell, resources = super().preprocess_cell(cell, resources, index)

@@ -42,13 +42,25 @@ class SandboxedExecute(Execute):
         except (DeadKernelError, CellTimeoutError) as error:
             dead = isinstance(error, DeadKernelError)
             self._stopped = "died" if dead else "stopped answering"
-            what = ("The kernel died in this cell (os._exit(), exit() from a thread, a crash or too much memory)"
-                    if dead else "The kernel stopped answering in this cell (a loop that ignores the interrupt?)")
-            cell.outputs.append(nbformat.v4.new_output(
-                "error", ename=type(error).__name__, evalue=f"{what}: the cells after it were not run.",
-                traceback=[f"{type(error).__name__}: {what}; the cells after it were not run."]))
-            self.log.warning("%s: the kernel %s in cell %d; the rest of the notebook is not run", type(error).__name__,
-                             self._stopped, cell_index)
+            what = (
+                "The kernel died in this cell (os._exit(), exit() from a thread, a crash or too much memory)"
+                if dead
+                else "The kernel stopped answering in this cell (a loop that ignores the interrupt?)"
+            )
+            cell.outputs.append(
+                nbformat.v4.new_output(
+                    "error",
+                    ename=type(error).__name__,
+                    evalue=f"{what}: the cells after it were not run.",
+                    traceback=[f"{type(error).__name__}: {what}; the cells after it were not run."],
+                )
+            )
+            self.log.warning(
+                "%s: the kernel %s in cell %d; the rest of the notebook is not run",
+                type(error).__name__,
+                self._stopped,
+                cell_index,
+            )
             return cell
 
     execute_cell = run_sync(async_execute_cell)

@@ -19,7 +19,8 @@ from __future__ import annotations
 import copy
 import numbers
 import secrets
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,7 +42,9 @@ def call(fn: Callable[..., Any], *args: Any, name: str | None = None, **kwargs: 
     try:
         return fn(*args, **kwargs)
     except NotImplementedError as error:
-        raise GradingError(f"{name} is not implemented yet: replace `raise NotImplementedError()` with your code.") from error
+        raise GradingError(
+            f"{name} is not implemented yet: replace `raise NotImplementedError()` with your code."
+        ) from error
 
 
 def _describe(value: Any) -> str:
@@ -101,7 +104,9 @@ def check_tensor(
         if not ok:
             raise GradingError(f"{name} has dtype {value.dtype}, expected {wanted}.")
     if device is not None and value.device.type != torch.device(device).type:
-        raise GradingError(f"{name} is on {value.device}, expected {torch.device(device)}: create it on (or move it to) that device.")
+        raise GradingError(
+            f"{name} is on {value.device}, expected {torch.device(device)}: create it on (or move it to) that device."
+        )
     return value
 
 
@@ -164,10 +169,15 @@ def compare(
         return diff
     for label, value in (mistakes or {}).items():
         if value is not None and _close(got, torch.as_tensor(value), rtol, atol):
-            raise GradingError(f"{name}{where} is wrong: it looks like {label}. (max difference from the expected values: {diff:.3g})")
+            raise GradingError(
+                f"{name}{where} is wrong: it looks like {label}. (max difference from the expected values: {diff:.3g})"
+            )
     if bool(torch.isnan(torch.as_tensor(got)).any()) or bool(torch.isinf(torch.as_tensor(got)).any()):
         raise GradingError(f"{name}{where} contains NaN or inf values. Check for log(0), division by zero or overflow.")
-    raise GradingError(f"{name}{where} differs from the expected values: max difference {diff:.3g} (tolerance {atol:g} + {rtol:g}*|expected|).")
+    raise GradingError(
+        f"{name}{where} differs from the expected values: max difference {diff:.3g} "
+        f"(tolerance {atol:g} + {rtol:g}*|expected|)."
+    )
 
 
 def check_against_reference(
@@ -207,15 +217,30 @@ def check_against_reference(
         shown = ", ".join(_short(a) for a in args)
         if isinstance(expected, torch.Tensor):
             check_tensor(got, name=f"{name}({shown})", shape=expected.shape, dtype=dtype)
-        worst = max(worst, compare(got, expected, name=f"{name}({shown})", rtol=rtol, atol=atol,
-                                   mistakes=mistakes(*_clone(args)) if mistakes else None))
+        worst = max(
+            worst,
+            compare(
+                got,
+                expected,
+                name=f"{name}({shown})",
+                rtol=rtol,
+                atol=atol,
+                mistakes=mistakes(*_clone(args)) if mistakes else None,
+            ),
+        )
     print(f"{name}: {trials} random inputs, max difference from the reference {worst:.3g}")
     return worst
 
 
 def _clone(args: tuple) -> tuple:
-    return tuple(a.detach().clone().requires_grad_(a.requires_grad) if isinstance(a, torch.Tensor) and a.is_leaf
-                 else copy.deepcopy(a) if isinstance(a, (list, dict, tuple, nn.Module)) else a for a in args)
+    return tuple(
+        a.detach().clone().requires_grad_(a.requires_grad)
+        if isinstance(a, torch.Tensor) and a.is_leaf
+        else copy.deepcopy(a)
+        if isinstance(a, (list, dict, tuple, nn.Module))
+        else a
+        for a in args
+    )
 
 
 def _short(value: Any) -> str:
@@ -239,8 +264,10 @@ def changed_parameters(before: Mapping[str, torch.Tensor], module: nn.Module, *,
 def check_number(value: Any, *, name: str) -> float:
     """Check that ``value`` is a plain Python number (e.g. a loss returned with ``.item()``)."""
     if isinstance(value, torch.Tensor):
-        raise GradingError(f"{name} returned a tensor ({_describe_tensor(value)}); return a Python float with `loss.item()`, "
-                           f"so the loss history does not keep the autograd graph alive.")
+        raise GradingError(
+            f"{name} returned a tensor ({_describe_tensor(value)}); return a Python float with `loss.item()`, "
+            f"so the loss history does not keep the autograd graph alive."
+        )
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise GradingError(f"{name} returned {_describe(value)}; return the loss as a Python float (`loss.item()`).")
     return float(value)
@@ -257,8 +284,10 @@ def require_grad_flow(output: torch.Tensor, inputs: Iterable[torch.Tensor], *, n
     the usual ways to cut the graph.
     """
     if not output.requires_grad:
-        raise GradingError(f"{name} does not depend on its inputs through autograd: did you use .detach(), .item(), "
-                           f"float() or NumPy inside? Keep the computation in torch operations on the input tensors.")
+        raise GradingError(
+            f"{name} does not depend on its inputs through autograd: did you use .detach(), .item(), "
+            f"float() or NumPy inside? Keep the computation in torch operations on the input tensors."
+        )
     inputs = list(inputs)
     grads = torch.autograd.grad(output.sum(), inputs, allow_unused=True)
     for i, g in enumerate(grads):

@@ -59,7 +59,10 @@ class watch_frozen:
         for D in discriminators:
             D.frozen_calls = []
             D.register_forward_hook(
-                lambda module, args, out: module.frozen_calls.append(all(not p.requires_grad for p in module.parameters())))
+                lambda module, args, out: module.frozen_calls.append(
+                    all(not p.requires_grad for p in module.parameters())
+                )
+            )
 
     def __iter__(self):
         return iter([frozen for D in self.discriminators for frozen in D.frozen_calls])
@@ -67,8 +70,10 @@ class watch_frozen:
 
 def check_step_output(out, name):
     if not (isinstance(out, (tuple, list)) and len(out) == 3):
-        raise GradingError(f"{name} must return the tuple (loss, fake_a, fake_b), got {type(out).__name__}"
-                           f"{f' of length {len(out)}' if isinstance(out, (tuple, list)) else ''}.")
+        raise GradingError(
+            f"{name} must return the tuple (loss, fake_a, fake_b), got {type(out).__name__}"
+            f"{f' of length {len(out)}' if isinstance(out, (tuple, list)) else ''}."
+        )
     loss = check_tensor(out[0], name=f"{name}'s loss", dtype="float")
     if loss.numel() != 1:
         raise GradingError(f"{name}'s loss has shape {tuple(loss.shape)}: return the scalar loss of generator_loss.")
@@ -81,26 +86,36 @@ def check_discriminators_after(D_A, D_B, grads_before, frozen_at_calls):
             # unchanged, or cleared (zero_grad on D is harmless): anything else is a gradient of G's loss
             untouched = p.grad is None or not bool(p.grad.any()) or (before is not None and torch.equal(p.grad, before))
             if not untouched:
-                raise GradingError(f"D_A and D_B must be frozen during G's step: D's gradients changed ({name}'s .grad "
-                                   f"got G's gradients). Call D_A.requires_grad_(False) and D_B.requires_grad_(False) "
-                                   f"before G's loss goes through them.")
+                raise GradingError(
+                    f"D_A and D_B must be frozen during G's step: D's gradients changed ({name}'s .grad "
+                    f"got G's gradients). Call D_A.requires_grad_(False) and D_B.requires_grad_(False) "
+                    f"before G's loss goes through them."
+                )
     if not all(frozen_at_calls):
-        raise GradingError("D_A and D_B must be frozen during G's step, before G's loss goes through them: a "
-                           "discriminator was called while its parameters still required gradients (freeze them "
-                           "first, so that backward never computes their gradients).")
+        raise GradingError(
+            "D_A and D_B must be frozen during G's step, before G's loss goes through them: a "
+            "discriminator was called while its parameters still required gradients (freeze them "
+            "first, so that backward never computes their gradients)."
+        )
     for name, D in (("D_A", D_A), ("D_B", D_B)):
         if not all(p.requires_grad for p in D.parameters()):
-            raise GradingError(f"D_A and D_B must be unfrozen afterwards: requires_grad_(True) at the end of G's step "
-                               f"({name} is still frozen, so D's own step could not train it).")
+            raise GradingError(
+                f"D_A and D_B must be unfrozen afterwards: requires_grad_(True) at the end of G's step "
+                f"({name} is still frozen, so D's own step could not train it)."
+            )
 
 
 def check_d_step_output(loss, generators):
     loss = check_tensor(loss, name="discriminator_step's loss", dtype="float")
     if loss.numel() != 1:
-        raise GradingError(f"discriminator_step's loss has shape {tuple(loss.shape)}: return the scalar sum of both "
-                           f"discriminators' losses.")
+        raise GradingError(
+            f"discriminator_step's loss has shape {tuple(loss.shape)}: return the scalar sum of both "
+            f"discriminators' losses."
+        )
     if any(p.grad is not None and bool(p.grad.any()) for G in generators for p in G.parameters()):
-        raise GradingError("D's step must not reach the generators: detach the fakes (fake_a.detach(), "
-                           "fake_b.detach()) before D judges them. Here gradients of D's loss reached the generators "
-                           "that made fake_a and fake_b.")
+        raise GradingError(
+            "D's step must not reach the generators: detach the fakes (fake_a.detach(), "
+            "fake_b.detach()) before D judges them. Here gradients of D's loss reached the generators "
+            "that made fake_a and fake_b."
+        )
     return loss

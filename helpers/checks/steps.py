@@ -16,7 +16,8 @@ from __future__ import annotations
 import copy
 import numbers
 import secrets
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -94,8 +95,14 @@ class Recorder:
         self.calls.append([a.detach().clone() for a in args])
         if self.watch is not None:
             inputs = [p for p in self.watch.parameters() if p.requires_grad]
-            flows = args[0].requires_grad and inputs and any(
-                g is not None for g in torch.autograd.grad(args[0].sum(), inputs, allow_unused=True, retain_graph=True))
+            flows = (
+                args[0].requires_grad
+                and inputs
+                and any(
+                    g is not None
+                    for g in torch.autograd.grad(args[0].sum(), inputs, allow_unused=True, retain_graph=True)
+                )
+            )
             self.reaches.append(bool(flows))
         return self.loss(*args)
 
@@ -111,24 +118,34 @@ def grads_of(module: nn.Module) -> list:
 
 
 def same_grads(before: list, module: nn.Module) -> bool:
-    return all((b is None and p.grad is None) or (b is not None and p.grad is not None and torch.equal(b, p.grad))
-               for b, p in zip(before, module.parameters()))
+    return all(
+        (b is None and p.grad is None) or (b is not None and p.grad is not None and torch.equal(b, p.grad))
+        for b, p in zip(before, module.parameters())
+    )
 
 
 def frozen_parameters(G: nn.Module, D: nn.Module) -> list[str]:
-    return [f"{net}.{n}" for net, module in (("G", G), ("D", D)) for n, p in module.named_parameters()
-            if not p.requires_grad]
+    return [
+        f"{net}.{n}"
+        for net, module in (("G", G), ("D", D))
+        for n, p in module.named_parameters()
+        if not p.requires_grad
+    ]
 
 
 def check_loss_tensor(loss: Any, name: str, expected: torch.Tensor) -> None:
     """``loss`` must be the scalar loss tensor (not ``loss.item()``) and equal ``expected``."""
     if isinstance(loss, numbers.Number) and not isinstance(loss, bool):
-        raise GradingError(f"{name} returned a Python number ({loss!r}): return the loss tensor itself (`return loss`), "
-                           f"not loss.item(). The trainer sums the losses on the device and reads them once per log.")
+        raise GradingError(
+            f"{name} returned a Python number ({loss!r}): return the loss tensor itself (`return loss`), "
+            f"not loss.item(). The trainer sums the losses on the device and reads them once per log."
+        )
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
         shape = f" of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else ""
-        raise GradingError(f"{name} returned {type(loss).__name__}{shape}: return the loss tensor itself, the scalar "
-                           f"that loss.backward() was called on (`return loss`).")
+        raise GradingError(
+            f"{name} returned {type(loss).__name__}{shape}: return the loss tensor itself, the scalar "
+            f"that loss.backward() was called on (`return loss`)."
+        )
     compare(loss.detach().reshape(()), expected, name=f"the loss returned by {name}", rtol=1e-4, atol=1e-6)
 
 
@@ -163,11 +180,14 @@ class StepChecks:
         """real (B, 5), z (B, 3) and, conditional, real_labels and fake_labels (B,), different somewhere so that
         mix-ups show. ``batch`` None draws 2..16."""
         batch = int(torch.randint(2, 17, (1,), generator=self.gen)) if batch is None else batch
-        case = dict(real=torch.rand(batch, PIXELS, generator=self.gen) * 2 - 1,
-                    z=torch.randn(batch, LATENT, generator=self.gen))
+        case = dict(
+            real=torch.rand(batch, PIXELS, generator=self.gen) * 2 - 1, z=torch.randn(batch, LATENT, generator=self.gen)
+        )
         if self.conditional:
             case["real_labels"] = torch.randint(CLASSES, (batch,), generator=self.gen)
-            case["fake_labels"] = (case["real_labels"] + torch.randint(1, CLASSES, (batch,), generator=self.gen)) % CLASSES
+            case["fake_labels"] = (
+                case["real_labels"] + torch.randint(1, CLASSES, (batch,), generator=self.gen)
+            ) % CLASSES
         return case
 
     def d_args(self, case: dict) -> tuple:
@@ -184,10 +204,15 @@ class StepChecks:
         except GradingError:
             raise
         except Exception as error:
-            hint = ("both networks take two arguments here, G(z, labels) and D(images, labels)" if self.conditional
-                    else "the networks, the optimizer, the batches and the loss function")
-            raise GradingError(f"{getattr(step, '__name__', 'your step')} raised {type(error).__name__}: {error}. "
-                               f"Use only the arguments you are given ({hint}).") from error
+            hint = (
+                "both networks take two arguments here, G(z, labels) and D(images, labels)"
+                if self.conditional
+                else "the networks, the optimizer, the batches and the loss function"
+            )
+            raise GradingError(
+                f"{getattr(step, '__name__', 'your step')} raised {type(error).__name__}: {error}. "
+                f"Use only the arguments you are given ({hint})."
+            ) from error
 
     def _check_g_calls(self, G: TinyG, case: dict, name: str, hint: str, real_labels_possible: bool) -> None:
         z = case["z"]
@@ -195,18 +220,24 @@ class StepChecks:
             raise GradingError(f"{name} never called G: {hint}.")
         with_z = [labels for c, labels in G.calls if c.shape == z.shape and torch.equal(c, z)]
         if not with_z:
-            raise GradingError(f"{name}: G was never called with the z passed in. It looks like you drew your own "
-                               f"noise: use the z you were given, {self.make_fake} (the trainer gives both steps the "
-                               f"same z).")
+            raise GradingError(
+                f"{name}: G was never called with the z passed in. It looks like you drew your own "
+                f"noise: use the z you were given, {self.make_fake} (the trainer gives both steps the "
+                f"same z)."
+            )
         if not self.conditional:
             return
         fake_labels = case["fake_labels"]
         if not any(labels.shape == fake_labels.shape and torch.equal(labels, fake_labels) for labels in with_z):
             if real_labels_possible and any(torch.equal(labels, case["real_labels"]) for labels in with_z):
-                raise GradingError(f"{name}: G was asked for real_labels. Generate the fake batch with the labels drawn "
-                                   f"for it, G(z, fake_labels), and judge it with fake_labels.")
-            raise GradingError(f"{name}: G was never asked for the fake_labels passed in: use the fake_labels you were "
-                               f"given, G(z, fake_labels) (the trainer gives both steps the same labels).")
+                raise GradingError(
+                    f"{name}: G was asked for real_labels. Generate the fake batch with the labels drawn "
+                    f"for it, G(z, fake_labels), and judge it with fake_labels."
+                )
+            raise GradingError(
+                f"{name}: G was never asked for the fake_labels passed in: use the fake_labels you were "
+                f"given, G(z, fake_labels) (the trainer gives both steps the same labels)."
+            )
 
     def discriminator_call(self, step: Callable, G: TinyG, D: TinyD, opt_D, case: dict, label: str):
         """Run ``step`` once and check all that needs no reference step; returns the loss it returned."""
@@ -215,8 +246,12 @@ class StepChecks:
         with torch.no_grad():
             if self.conditional:
                 fake, rl, fl = G(z, case["fake_labels"]), case["real_labels"], case["fake_labels"]
-                expected = {("real", "real"): D(real, rl), ("real", "fake"): D(real, fl),
-                            ("fake", "fake"): D(fake, fl), ("fake", "real"): D(fake, rl)}
+                expected = {
+                    ("real", "real"): D(real, rl),
+                    ("real", "fake"): D(real, fl),
+                    ("fake", "fake"): D(fake, fl),
+                    ("fake", "real"): D(fake, rl),
+                }
             else:
                 expected = {("real", "real"): D(real), ("fake", "fake"): D(G(z))}
         expected_loss = test_d_loss(expected["real", "real"], expected["fake", "fake"])
@@ -228,39 +263,64 @@ class StepChecks:
         if changed_parameters(G_before, G):
             raise GradingError(f"{name} changed G's parameters: D's step must leave G as it is (only opt_D.step()).")
         if not same_grads(G_grads, G):
-            raise GradingError(f"{name}: it looks like you forgot `.detach()`: G's gradients changed during D's step. "
-                               f"Judge {self.make_fake}.detach() (or make the fake batch under torch.no_grad()), so "
-                               f"that D's loss sends no gradient into G: this step trains D only.")
+            raise GradingError(
+                f"{name}: it looks like you forgot `.detach()`: G's gradients changed during D's step. "
+                f"Judge {self.make_fake}.detach() (or make the fake batch under torch.no_grad()), so "
+                f"that D's loss sends no gradient into G: this step trains D only."
+            )
         frozen = frozen_parameters(G, D)
         if frozen:
-            raise GradingError(f"{name} left parameters frozen (requires_grad=False): {frozen}. Detach the fake batch "
-                               f"instead of freezing a network, or unfreeze it before returning.")
+            raise GradingError(
+                f"{name} left parameters frozen (requires_grad=False): {frozen}. Detach the fake batch "
+                f"instead of freezing a network, or unfreeze it before returning."
+            )
         call_text = f"d_loss({self.judge_real}, {self.judge_fake})"
         if not d_loss.calls:
-            raise GradingError(f"{name} never called the d_loss it was given: compute the loss as {call_text} with the "
-                               f"function passed in (not your own loss).")
+            raise GradingError(
+                f"{name} never called the d_loss it was given: compute the loss as {call_text} with the "
+                f"function passed in (not your own loss)."
+            )
         got_real, got_fake = d_loss.calls[-1]
-        swapped = (f"d_loss's arguments swapped: call {call_text}, the real batch's probabilities first",
-                   expected["fake", "fake"])
+        swapped = (
+            f"d_loss's arguments swapped: call {call_text}, the real batch's probabilities first",
+            expected["fake", "fake"],
+        )
         real_mistakes, fake_mistakes = dict([swapped]), {}
         if self.conditional:
-            real_mistakes["D(real) judged with fake_labels: judge the real images with their own labels, "
-                          "D(real, real_labels)"] = expected["real", "fake"]
+            real_mistakes[
+                "D(real) judged with fake_labels: judge the real images with their own labels, D(real, real_labels)"
+            ] = expected["real", "fake"]
             fake_mistakes = {
                 "the fake batch judged with real_labels: judge G(z, fake_labels) with fake_labels, the labels G was "
                 "asked for": expected["fake", "real"],
                 "D(real) judged with fake_labels in the place of the fake batch: the second argument is "
-                "D(G(z, fake_labels), fake_labels)": expected["real", "fake"]}
-        compare(got_real, expected["real", "real"], name=f"the first argument of d_loss ({label})", rtol=1e-4,
-                atol=1e-6, context=f"(D's probabilities for the real batch, {self.judge_real})", mistakes=real_mistakes)
-        compare(got_fake, expected["fake", "fake"], name=f"the second argument of d_loss ({label})", rtol=1e-4,
-                atol=1e-6, context=f"(D's probabilities for the fake batch, {self.judge_fake} with fake = "
-                                   f"{self.make_fake})", mistakes=fake_mistakes)
+                "D(G(z, fake_labels), fake_labels)": expected["real", "fake"],
+            }
+        compare(
+            got_real,
+            expected["real", "real"],
+            name=f"the first argument of d_loss ({label})",
+            rtol=1e-4,
+            atol=1e-6,
+            context=f"(D's probabilities for the real batch, {self.judge_real})",
+            mistakes=real_mistakes,
+        )
+        compare(
+            got_fake,
+            expected["fake", "fake"],
+            name=f"the second argument of d_loss ({label})",
+            rtol=1e-4,
+            atol=1e-6,
+            context=f"(D's probabilities for the fake batch, {self.judge_fake} with fake = {self.make_fake})",
+            mistakes=fake_mistakes,
+        )
         check_loss_tensor(loss, name, expected_loss)
         if not changed_parameters(D_before, D):
-            raise GradingError(f"{name}: D's parameters did not change. D was not updated: call opt_D.step() after "
-                               f"loss.backward() (and clear the old gradients before backward, not between backward "
-                               f"and step).")
+            raise GradingError(
+                f"{name}: D's parameters did not change. D was not updated: call opt_D.step() after "
+                f"loss.backward() (and clear the old gradients before backward, not between backward "
+                f"and step)."
+            )
         return loss
 
     def generator_call(self, step: Callable, G: TinyG, D: TinyD, opt_G, case: dict, label: str):
@@ -275,26 +335,42 @@ class StepChecks:
         self._check_g_calls(G, case, name, f"G learns from D's verdict on its batch, {self.g_verdict}", False)
         changed = changed_parameters(D_before, D)
         if changed:
-            raise GradingError(f"{name} changed D's parameters {changed}: G's step must leave D as it is. Step only "
-                               f"opt_G, the optimizer of G's parameters.")
+            raise GradingError(
+                f"{name} changed D's parameters {changed}: G's step must leave D as it is. Step only "
+                f"opt_G, the optimizer of G's parameters."
+            )
         frozen = frozen_parameters(G, D)
         if frozen:
-            raise GradingError(f"{name} left parameters frozen (requires_grad=False): {frozen}. If you freeze D during "
-                               f"G's step, unfreeze it before returning, or D cannot learn in its next step.")
+            raise GradingError(
+                f"{name} left parameters frozen (requires_grad=False): {frozen}. If you freeze D during "
+                f"G's step, unfreeze it before returning, or D cannot learn in its next step."
+            )
         if not g_loss.calls:
-            raise GradingError(f"{name} never called the g_loss it was given: compute the loss as {self.g_verdict} "
-                               f"with the function passed in (not your own loss).")
-        compare(g_loss.calls[-1][0], expected_fake, name=f"the argument of g_loss ({label})", rtol=1e-4, atol=1e-6,
-                context=f"(D's probabilities for G's batch, {self.judge_g})")
+            raise GradingError(
+                f"{name} never called the g_loss it was given: compute the loss as {self.g_verdict} "
+                f"with the function passed in (not your own loss)."
+            )
+        compare(
+            g_loss.calls[-1][0],
+            expected_fake,
+            name=f"the argument of g_loss ({label})",
+            rtol=1e-4,
+            atol=1e-6,
+            context=f"(D's probabilities for G's batch, {self.judge_g})",
+        )
         check_loss_tensor(loss, name, test_g_loss(expected_fake))
         if not changed_parameters(G_before, G):
             if not any(g_loss.reaches):
-                raise GradingError(f"{name}: G's parameters did not change. It looks like G's output was detached in "
-                                   f"G's step: no gradient reached G. Do not detach {self.make_fake} (nor compute it "
-                                   f"under torch.no_grad()) here: G learns from the gradient that flows back through D.")
-            raise GradingError(f"{name}: G's parameters did not change. G was not updated: call opt_G.step() after "
-                               f"loss.backward() (and clear the old gradients before backward, not between backward "
-                               f"and step).")
+                raise GradingError(
+                    f"{name}: G's parameters did not change. It looks like G's output was detached in "
+                    f"G's step: no gradient reached G. Do not detach {self.make_fake} (nor compute it "
+                    f"under torch.no_grad()) here: G learns from the gradient that flows back through D."
+                )
+            raise GradingError(
+                f"{name}: G's parameters did not change. G was not updated: call opt_G.step() after "
+                f"loss.backward() (and clear the old gradients before backward, not between backward "
+                f"and step)."
+            )
         return loss
 
     def _junk_nets(self) -> tuple[TinyG, TinyD]:
@@ -315,8 +391,18 @@ class StepChecks:
         self.generator_call(step, G, D, torch.optim.SGD(G.parameters(), lr=0.1), self.case(8), "SGD")
 
     # -- two calls in a row, against a reference -----------------------------------------------------------------
-    def _run(self, which: str, step: Callable, G0, D0, make_optimizer, inputs, label: str = "", checked: bool = False,
-             **mistake):
+    def _run(
+        self,
+        which: str,
+        step: Callable,
+        G0,
+        D0,
+        make_optimizer,
+        inputs,
+        label: str = "",
+        checked: bool = False,
+        **mistake,
+    ):
         """``step`` (``checked``: through the one-call checks) on copies of G0 and D0, once per input
         (old gradients put back before each): the trained network's parameters after, as one vector."""
         G, D = (copy.deepcopy(net) for net in (G0, D0))
@@ -341,13 +427,24 @@ class StepChecks:
         gradients present or None, compared with ``reference_step`` (same arguments, plus the keywords
         ``zero_grad=False`` and ``ascend=True`` that make its two likely mistakes)."""
         net, opt_name = ("D", "opt_D") if which == "D" else ("G", "opt_G")
-        sgd = lambda ps: torch.optim.SGD(ps, lr=0.1)
-        adam = lambda ps: torch.optim.Adam(ps, lr=0.01, betas=(0.5, 0.999))
+
+        def sgd(ps):
+            return torch.optim.SGD(ps, lr=0.1)
+
+        def adam(ps):
+            return torch.optim.Adam(ps, lr=0.01, betas=(0.5, 0.999))
+
         if which == "D":  # (label, optimizer, junk in D's .grad at the first call, junk in G's .grad)
-            settings = [("SGD, junk in every .grad", sgd, True, True), ("SGD, G's .grad None", sgd, True, False),
-                        ("Adam, D's .grad None at first", adam, False, True)]
+            settings = [
+                ("SGD, junk in every .grad", sgd, True, True),
+                ("SGD, G's .grad None", sgd, True, False),
+                ("Adam, D's .grad None at first", adam, False, True),
+            ]
         else:  # D's .grad is not G's business (the D step clears it): junk there throughout
-            settings = [("SGD, junk in G's .grad", sgd, True, True), ("Adam, G's .grad None at first", adam, False, True)]
+            settings = [
+                ("SGD, junk in G's .grad", sgd, True, True),
+                ("Adam, G's .grad None at first", adam, False, True),
+            ]
         for label, make_optimizer, junk_first, junk_other in settings:
             G0, D0 = self.nets()
             trained, other = (D0, G0) if which == "D" else (G0, D0)
@@ -356,11 +453,25 @@ class StepChecks:
                 own, others = self.junk(trained, junk_first or i > 0), self.junk(other, junk_other)
                 inputs.append((self.case(), *((own, others) if which == "D" else (others, own))))
             got = self._run(which, step, G0, D0, make_optimizer, inputs, label, checked=True)
-            run = lambda **mistake: self._run(which, reference_step, G0, D0, make_optimizer, inputs, **mistake)
-            stale = ("G's step leaves gradients in D's .grad" if which == "D"
-                     else "the last step's gradients are still in G's .grad")
-            compare(got, run(), name=f"{net}'s parameters after two calls of {'discriminator' if which == 'D' else 'generator'}"
-                                     f"_step ({label})", atol=1e-6, rtol=1e-4, mistakes={
-                f"old gradients were not cleared: call {opt_name}.zero_grad() (or {net}.zero_grad()) before "
-                f"loss.backward(); {stale}": run(zero_grad=False),
-                f"gradient ascent ({net}'s loss was maximised): minimise it with loss.backward()": run(ascend=True)})
+
+            def run(G0=G0, D0=D0, make_optimizer=make_optimizer, inputs=inputs, **mistake):
+                return self._run(which, reference_step, G0, D0, make_optimizer, inputs, **mistake)
+
+            stale = (
+                "G's step leaves gradients in D's .grad"
+                if which == "D"
+                else "the last step's gradients are still in G's .grad"
+            )
+            compare(
+                got,
+                run(),
+                name=f"{net}'s parameters after two calls of {'discriminator' if which == 'D' else 'generator'}"
+                f"_step ({label})",
+                atol=1e-6,
+                rtol=1e-4,
+                mistakes={
+                    f"old gradients were not cleared: call {opt_name}.zero_grad() (or {net}.zero_grad()) before "
+                    f"loss.backward(); {stale}": run(zero_grad=False),
+                    f"gradient ascent ({net}'s loss was maximised): minimise it with loss.backward()": run(ascend=True),
+                },
+            )

@@ -27,8 +27,16 @@ class DownloadError(OSError):
     """The archive could not be fetched (no network, HTTP error, interrupted); the message says what to do."""
 
 
-def fetch(url: str, part: Path, *, final: Path, size: int | None = None, timeout: float = 15.0,
-          progress: bool = True, retries: int = 2) -> None:
+def fetch(
+    url: str,
+    part: Path,
+    *,
+    final: Path,
+    size: int | None = None,
+    timeout: float = 15.0,
+    progress: bool = True,
+    retries: int = 2,
+) -> None:
     """Stream ``url`` into ``part``, resuming what is already there (HTTP Range) when the server allows it.
 
     Args:
@@ -70,8 +78,11 @@ def _attempt(url: str, part: Path, *, final: Path, size: int | None, timeout: fl
         reason = getattr(error, "reason", error)
         raise DownloadError(f"Could not reach {url} ({reason}). Check the network, {hand}.") from None
     with response:
-        resumed = bool(have) and response.status == 206 and response.headers.get("Content-Range", "").startswith(
-            f"bytes {have}-")
+        resumed = (
+            bool(have)
+            and response.status == 206
+            and response.headers.get("Content-Range", "").startswith(f"bytes {have}-")
+        )
         if response.status == 206 and not resumed:  # a part we did not ask for: start over
             part.unlink(missing_ok=True)
             return f"{url} answered a range request with another range. Try again later, {hand}."
@@ -80,28 +91,42 @@ def _attempt(url: str, part: Path, *, final: Path, size: int | None, timeout: fl
         total = have + int(length) if length is not None else None
         if size is not None and total is not None and total != size:
             part.unlink(missing_ok=True)
-            raise DownloadError(f"{url} announces {total:,} bytes, but {final.name} has {size:,}: the address "
-                                f"may have changed. Check it, {hand}.")
+            raise DownloadError(
+                f"{url} announces {total:,} bytes, but {final.name} has {size:,}: the address "
+                f"may have changed. Check it, {hand}."
+            )
         error_text = _stream(response, part, have=have, total=total, label=final.name, progress=progress)
     done = part.stat().st_size
     if total is None or done >= total:
         return None
-    return (f"The download of {url} stopped at {done:,} of {total:,} bytes ({error_text}). Run it again to resume "
-            f"from {part}, {hand}.")
+    return (
+        f"The download of {url} stopped at {done:,} of {total:,} bytes ({error_text}). Run it again to resume "
+        f"from {part}, {hand}."
+    )
 
 
-def _stream(response: http.client.HTTPResponse, part: Path, *, have: int, total: int | None, label: str,
-            progress: bool) -> str:
+def _stream(
+    response: http.client.HTTPResponse, part: Path, *, have: int, total: int | None, label: str, progress: bool
+) -> str:
     """Write the body to ``part`` (appended after its first ``have`` bytes, or from scratch when ``have`` is 0).
 
     Returns why the body may have ended early (the caller compares the size with ``total``).
     """
     from tqdm.auto import tqdm
 
-    with open(part, "ab" if have else "wb") as file, tqdm(
-        total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
-        disable=not progress, leave=False,
-    ) as bar:
+    with (
+        open(part, "ab" if have else "wb") as file,
+        tqdm(
+            total=total,
+            initial=have,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=label,
+            disable=not progress,
+            leave=False,
+        ) as bar,
+    ):
         try:
             while chunk := response.read(1 << 16):
                 file.write(chunk)
@@ -141,7 +166,9 @@ def check_zip(path: Path, *, size: int | None = None, sha256: str | None = None)
                 raise ValueError(f"the member {bad} is corrupt (CRC check failed)")
             return archive.namelist()
     except (zipfile.BadZipFile, EOFError, zlib.error) as error:
-        raise ValueError(f"it is not a readable zip archive ({type(error).__name__}: {error}); truncated or corrupt") from None
+        raise ValueError(
+            f"it is not a readable zip archive ({type(error).__name__}: {error}); truncated or corrupt"
+        ) from None
 
 
 def extract_zip(archive: Path, into: Path) -> None:

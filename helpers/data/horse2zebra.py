@@ -28,16 +28,38 @@ from pathlib import Path
 
 import torch
 
-from helpers.data.mnist import data_root
 from helpers.data.download import DownloadError, check_zip, extract_zip, fetch, install_folder
-from helpers.profiles import OFFLINE_ENV
 from helpers.data.horse_zebra_standin import save_animals
-from helpers.data.unpaired_images import IMAGE_SUFFIXES, SPLITS, DatasetError, UnpairedImages, cache_path, image_files, load_folder
+from helpers.data.mnist import data_root
+from helpers.data.unpaired_images import (
+    IMAGE_SUFFIXES,
+    SPLITS,
+    DatasetError,
+    UnpairedImages,
+    cache_path,
+    image_files,
+    load_folder,
+)
+from helpers.profiles import OFFLINE_ENV
 
 __all__ = [
-    "ARCHIVE", "FOLDER", "OFFICIAL_COUNTS", "OFFICIAL_SHA256", "OFFICIAL_SIZE", "OFFICIAL_URL", "STANDIN_COUNTS",
-    "STANDIN_FOLDER", "DatasetError", "DownloadError", "UnpairedImages", "cache_path", "check_folder",
-    "download_horse2zebra", "load_folder", "load_horse2zebra", "make_standin",
+    "ARCHIVE",
+    "FOLDER",
+    "OFFICIAL_COUNTS",
+    "OFFICIAL_SHA256",
+    "OFFICIAL_SIZE",
+    "OFFICIAL_URL",
+    "STANDIN_COUNTS",
+    "STANDIN_FOLDER",
+    "DatasetError",
+    "DownloadError",
+    "UnpairedImages",
+    "cache_path",
+    "check_folder",
+    "download_horse2zebra",
+    "load_folder",
+    "load_horse2zebra",
+    "make_standin",
 ]
 
 OFFICIAL_URL = "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/horse2zebra.zip"
@@ -98,20 +120,30 @@ def load_horse2zebra(
     root = data_root(root)
     folder, note = _official_folder(root, offline=offline, url=url, counts=counts, verbose=verbose)
     if folder is not None:
-        images = load_folder(folder, split=split, load_size=load_size, device=device,
-                             source=f"{OFFICIAL_SOURCE} from {folder}")
+        images = load_folder(
+            folder, split=split, load_size=load_size, device=device, source=f"{OFFICIAL_SOURCE} from {folder}"
+        )
     else:
         folder = make_standin(root)
-        images = load_folder(folder, split=split, load_size=load_size, device=device, is_standin=True,
-                             source=f"{STANDIN_SOURCE} (drawn horses and zebras, not photos) from {folder}; {note}")
+        images = load_folder(
+            folder,
+            split=split,
+            load_size=load_size,
+            device=device,
+            is_standin=True,
+            source=f"{STANDIN_SOURCE} (drawn horses and zebras, not photos) from {folder}; {note}",
+        )
     if verbose:
-        print(f"horse2zebra source: {images.source}\n  {split}: {len(images.a)} A (horses), {len(images.b)} B (zebras), "
-              f"resized to {load_size}x{load_size}, on {images.device}")
+        print(
+            f"horse2zebra source: {images.source}\n  {split}: {len(images.a)} A (horses), {len(images.b)} B (zebras), "
+            f"resized to {load_size}x{load_size}, on {images.device}"
+        )
     return images
 
 
-def _official_folder(root: Path, *, offline: str | bool | None, url: str, counts: dict[str, int] | None,
-                     verbose: bool) -> tuple[Path | None, str]:
+def _official_folder(
+    root: Path, *, offline: str | bool | None, url: str, counts: dict[str, int] | None, verbose: bool
+) -> tuple[Path | None, str]:
     """The official folder (there, extracted or downloaded) and "", or None and why not (for the source line).
 
     A folder or archive already in ``root`` is always used (a broken one raises); a download is tried
@@ -238,8 +270,10 @@ def download_horse2zebra(
         try:
             _check_archive(archive, counts=counts)
         except ValueError as error:
-            raise DatasetError(f"{archive} is not a usable horse2zebra archive: {error}. Delete it and run again "
-                               f"to download it, or put a good copy of {url} there.") from None
+            raise DatasetError(
+                f"{archive} is not a usable horse2zebra archive: {error}. Delete it and run again "
+                f"to download it, or put a good copy of {url} there."
+            ) from None
     else:
         part = archive.with_name(ARCHIVE + ".part")
         fetch(url, part, final=archive, size=size, timeout=timeout, progress=progress, retries=retries)
@@ -247,8 +281,10 @@ def download_horse2zebra(
             _check_archive(part, size=size, sha256=sha256 or None, counts=counts)
         except ValueError as error:
             part.unlink(missing_ok=True)
-            raise DatasetError(f"The archive downloaded from {url} is unusable: {error}. It was deleted; run again to "
-                               f"download it again, or download it yourself and put it at {archive}.") from None
+            raise DatasetError(
+                f"The archive downloaded from {url} is unusable: {error}. It was deleted; run again to "
+                f"download it again, or download it yourself and put it at {archive}."
+            ) from None
         os.replace(part, archive)
     return _extract(archive, target, counts)
 
@@ -276,11 +312,12 @@ def check_folder(folder: str | os.PathLike, counts: dict[str, int] | None = None
     return folder
 
 
-def _check_archive(path: Path, *, size: int | None = None, sha256: str | None = None,
-                   counts: dict[str, int]) -> None:
+def _check_archive(path: Path, *, size: int | None = None, sha256: str | None = None, counts: dict[str, int]) -> None:
     """Raise ValueError saying what is wrong with the archive at ``path`` (size, checksum, CRCs, image counts)."""
     found = _zip_counts(check_zip(path, size=size, sha256=sha256))
-    wrong = [f"{name}: {found.get(name, 0)} images, expected {n}" for name, n in counts.items() if found.get(name, 0) != n]
+    wrong = [
+        f"{name}: {found.get(name, 0)} images, expected {n}" for name, n in counts.items() if found.get(name, 0) != n
+    ]
     if wrong:
         raise ValueError("it does not hold the horse2zebra images (" + ", ".join(wrong) + ")")
 
@@ -297,19 +334,24 @@ def _zip_counts(names: list[str]) -> dict[str, int]:
 
 def _extract(archive: Path, target: Path, counts: dict[str, int]) -> Path:
     """Extract ``archive`` into a temporary folder next to ``target``, check it, rename it to ``target``."""
-    with tempfile.TemporaryDirectory(prefix=f".{target.name}-extract-", dir=target.parent,
-                                     ignore_cleanup_errors=True) as scratch:
+    with tempfile.TemporaryDirectory(
+        prefix=f".{target.name}-extract-", dir=target.parent, ignore_cleanup_errors=True
+    ) as scratch:
         scratch = Path(scratch)
         try:
             extract_zip(archive, scratch)
         except ValueError as error:
             raise DatasetError(f"{error}; it is not the horse2zebra archive. Delete it and run again.") from None
         first = next(iter(counts))
-        found = [p.parent for p in (scratch / target.name / first, *scratch.glob(f"*/{first}"), scratch / first)
-                 if p.is_dir() and "__MACOSX" not in p.parts]
+        found = [
+            p.parent
+            for p in (scratch / target.name / first, *scratch.glob(f"*/{first}"), scratch / first)
+            if p.is_dir() and "__MACOSX" not in p.parts
+        ]
         if not found:
-            raise DatasetError(f"{archive} has no {first} folder; it is not the horse2zebra archive. Delete it and "
-                               f"run again.")
+            raise DatasetError(
+                f"{archive} has no {first} folder; it is not the horse2zebra archive. Delete it and run again."
+            )
         check_folder(found[0], counts)
         install_folder(found[0], target)
     return target

@@ -14,8 +14,8 @@ folders out as horse2zebra (trainA/trainB/testA/testB). Everything runs on the C
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -35,8 +35,9 @@ def save_animals(folder: Path, n: int, *, zebra: bool, size: int, seed: Sequence
     folder.mkdir()
     rng = np.random.default_rng(list(seed))
     for i in range(n):
-        Image.fromarray(draw_animal(rng, size, zebra)).save(folder / f"{'zebra' if zebra else 'horse'}_{i:04d}.jpg",
-                                                           quality=95)
+        Image.fromarray(draw_animal(rng, size, zebra)).save(
+            folder / f"{'zebra' if zebra else 'horse'}_{i:04d}.jpg", quality=95
+        )
 
 
 _COATS = {  # body colour, points (mane, tail, lower legs) colour
@@ -168,10 +169,19 @@ def _draw_shape(canvas: _Canvas, rng: np.random.Generator, zebra: bool) -> float
             foot = (knee[0] + math.sin(swing * 0.3) * leg_len * 0.5, ground_y + (0.0 if far else 0.02 * scale))
             shade = 0.78 if far else 1.0
             canvas.segment(top, knee, scale * 0.13, scale * 0.075, period=period * 0.55, shade=shade)
-            canvas.segment(knee, foot, scale * 0.07, scale * 0.055, kind="lower leg", period=period * 0.45,
-                           shade=shade, offset=math.dist(top, knee))
-            canvas.segment((foot[0], foot[1] - scale * 0.06), foot, scale * 0.065, scale * 0.065, kind="hoof",
-                           shade=shade)
+            canvas.segment(
+                knee,
+                foot,
+                scale * 0.07,
+                scale * 0.055,
+                kind="lower leg",
+                period=period * 0.45,
+                shade=shade,
+                offset=math.dist(top, knee),
+            )
+            canvas.segment(
+                (foot[0], foot[1] - scale * 0.06), foot, scale * 0.065, scale * 0.065, kind="hoof", shade=shade
+            )
 
     canvas.body((cx, cy), body_ax, body_ay, rng.uniform(-0.08, 0.08), period=period, bend=0.18 * scale)
     _draw_head(canvas, rng, (cx + body_ax * 0.62, cy - body_ay * 0.35), (cx, cy, body_ax, body_ay), scale, period)
@@ -188,8 +198,14 @@ def _draw_head(canvas: _Canvas, rng: np.random.Generator, shoulder, body, scale:
         poll = (cx + body_ax * rng.uniform(1.05, 1.2), cy - scale * rng.uniform(0.85, 1.05))
         muzzle = (poll[0] + scale * rng.uniform(0.35, 0.45), poll[1] + scale * rng.uniform(0.25, 0.4))
     canvas.segment(shoulder, poll, scale * 0.25, scale * 0.13, period=period * 0.8)
-    canvas.segment((shoulder[0] - scale * 0.05, shoulder[1] - scale * 0.15), (poll[0] - scale * 0.03, poll[1] - scale * 0.05),
-                   scale * 0.07, scale * 0.05, kind="mane", period=period * 0.3)
+    canvas.segment(
+        (shoulder[0] - scale * 0.05, shoulder[1] - scale * 0.15),
+        (poll[0] - scale * 0.03, poll[1] - scale * 0.05),
+        scale * 0.07,
+        scale * 0.05,
+        kind="mane",
+        period=period * 0.3,
+    )
     canvas.segment(poll, (poll[0] - scale * 0.08, poll[1] - scale * 0.2), scale * 0.05, scale * 0.015, shade=0.9)
     canvas.segment(poll, muzzle, scale * 0.12, scale * 0.08, period=period * 0.5)
     canvas.segment(muzzle, muzzle, scale * 0.07, scale * 0.07, kind="nose", period=period * 0.5)
@@ -197,8 +213,9 @@ def _draw_head(canvas: _Canvas, rng: np.random.Generator, shoulder, body, scale:
     canvas.segment(eye, eye, scale * 0.03, scale * 0.03, kind="eye")
 
 
-def _colours(canvas: _Canvas, inside: np.ndarray, rng: np.random.Generator, zebra: bool,
-             tail_length: float) -> np.ndarray:
+def _colours(
+    canvas: _Canvas, inside: np.ndarray, rng: np.random.Generator, zebra: bool, tail_length: float
+) -> np.ndarray:
     """Colours (n, 3) of the animal's pixels: a plain coat with darker points, or black-and-white stripes."""
     coat_name = rng.choice(list(_COATS))
     coat, points = (np.array(c, np.float32) + rng.uniform(-12, 12, 3).astype(np.float32) for c in _COATS[coat_name])
@@ -212,6 +229,12 @@ def _colours(canvas: _Canvas, inside: np.ndarray, rng: np.random.Generator, zebr
         solid = np.array([k in ("hoof", "eye", "nose") for k, _ in kinds])[part]
         tuft = np.array([k == "tail" for k, _ in kinds])[part] & (along > 0.75 * tail_length)
         return np.where((stripe | solid | tuft)[:, None], black, white)
-    table = {"tail": points, "mane": points, "hoof": points * 0.6, "eye": black, "nose": coat * 0.7,
-             "lower leg": points if coat_name in ("bay", "dun", "dark bay") else coat}
+    table = {
+        "tail": points,
+        "mane": points,
+        "hoof": points * 0.6,
+        "eye": black,
+        "nose": coat * 0.7,
+        "lower leg": points if coat_name in ("bay", "dun", "dark bay") else coat,
+    }
     return np.stack([table.get(k, coat) for k, _ in kinds])[part]

@@ -51,7 +51,7 @@ class Digits:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def split(self, test_fraction: float = 0.2, *, seed: int = 0) -> tuple["Digits", "Digits"]:
+    def split(self, test_fraction: float = 0.2, *, seed: int = 0) -> tuple[Digits, Digits]:
         """Shuffle with ``seed`` and split into (train, test)."""
         if not 0.0 < test_fraction < 1.0:
             raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
@@ -63,7 +63,7 @@ class Digits:
             Digits(self.images[test], self.labels[test], self.source),
         )
 
-    def subset(self, n: int, *, seed: int = 0) -> "Digits":
+    def subset(self, n: int, *, seed: int = 0) -> Digits:
         """A random subset of ``n`` digits (all of them if ``n >= len(self)``)."""
         if n < 1:
             raise ValueError(f"subset size must be at least 1, got {n}")
@@ -209,7 +209,8 @@ class ImageData:
 
 
 def mnist_data(digits, device: torch.device | str, *, flatten: bool = True) -> ImageData:
-    """:class:`ImageData` from :class:`helpers.data.mnist.Digits`: pixels scaled from [0, 1] to [-1, 1], moved to ``device``.
+    """:class:`ImageData` from :class:`helpers.data.mnist.Digits`: pixels scaled from [0, 1] to [-1, 1], moved to
+    ``device``.
 
     Args:
         flatten: images as (N, 784) (MLP GANs) instead of (N, 1, 28, 28).

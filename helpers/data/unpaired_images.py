@@ -53,14 +53,23 @@ class UnpairedImages:
 
     def __post_init__(self):
         for name, images in (("a", self.a), ("b", self.b)):
-            if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3 or images.shape[0] < 1 \
-                    or images.shape[2] != images.shape[3]:
-                raise ValueError(f"UnpairedImages.{name} must be uint8 (N, 3, S, S) with N >= 1, got "
-                                 f"{images.dtype} {tuple(images.shape)}")
+            if (
+                images.dtype != torch.uint8
+                or images.dim() != 4
+                or images.shape[1] != 3
+                or images.shape[0] < 1
+                or images.shape[2] != images.shape[3]
+            ):
+                raise ValueError(
+                    f"UnpairedImages.{name} must be uint8 (N, 3, S, S) with N >= 1, got "
+                    f"{images.dtype} {tuple(images.shape)}"
+                )
         self.a, self.b = self.a.contiguous(), self.b.contiguous()  # sample() gathers from the flat storage
         if self.a.shape[2:] != self.b.shape[2:] or self.a.device != self.b.device:
-            raise ValueError(f"a and b must have the same size and device, got {tuple(self.a.shape)} on {self.a.device} "
-                             f"and {tuple(self.b.shape)} on {self.b.device}")
+            raise ValueError(
+                f"a and b must have the same size and device, got {tuple(self.a.shape)} on {self.a.device} "
+                f"and {tuple(self.b.shape)} on {self.b.device}"
+            )
 
     @property
     def load_size(self) -> int:
@@ -71,15 +80,18 @@ class UnpairedImages:
         return self.a.device
 
     def __repr__(self) -> str:
-        return (f"UnpairedImages({len(self.a)} A + {len(self.b)} B, {self.load_size}x{self.load_size}, "
-                f"{self.device}, {self.source})")
+        return (
+            f"UnpairedImages({len(self.a)} A + {len(self.b)} B, {self.load_size}x{self.load_size}, "
+            f"{self.device}, {self.source})"
+        )
 
-    def to(self, device: torch.device | str) -> "UnpairedImages":
+    def to(self, device: torch.device | str) -> UnpairedImages:
         """The same images on ``device``."""
         return UnpairedImages(self.a.to(device), self.b.to(device), self.source, self.is_standin)
 
-    def sample(self, batch_size: int, crop_size: int, *, flip: bool = True,
-               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(
+        self, batch_size: int, crop_size: int, *, flip: bool = True, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Independent random batches of A and B: random images, random crop, random horizontal flip.
 
         Done on the device with tensor ops (no host sync, no Python loop over images).
@@ -97,14 +109,19 @@ class UnpairedImages:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if isinstance(crop_size, bool) or not isinstance(crop_size, int) or not 1 <= crop_size <= self.load_size:
-            raise ValueError(f"crop_size must be an int from 1 to load_size ({self.load_size}), got {crop_size!r}; "
-                             f"load the data with a larger load_size or crop smaller")
-        return (_random_crops(self.a, batch_size, crop_size, flip, generator),
-                _random_crops(self.b, batch_size, crop_size, flip, generator))
+            raise ValueError(
+                f"crop_size must be an int from 1 to load_size ({self.load_size}), got {crop_size!r}; "
+                f"load the data with a larger load_size or crop smaller"
+            )
+        return (
+            _random_crops(self.a, batch_size, crop_size, flip, generator),
+            _random_crops(self.b, batch_size, crop_size, flip, generator),
+        )
 
 
-def _random_crops(images: torch.Tensor, batch_size: int, crop: int, flip: bool,
-                  generator: torch.Generator | None) -> torch.Tensor:
+def _random_crops(
+    images: torch.Tensor, batch_size: int, crop: int, flip: bool, generator: torch.Generator | None
+) -> torch.Tensor:
     """``batch_size`` random crops (optionally flipped) of random images of uint8 (N, C, H, W) ``images``.
 
     One gather from the flattened images with per-pixel offsets computed on their device.
@@ -134,9 +151,15 @@ def cache_path(folder: str | os.PathLike, split: str, load_size: int) -> Path:
     return Path(folder) / "preprocessed" / f"{split}_{int(load_size)}px.pt"
 
 
-def load_folder(folder: str | os.PathLike, *, split: str = "train", load_size: int = 286,
-                device: torch.device | str | None = None, source: str | None = None,
-                is_standin: bool = False) -> UnpairedImages:
+def load_folder(
+    folder: str | os.PathLike,
+    *,
+    split: str = "train",
+    load_size: int = 286,
+    device: torch.device | str | None = None,
+    source: str | None = None,
+    is_standin: bool = False,
+) -> UnpairedImages:
     """Images of ``<folder>/<split>A`` and ``<split>B``, resized to ``load_size`` once and cached.
 
     The cache (:func:`cache_path`, a uint8 tensor file written atomically) is reused while the
@@ -156,16 +179,25 @@ def load_folder(folder: str | os.PathLike, *, split: str = "train", load_size: i
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if isinstance(load_size, bool) or not isinstance(load_size, int) or load_size < 8:
-        raise ValueError(f"load_size must be an int of at least 8 pixels (286 as the official code, 72 for a quick "
-                         f"run), got {load_size!r}")
+        raise ValueError(
+            f"load_size must be an int of at least 8 pixels (286 as the official code, 72 for a quick "
+            f"run), got {load_size!r}"
+        )
     folder = Path(folder)
     files = {side: image_files(folder / f"{split}{side}") for side in "AB"}
     empty = [f"{split}{side}" for side, found in files.items() if not found]
     if empty:
-        raise DatasetError(f"No images (.jpg/.png) in {', '.join(str(folder / e) for e in empty)}. Delete {folder} and "
-                           f"run again, or put the horse2zebra images there.")
-    key = json.dumps({"version": _CACHE_VERSION, "load_size": load_size,
-                      **{side: [(p.name, p.stat().st_size) for p in found] for side, found in files.items()}})
+        raise DatasetError(
+            f"No images (.jpg/.png) in {', '.join(str(folder / e) for e in empty)}. Delete {folder} and "
+            f"run again, or put the horse2zebra images there."
+        )
+    key = json.dumps(
+        {
+            "version": _CACHE_VERSION,
+            "load_size": load_size,
+            **{side: [(p.name, p.stat().st_size) for p in found] for side, found in files.items()},
+        }
+    )
     cache = cache_path(folder, split, load_size)
     tensors = _read_cache(cache, key)
     if tensors is None:
@@ -176,7 +208,8 @@ def load_folder(folder: str | os.PathLike, *, split: str = "train", load_size: i
 
 
 def _read_cache(cache: Path, key: str) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The cached (a, b) uint8 CPU tensors if ``cache`` was written for ``key``; None if missing, stale or unreadable."""
+    """The cached (a, b) uint8 CPU tensors if ``cache`` was written for ``key``; None if missing, stale or
+    unreadable."""
     if not cache.exists():
         return None
     try:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from IPython.display import HTML
 
@@ -21,8 +22,8 @@ from helpers.display.widgets import LiveArea
 
 
 class Dashboard:
-    """``callback(trainer, final)`` for :meth:`helpers.training.engine.Trainer.train`: ``figure(trainer)`` in one output area,
-    redrawn at most every ``min_interval`` seconds (a redraw costs about 0.1 s) and once more at the end.
+    """``callback(trainer, final)`` for :meth:`helpers.training.engine.Trainer.train`: ``figure(trainer)`` in one output
+    area, redrawn at most every ``min_interval`` seconds (a redraw costs about 0.1 s) and once more at the end.
 
     Args:
         figure: ``figure(trainer) -> matplotlib Figure`` (closed, e.g. :func:`gan_figure`).
@@ -31,8 +32,9 @@ class Dashboard:
             result figure next, so the notebook does not show the same plots twice).
     """
 
-    def __init__(self, figure: Callable[[Any], Any], *, live: bool, keep: bool = True,
-                 min_interval: float = 2.0) -> None:
+    def __init__(
+        self, figure: Callable[[Any], Any], *, live: bool, keep: bool = True, min_interval: float = 2.0
+    ) -> None:
         self.figure, self.live, self.keep, self.min_interval = figure, bool(live), keep, min_interval
         self.area: LiveArea | None = None
         self._last = 0.0
@@ -60,7 +62,8 @@ def _as_images(images):
 
 
 def gan_figure(trainer: Any, *, title: str = ""):
-    """Loss curves, D's view (accuracy, D(x), D(G(z))) and the fixed-noise grid of a :class:`helpers.training.gan_trainer.GANTrainer`."""
+    """Loss curves, D's view (accuracy, D(x), D(G(z))) and the fixed-noise grid of a
+    :class:`helpers.training.gan_trainer.GANTrainer`."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), gridspec_kw={"width_ratios": [3, 3, 2]})
@@ -69,8 +72,9 @@ def gan_figure(trainer: Any, *, title: str = ""):
         plot_history(trainer.history, names=["D accuracy", "D(x)", "D(G(z))"], ax=axes[1], title="discriminator")
         axes[1].set_ylabel("probability / accuracy")
         axes[1].set_ylim(-0.02, 1.02)
-    show_images(_as_images(trainer.samples()), nrow=4, ax=axes[2], title=f"fixed z, step {trainer.step}",
-                value_range=(-1, 1))
+    show_images(
+        _as_images(trainer.samples()), nrow=4, ax=axes[2], title=f"fixed z, step {trainer.step}", value_range=(-1, 1)
+    )
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -88,8 +92,12 @@ def cyclegan_figure(trainer: Any, *, title: str = ""):
     history = trainer.history
     if len(history):
         plot_history(history, names=["G"], ax=curves[0], title=f"{title} generator loss".strip())
-        plot_history(history, names=[n for n in ("D", "D_A", "D_B") if n in history.names], ax=curves[1],
-                     title="discriminator losses")
+        plot_history(
+            history,
+            names=[n for n in ("D", "D_A", "D_B") if n in history.names],
+            ax=curves[1],
+            title="discriminator losses",
+        )
         terms = [n for n in trainer.TERMS if n in history.names and any(history[n])]
         if terms:
             plot_history(history, names=terms, ax=curves[2], title="G's loss terms (fixed images)")

@@ -12,11 +12,14 @@ strip of a few evenly spaced frames instead, so the notebook's output still show
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
-Frame = Any  # what ``sample(trainer)`` returns: a tensor of images or patterns (on the CPU), or any object ``draw`` takes
+Frame = (
+    Any  # what ``sample(trainer)`` returns: a tensor of images or patterns (on the CPU), or any object ``draw`` takes
+)
 
 
 def _default_sample(trainer: Any) -> Frame:
@@ -40,7 +43,7 @@ class Filmstrip:
         self.max_frames = max_frames
         self.steps: list[int] = []
         self.frames: list[Frame] = []
-        self._logs: list[int] = []     # the log number of each kept frame (0, 1, 2, ... as recorded)
+        self._logs: list[int] = []  # the log number of each kept frame (0, 1, 2, ... as recorded)
         self._seen = 0
         self._stride = 1
 
@@ -71,8 +74,15 @@ class Filmstrip:
             self.steps = [self.steps[i] for i in keep]
             self.frames = [self.frames[i] for i in keep]
 
-    def show(self, draw: Callable[[Frame, Any], Any], *, live: bool, title: str = "", strip: int = 6,
-             figsize: tuple[float, float] = (3.2, 3.2)) -> Any:
+    def show(
+        self,
+        draw: Callable[[Frame, Any], Any],
+        *,
+        live: bool,
+        title: str = "",
+        strip: int = 6,
+        figsize: tuple[float, float] = (3.2, 3.2),
+    ) -> Any:
         """Scrub through the frames: ``draw(frame, ax)`` draws one frame on a matplotlib axis.
 
         Args:
@@ -85,14 +95,22 @@ class Filmstrip:
             ValueError: nothing was recorded yet (train with the filmstrip as a callback first).
         """
         if not self.frames:
-            raise ValueError("The filmstrip is empty: train with it as a callback first, e.g. "
-                             "gan.train(num_steps, callback=[dashboard, film]).")
+            raise ValueError(
+                "The filmstrip is empty: train with it as a callback first, e.g. "
+                "gan.train(num_steps, callback=[dashboard, film])."
+            )
         if live:
             return self._player(draw, title, figsize)
         return self.strip(draw, count=strip, title=title, figsize=figsize)
 
-    def strip(self, draw: Callable[[Frame, Any], Any], *, count: int = 6, title: str = "",
-              figsize: tuple[float, float] = (3.2, 3.2)):
+    def strip(
+        self,
+        draw: Callable[[Frame, Any], Any],
+        *,
+        count: int = 6,
+        title: str = "",
+        figsize: tuple[float, float] = (3.2, 3.2),
+    ):
         """One figure with ``count`` evenly spaced frames (first and last included), each titled with its step."""
         import matplotlib.pyplot as plt
 
@@ -111,10 +129,12 @@ class Filmstrip:
         import matplotlib.pyplot as plt
         from IPython.display import display
 
-        slider = widgets.IntSlider(value=len(self.frames) - 1, min=0, max=len(self.frames) - 1,
-                                   description="frame", continuous_update=True)
-        play = widgets.Play(value=len(self.frames) - 1, min=0, max=len(self.frames) - 1, interval=300,
-                            description="play")
+        slider = widgets.IntSlider(
+            value=len(self.frames) - 1, min=0, max=len(self.frames) - 1, description="frame", continuous_update=True
+        )
+        play = widgets.Play(
+            value=len(self.frames) - 1, min=0, max=len(self.frames) - 1, interval=300, description="play"
+        )
         widgets.jslink((play, "value"), (slider, "value"))
 
         def one(frame: int) -> None:

@@ -18,8 +18,15 @@ def draw_frame(frame: dict[str, Any], ax) -> None:
     """Goodfellow et al.'s Figure 1 on ``ax``: p_data (black dots), p_g (green histogram), D(x) (blue dashes)."""
     x = frame["x"]
     ax.plot(x, data_density(x, frame["mean"], frame["std"]), "k:", linewidth=2, label="p_data")
-    ax.hist(frame["fakes"].clamp(x[0].item(), x[-1].item()), bins=60, range=(x[0].item(), x[-1].item()),
-            density=True, color="tab:green", alpha=0.5, label="p_g (G's outputs)")
+    ax.hist(
+        frame["fakes"].clamp(x[0].item(), x[-1].item()),
+        bins=60,
+        range=(x[0].item(), x[-1].item()),
+        density=True,
+        color="tab:green",
+        alpha=0.5,
+        label="p_g (G's outputs)",
+    )
     ax.plot(x, frame["D"], "--", color="tab:blue", linewidth=2, label="D(x)")
     ax.axhline(0.5, color="gray", linewidth=0.5)
     ax.set_xlim(x[0].item(), x[-1].item())
@@ -47,7 +54,9 @@ def show_frames(run: Gan1d, *, panel_size: tuple[float, float] = (3.4, 2.8)):
     """The kept frames side by side, as in Goodfellow et al.'s Figure 1 (a)-(d); returns the figure (not shown)."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(run.frames), figsize=(panel_size[0] * len(run.frames), panel_size[1]), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(run.frames), figsize=(panel_size[0] * len(run.frames), panel_size[1]), squeeze=False
+    )
     for ax, frame in zip(axes[0], run.frames):
         draw_frame(frame, ax)
         ax.set_title(f"after step {frame['step']}")

@@ -7,7 +7,8 @@ figure), otherwise makes its own figure. They return the figure and never call
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import torch
@@ -36,7 +37,7 @@ def _smooth(values: Sequence[float], window: int) -> list[float]:
 
 
 def plot_history(
-    history: "History",
+    history: History,
     *,
     names: Sequence[str] | None = None,
     ax=None,
@@ -70,7 +71,8 @@ def plot_history(
 
 def _image_batch(images: torch.Tensor, lead: int, expected: str) -> torch.Tensor:
     """``images`` as float32 on the CPU with shape (*lead dims, C, H, W): flat MNIST rows (784) become 28×28 and a
-    missing channel dimension becomes C = 1. ``lead``: how many leading dimensions index images (1: N; 2: rows, columns)."""
+    missing channel dimension becomes C = 1. ``lead``: how many leading dimensions index images (1: N; 2: rows,
+    columns)."""
     images = images.detach().float().cpu()
     if images.dim() == lead + 1 and images.shape[-1] == 784:
         images = images.reshape(*images.shape[:lead], 28, 28)
@@ -144,7 +146,9 @@ def plot_patterns(
     for r in range(rows):
         for c in range(length):
             value = float(patterns[r, c])
-            ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=8, color="white" if value > 0.6 else "black")
+            ax.text(
+                c, r, f"{value:.2f}", ha="center", va="center", fontsize=8, color="white" if value > 0.6 else "black"
+            )
     ax.set_xticks(range(length))
     ax.set_xlabel("position")
     ax.set_yticks(range(rows))
@@ -177,8 +181,9 @@ def show_image_rows(
     if row_labels is not None and len(row_labels) != rows:
         raise ValueError(f"got {len(row_labels)} row labels for {rows} rows")
     padding = 2
-    grid = _grid(images.reshape(rows * columns, *images.shape[2:]), nrow=columns, padding=padding,
-                 value_range=value_range)
+    grid = _grid(
+        images.reshape(rows * columns, *images.shape[2:]), nrow=columns, padding=padding, value_range=value_range
+    )
     fig, ax = _axes(ax, figsize or (max(2.0, 0.6 * columns + 0.5), max(2.0, 0.6 * rows)))
     ax.imshow(grid, cmap=cmap, interpolation="nearest")
     ax.set_xticks([])

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import ipywidgets as widgets
 from IPython.display import HTML, clear_output, display
@@ -68,17 +69,28 @@ class _Number(Param):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{self.name} must be {self._kind}, got {value!r} ({type(value).__name__}).")
         if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"{self.name} must be a finite number, got {value!r}: set '{self.label}' to a finite value.")
+            raise ValueError(
+                f"{self.name} must be a finite number, got {value!r}: set '{self.label}' to a finite value."
+            )
         if self._cast is int and int(value) != value:
             raise ValueError(f"{self.name} must be a whole number, got {value!r}.")
         value = self._cast(value)
         if self.low is not None:
             if self.exclusive_low and value <= self.low:
-                raise ValueError(f"{self.name} must be greater than {self.low:g}, got {value:g}: set '{self.label}' to a value above {self.low:g}.")
+                raise ValueError(
+                    f"{self.name} must be greater than {self.low:g}, got {value:g}: "
+                    f"set '{self.label}' to a value above {self.low:g}."
+                )
             if not self.exclusive_low and value < self.low:
-                raise ValueError(f"{self.name} must be at least {self.low:g}, got {value:g}: set '{self.label}' to {self.low:g} or more.")
+                raise ValueError(
+                    f"{self.name} must be at least {self.low:g}, got {value:g}: "
+                    f"set '{self.label}' to {self.low:g} or more."
+                )
         if self.high is not None and value > self.high:
-            raise ValueError(f"{self.name} must be at most {self.high:g}, got {value:g}: set '{self.label}' to {self.high:g} or less.")
+            raise ValueError(
+                f"{self.name} must be at most {self.high:g}, got {value:g}: "
+                f"set '{self.label}' to {self.high:g} or less."
+            )
         return value
 
 
@@ -92,8 +104,15 @@ class IntParam(_Number):
     def widget(self) -> widgets.Widget:
         style = {"description_width": "initial"}
         if self.slider and self.low is not None and self.high is not None:
-            return widgets.IntSlider(value=self.default, min=int(self.low), max=int(self.high), step=int(self.step or 1),
-                                     description=self.label, style=style, continuous_update=False)
+            return widgets.IntSlider(
+                value=self.default,
+                min=int(self.low),
+                max=int(self.high),
+                step=int(self.step or 1),
+                description=self.label,
+                style=style,
+                continuous_update=False,
+            )
         return widgets.IntText(value=self.default, description=self.label, style=style)
 
 
@@ -106,9 +125,16 @@ class FloatParam(_Number):
     def widget(self) -> widgets.Widget:
         style = {"description_width": "initial"}
         if self.slider and self.low is not None and self.high is not None:
-            return widgets.FloatSlider(value=self.default, min=self.low, max=self.high, step=self.step or 0.01,
-                                       description=self.label, style=style, continuous_update=False,
-                                       readout_format=".3g")
+            return widgets.FloatSlider(
+                value=self.default,
+                min=self.low,
+                max=self.high,
+                step=self.step or 0.01,
+                description=self.label,
+                style=style,
+                continuous_update=False,
+                readout_format=".3g",
+            )
         return widgets.FloatText(value=self.default, description=self.label, style=style)
 
 
@@ -123,8 +149,12 @@ class ChoiceParam(Param):
             raise ValueError(f"default {self.default!r} of {self.name} is not one of {list(self.options)}")
 
     def widget(self) -> widgets.Widget:
-        return widgets.Dropdown(options=list(self.options), value=self.default, description=self.label,
-                                style={"description_width": "initial"})
+        return widgets.Dropdown(
+            options=list(self.options),
+            value=self.default,
+            description=self.label,
+            style={"description_width": "initial"},
+        )
 
     def validate(self, value: Any) -> Any:
         if value not in self.options:
@@ -145,8 +175,7 @@ class HyperparameterPanel:
             (nbgrader, nbval, CI) writes them straight into the cell.
     """
 
-    def __init__(self, params: Sequence[Param], train_fn: Callable[..., Any], *, live: bool,
-                 title: str | None = None):
+    def __init__(self, params: Sequence[Param], train_fn: Callable[..., Any], *, live: bool, title: str | None = None):
         names = [p.name for p in params]
         if len(set(names)) != len(names):
             raise ValueError(f"Parameter names must be unique, got {names}")
@@ -162,7 +191,9 @@ class HyperparameterPanel:
         self.result: Any = None
         self.button.on_click(self._on_click)
         header = [widgets.HTML(f"<b>{title}</b>")] if title else []
-        self.box = widgets.VBox(header + list(self.controls.values()) + [widgets.HBox([self.button, self.status]), self.output])
+        self.box = widgets.VBox(
+            header + list(self.controls.values()) + [widgets.HBox([self.button, self.status]), self.output]
+        )
 
     def values(self, **overrides: Any) -> dict[str, Any]:
         """The validated values: the controls' values, replaced by ``overrides``.
@@ -203,7 +234,9 @@ class HyperparameterPanel:
         finally:
             self.button.disabled = False
         if failure is not None:
-            self.status.value = f"<span style='color:#b00020'>⚠ training failed: {type(failure).__name__}: {failure}</span>"
+            self.status.value = (
+                f"<span style='color:#b00020'>⚠ training failed: {type(failure).__name__}: {failure}</span>"
+            )
             raise failure
         self.status.value = "done: " + ", ".join(f"{k}={v}" for k, v in values.items())
         return self.result
@@ -240,8 +273,12 @@ def interact(function: Callable[..., Any], *, live: bool, **controls: widgets.Va
     """
     for control in controls.values():  # show whole labels ("mean of p_g"), not "mean of p..."
         style = getattr(control, "style", None)
-        if getattr(control, "description", "") and style is not None and hasattr(style, "description_width") \
-                and not style.description_width:
+        if (
+            getattr(control, "description", "")
+            and style is not None
+            and hasattr(style, "description_width")
+            and not style.description_width
+        ):
             style.description_width = "initial"
     if live:
         return widgets.interact(function, **controls)

@@ -32,9 +32,15 @@ class EvaluatorNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(1, 16, 5), nn.ReLU(), nn.MaxPool2d(2),     # 16 × 12 × 12
-            nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2),    # 32 × 4 × 4
-            nn.Flatten(), nn.Linear(512, FEATURES), nn.ReLU(),
+            nn.Conv2d(1, 16, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # 16 × 12 × 12
+            nn.Conv2d(16, 32, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # 32 × 4 × 4
+            nn.Flatten(),
+            nn.Linear(512, FEATURES),
+            nn.ReLU(),
         )
         self.head = nn.Linear(FEATURES, 10)
 
@@ -48,8 +54,10 @@ class EvaluatorNet(nn.Module):
 @lru_cache(maxsize=4)
 def _evaluator(device: str) -> EvaluatorNet:
     if not EVALUATOR_PATH.exists():
-        raise FileNotFoundError(f"The evaluator weights are missing ({EVALUATOR_PATH}). Reinstall the course, or run "
-                                f"`python scripts/train_evaluator.py` to train them (a minute on a CPU).")
+        raise FileNotFoundError(
+            f"The evaluator weights are missing ({EVALUATOR_PATH}). Reinstall the course, or run "
+            f"`python scripts/train_evaluator.py` to train them (a minute on a CPU)."
+        )
     net = EvaluatorNet()
     net.load_state_dict(torch.load(EVALUATOR_PATH, map_location="cpu", weights_only=True))
     return net.eval().to(device)
@@ -72,7 +80,9 @@ def _as_images(images: torch.Tensor) -> torch.Tensor:
     elif images.dim() == 3 and images.shape[1:] == (28, 28):
         images = images.unsqueeze(1)
     if images.dim() != 4 or images.shape[1:] != (1, 28, 28):
-        raise ValueError(f"expected MNIST-sized images (N, 784), (N, 28, 28) or (N, 1, 28, 28), got {tuple(images.shape)}")
+        raise ValueError(
+            f"expected MNIST-sized images (N, 784), (N, 28, 28) or (N, 1, 28, 28), got {tuple(images.shape)}"
+        )
     return images
 
 
@@ -81,7 +91,7 @@ def _run(images: torch.Tensor, what: str, batch_size: int = 1000) -> torch.Tenso
     images = _as_images(images)
     net = evaluator(images.device)
     fn = net.features if what == "features" else net
-    return torch.cat([fn(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]).cpu()
+    return torch.cat([fn(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]).cpu()
 
 
 def features(images: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,6 @@ from torch import nn
 
 from helpers.training.loop import check_num_steps
 
-
 DOMAINS = ("A", "B", "neither")
 
 
@@ -25,10 +24,15 @@ class DomainClassifier(nn.Module):
     def __init__(self, width: int = 16) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(3, width, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
-            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
-            nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * width, len(DOMAINS)),
+            nn.Conv2d(3, width, 3, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(4 * width, len(DOMAINS)),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -41,10 +45,12 @@ def not_a_photo(real: torch.Tensor) -> torch.Tensor:
     n, c, h, w = real.shape
     k = n // 3
     scale = int(torch.randint(1, 5, ()).item())  # colour blobs of 2, 4, 8 or 16 pixels
-    coarse = torch.rand(k, c, max(1, h // (2 ** scale)), max(1, w // (2 ** scale)), device=real.device) * 2 - 1
+    coarse = torch.rand(k, c, max(1, h // (2**scale)), max(1, w // (2**scale)), device=real.device) * 2 - 1
     blobs = nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
-    noisy = (real[k:2 * k] + torch.randn_like(real[k:2 * k]) * (0.5 + torch.rand((), device=real.device))).clamp(-1, 1)
-    rest = real[2 * k:]
+    noisy = (real[k : 2 * k] + torch.randn_like(real[k : 2 * k]) * (0.5 + torch.rand((), device=real.device))).clamp(
+        -1, 1
+    )
+    rest = real[2 * k :]
     tile = 8 if h % 8 == 0 and w % 8 == 0 else 1
     tiles = rest.unfold(2, tile, tile).unfold(3, tile, tile)  # (m, c, h/t, w/t, t, t)
     m, _, th, tw = tiles.shape[:4]
@@ -55,8 +61,9 @@ def not_a_photo(real: torch.Tensor) -> torch.Tensor:
     return torch.cat([blobs, noisy, scrambled])
 
 
-def train_domain_classifier(data, crop_size: int, *, num_steps: int = 300, batch_size: int = 32,
-                            lr: float = 2e-3) -> DomainClassifier:
+def train_domain_classifier(
+    data, crop_size: int, *, num_steps: int = 300, batch_size: int = 32, lr: float = 2e-3
+) -> DomainClassifier:
     """Train a :class:`DomainClassifier` on real crops of A and B from ``data`` and on :func:`not_a_photo` images
     (A -> 0, B -> 1, neither -> 2); returns it in eval mode, on the data's device. Seconds on a CPU at 64x64."""
     check_num_steps(num_steps)

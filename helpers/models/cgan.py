@@ -14,22 +14,30 @@ def _check_combined(combined, expected_width: int, batch_size: int, function, ne
     """The output of a CGAN's combining function, checked: (batch_size, expected_width), floating point."""
     name = getattr(function, "__name__", repr(function))
     if not isinstance(combined, torch.Tensor):
-        raise TypeError(f"{net}: {name} returned {type(combined).__name__}, not a tensor. It must return the "
-                        f"concatenated (batch, {expected_width}) tensor (did you forget `return`?).")
+        raise TypeError(
+            f"{net}: {name} returned {type(combined).__name__}, not a tensor. It must return the "
+            f"concatenated (batch, {expected_width}) tensor (did you forget `return`?)."
+        )
     if tuple(combined.shape) != (batch_size, expected_width):
-        raise ValueError(f"{net}: {name} returned shape {tuple(combined.shape)}, but the first layer expects "
-                         f"({batch_size}, {expected_width}): one row per example, the pieces concatenated on the "
-                         f"last axis (torch.cat(..., dim=-1)).")
+        raise ValueError(
+            f"{net}: {name} returned shape {tuple(combined.shape)}, but the first layer expects "
+            f"({batch_size}, {expected_width}): one row per example, the pieces concatenated on the "
+            f"last axis (torch.cat(..., dim=-1))."
+        )
     if not combined.is_floating_point():
-        raise TypeError(f"{net}: {name} returned dtype {combined.dtype}; the first layer needs floating point "
-                        f"values (concatenate the embedding vectors, not the integer labels).")
+        raise TypeError(
+            f"{net}: {name} returned dtype {combined.dtype}; the first layer needs floating point "
+            f"values (concatenate the embedding vectors, not the integer labels)."
+        )
     return combined
 
 
 def _require_function(function, net: str, expected: str) -> None:
     if function is None or not callable(function):
-        raise TypeError(f"{net} needs the function that builds its input as first argument, e.g. "
-                        f"{net}({expected}, ...); got {function!r}.")
+        raise TypeError(
+            f"{net} needs the function that builds its input as first argument, e.g. "
+            f"{net}({expected}, ...); got {function!r}."
+        )
 
 
 class CGANGenerator(nn.Module):
@@ -56,8 +64,10 @@ class CGANGenerator(nn.Module):
         super().__init__()
         _require_function(combine, "CGANGenerator", "generator_input")
         if latent_dim < 1 or num_classes < 1 or image_size < 1:
-            raise ValueError(f"latent_dim, num_classes and image_size must be at least 1, "
-                             f"got {latent_dim}, {num_classes}, {image_size}")
+            raise ValueError(
+                f"latent_dim, num_classes and image_size must be at least 1, "
+                f"got {latent_dim}, {num_classes}, {image_size}"
+            )
         self.combine = combine
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.embedding = nn.Embedding(num_classes, num_classes)
@@ -66,9 +76,13 @@ class CGANGenerator(nn.Module):
             return [nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out, momentum=0.2), nn.LeakyReLU(0.2)]
 
         self.model = nn.Sequential(
-            nn.Linear(num_classes + latent_dim, 128), nn.LeakyReLU(0.2),
-            *block(128, 256), *block(256, 512), *block(512, 1024),
-            nn.Linear(1024, image_size), nn.Tanh(),
+            nn.Linear(num_classes + latent_dim, 128),
+            nn.LeakyReLU(0.2),
+            *block(128, 256),
+            *block(256, 512),
+            *block(512, 1024),
+            nn.Linear(1024, image_size),
+            nn.Tanh(),
         )
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -92,16 +106,24 @@ class CGANDiscriminator(nn.Module):
         super().__init__()
         _require_function(combine, "CGANDiscriminator", "discriminator_input")
         if num_classes < 1 or image_size < 1 or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"num_classes and image_size must be at least 1 and dropout in [0, 1), "
-                             f"got {num_classes}, {image_size}, {dropout}")
+            raise ValueError(
+                f"num_classes and image_size must be at least 1 and dropout in [0, 1), "
+                f"got {num_classes}, {image_size}, {dropout}"
+            )
         self.combine = combine
         self.num_classes, self.image_size = num_classes, image_size
         self.embedding = nn.Embedding(num_classes, num_classes)
         self.model = nn.Sequential(
-            nn.Linear(image_size + num_classes, 512), nn.LeakyReLU(0.2),
-            nn.Linear(512, 512), nn.Dropout(dropout), nn.LeakyReLU(0.2),
-            nn.Linear(512, 512), nn.Dropout(dropout), nn.LeakyReLU(0.2),
-            nn.Linear(512, 1), nn.Sigmoid(),
+            nn.Linear(image_size + num_classes, 512),
+            nn.LeakyReLU(0.2),
+            nn.Linear(512, 512),
+            nn.Dropout(dropout),
+            nn.LeakyReLU(0.2),
+            nn.Linear(512, 512),
+            nn.Dropout(dropout),
+            nn.LeakyReLU(0.2),
+            nn.Linear(512, 1),
+            nn.Sigmoid(),
         )
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -6,9 +6,10 @@ convolutions with ``output_padding=1``, no dropout), so the official pretrained 
 ``strict=True`` through :func:`load_pretrained`.
 
 The rest of CycleGAN lives beside it: :mod:`helpers.training.image_pool` (image pool, learning-rate schedule),
-:mod:`helpers.training.cycle_trainer` (the trainer that runs the lesson's steps), :mod:`helpers.evaluation.domain_classifier` (the domain
-classifier metric). Naming: ``G_AB`` translates A -> B (horse -> zebra), ``G_BA`` B -> A; ``D_A`` judges images of
-domain A, ``D_B`` of domain B. Images are float tensors (N, 3, H, W) in [-1, 1].
+:mod:`helpers.training.cycle_trainer` (the trainer that runs the lesson's steps),
+:mod:`helpers.evaluation.domain_classifier` (the domain classifier metric). Naming: ``G_AB`` translates A -> B
+(horse -> zebra), ``G_BA`` B -> A; ``D_A`` judges images of domain A, ``D_B`` of domain B. Images are float tensors
+(N, 3, H, W) in [-1, 1].
 """
 
 from __future__ import annotations
@@ -33,8 +34,13 @@ class ResnetBlock(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.conv_block = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True), _norm(dim), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True), _norm(dim),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3, bias=True),
+            _norm(dim),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3, bias=True),
+            _norm(dim),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -52,22 +58,35 @@ class ResnetGenerator(nn.Module):
         super().__init__()
         if n_blocks < 0 or ngf < 1:
             raise ValueError(f"n_blocks must be >= 0 and ngf >= 1, got n_blocks={n_blocks}, ngf={ngf}")
-        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=True), _norm(ngf), nn.ReLU(True)]
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(input_nc, ngf, 7, bias=True),
+            _norm(ngf),
+            nn.ReLU(True),
+        ]
         for mult in (1, 2):  # two stride-2 downsamplings
-            layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=True),
-                       _norm(ngf * mult * 2), nn.ReLU(True)]
+            layers += [
+                nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=True),
+                _norm(ngf * mult * 2),
+                nn.ReLU(True),
+            ]
         layers += [ResnetBlock(ngf * 4) for _ in range(n_blocks)]
         for mult in (4, 2):  # two stride-2 upsamplings
-            layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1, bias=True),
-                       _norm(ngf * mult // 2), nn.ReLU(True)]
+            layers += [
+                nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1, bias=True),
+                _norm(ngf * mult // 2),
+                nn.ReLU(True),
+            ]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[-1] % 4 or x.shape[-2] % 4:
-            raise ValueError(f"ResnetGenerator expects images (N, C, H, W) with H and W multiples of 4, "
-                             f"got shape {tuple(x.shape)}: crop or resize the images first.")
+            raise ValueError(
+                f"ResnetGenerator expects images (N, C, H, W) with H and W multiples of 4, "
+                f"got shape {tuple(x.shape)}: crop or resize the images first."
+            )
         return self.model(x)
 
 
@@ -86,12 +105,18 @@ class NLayerDiscriminator(nn.Module):
         mult = 1
         for n in range(1, n_layers):
             previous, mult = mult, min(2**n, 8)
-            layers += [nn.Conv2d(ndf * previous, ndf * mult, 4, stride=2, padding=1, bias=True),
-                       _norm(ndf * mult), nn.LeakyReLU(0.2, True)]
+            layers += [
+                nn.Conv2d(ndf * previous, ndf * mult, 4, stride=2, padding=1, bias=True),
+                _norm(ndf * mult),
+                nn.LeakyReLU(0.2, True),
+            ]
         previous, mult = mult, min(2**n_layers, 8)
-        layers += [nn.Conv2d(ndf * previous, ndf * mult, 4, stride=1, padding=1, bias=True),
-                   _norm(ndf * mult), nn.LeakyReLU(0.2, True),
-                   nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
+        layers += [
+            nn.Conv2d(ndf * previous, ndf * mult, 4, stride=1, padding=1, bias=True),
+            _norm(ndf * mult),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1),
+        ]
         self.model = nn.Sequential(*layers)
         init_weights(self)
 
@@ -130,37 +155,51 @@ def load_pretrained(G: nn.Module, path: str | os.PathLike, *, map_location: str 
     """
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"No weights file at {path}. Download e.g. horse2zebra.pth from the official "
-                                f"CycleGAN repository (scripts/download_cyclegan_model.sh) and pass its path.")
+        raise FileNotFoundError(
+            f"No weights file at {path}. Download e.g. horse2zebra.pth from the official "
+            f"CycleGAN repository (scripts/download_cyclegan_model.sh) and pass its path."
+        )
     try:
         state = load_plain(path, map_location=map_location)  # weights_only=True: nothing in the file is run
     except Exception as error:  # noqa: BLE001 - any failure means "not a weights file"
         culprit = refused_global(error)
-        what = (f"is not a plain state dict of tensors (it holds pickled code or objects: {culprit}, which are "
-                f"never loaded)" if culprit else f"is not a readable weights file ({short_reason(error)})")
-        raise ValueError(f"{path} {what}. Download the official weights again "
-                         f"(scripts/download_cyclegan_model.sh in the official CycleGAN repository), or save your "
-                         f"own with torch.save(G.state_dict(), path).") from error
+        what = (
+            f"is not a plain state dict of tensors (it holds pickled code or objects: {culprit}, which are "
+            f"never loaded)"
+            if culprit
+            else f"is not a readable weights file ({short_reason(error)})"
+        )
+        raise ValueError(
+            f"{path} {what}. Download the official weights again "
+            f"(scripts/download_cyclegan_model.sh in the official CycleGAN repository), or save your "
+            f"own with torch.save(G.state_dict(), path)."
+        ) from error
     if isinstance(state, dict) and "G_AB" in state and isinstance(state["G_AB"], dict):
         state = state["G_AB"]
     if not isinstance(state, dict):
         raise ValueError(f"{path} does not hold a state dict (found {type(state).__name__}).")
     others = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if others:
-        raise ValueError(f"{path} is not a plain state dict of tensors: {others[:4]} hold no tensor. Download the "
-                         f"official weights again, or save your own with torch.save(G.state_dict(), path).")
+        raise ValueError(
+            f"{path} is not a plain state dict of tensors: {others[:4]} hold no tensor. Download the "
+            f"official weights again, or save your own with torch.save(G.state_dict(), path)."
+        )
     state = {k.removeprefix("module."): v for k, v in state.items()}
     own = G.state_dict()
     stale = ("running_mean", "running_var", "num_batches_tracked")
     state = {k: v for k, v in state.items() if k in own or not k.endswith(stale)}
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    wrong = [f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}"
-             for k, v in state.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    wrong = [
+        f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        for k, v in state.items()
+        if k in own and tuple(v.shape) != tuple(own[k].shape)
+    ]
     if missing or unexpected or wrong:
         blocks = sum(1 for k in state if k.endswith("conv_block.1.weight"))
         raise ValueError(
             f"{path} does not fit this generator: missing {missing[:4]}, unexpected {unexpected[:4]}, "
             f"wrong shapes {wrong[:3]}. The file has {blocks} residual blocks: build "
-            f"ResnetGenerator(n_blocks={blocks}, ngf=64) to load it.")
+            f"ResnetGenerator(n_blocks={blocks}, ngf=64) to load it."
+        )
     G.load_state_dict(state, strict=True)
     return G

@@ -8,7 +8,13 @@ from torch import nn
 
 
 def _mlp(last: nn.Module | None, hidden: int) -> nn.Sequential:
-    layers = [nn.Linear(1, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1)]
+    layers = [
+        nn.Linear(1, hidden),
+        nn.LeakyReLU(0.2),
+        nn.Linear(hidden, hidden),
+        nn.LeakyReLU(0.2),
+        nn.Linear(hidden, 1),
+    ]
     return nn.Sequential(*layers, *([last] if last is not None else []))
 
 

@@ -18,7 +18,9 @@ class MLPGenerator(nn.Module):
     def __init__(self, latent_dim: int = 100, hidden: int = 128, image_size: int = 784):
         super().__init__()
         self.latent_dim = latent_dim
-        self.model = nn.Sequential(nn.Linear(latent_dim, hidden), nn.LeakyReLU(0.01), nn.Linear(hidden, image_size), nn.Tanh())
+        self.model = nn.Sequential(
+            nn.Linear(latent_dim, hidden), nn.LeakyReLU(0.01), nn.Linear(hidden, image_size), nn.Tanh()
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.model(z)
@@ -32,7 +34,9 @@ class MLPDiscriminator(nn.Module):
 
     def __init__(self, hidden: int = 128, image_size: int = 784):
         super().__init__()
-        self.model = nn.Sequential(nn.Linear(image_size, hidden), nn.LeakyReLU(0.01), nn.Linear(hidden, 1), nn.Sigmoid())
+        self.model = nn.Sequential(
+            nn.Linear(image_size, hidden), nn.LeakyReLU(0.01), nn.Linear(hidden, 1), nn.Sigmoid()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x.reshape(x.shape[0], -1))

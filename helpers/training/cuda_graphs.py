@@ -33,7 +33,7 @@ when the two differ the eager result is kept and steps stay eager.
 
 from __future__ import annotations
 
-from typing import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 
 import torch
 
@@ -47,8 +47,10 @@ def make_capturable(optimizer: torch.optim.Optimizer) -> None:
         ValueError: the optimizer has no ``capturable`` option (Adam and AdamW have it; SGD does not).
     """
     if "capturable" not in optimizer.defaults:
-        raise ValueError(f"{type(optimizer).__name__} has no capturable option; use torch.optim.Adam or AdamW "
-                         f"for a CUDA-graph step, or pass cuda_graph=False")
+        raise ValueError(
+            f"{type(optimizer).__name__} has no capturable option; use torch.optim.Adam or AdamW "
+            f"for a CUDA-graph step, or pass cuda_graph=False"
+        )
     for group in optimizer.param_groups:
         group["capturable"] = True
         for param in group["params"]:
@@ -59,7 +61,8 @@ def make_capturable(optimizer: torch.optim.Optimizer) -> None:
 
 
 def release_capturable(optimizer: torch.optim.Optimizer) -> None:
-    """Undo :func:`make_capturable` for eager steps on a device without capturable support (a GPU checkpoint on a CPU)."""
+    """Undo :func:`make_capturable` for eager steps on a device without capturable support (a GPU checkpoint on a
+    CPU)."""
     for group in optimizer.param_groups:
         if group.get("capturable"):
             group["capturable"] = False
@@ -83,8 +86,7 @@ def optimizer_tensors(optimizers: Iterable[torch.optim.Optimizer]) -> list[torch
 def optimizer_key(optimizers: Iterable[torch.optim.Optimizer]) -> tuple:
     """The hyperparameters a captured optimizer step has baked in (lr, betas, eps, weight decay per group)."""
     names = ("lr", "betas", "eps", "weight_decay", "momentum")
-    return tuple(tuple(_plain(group.get(name)) for name in names)
-                 for opt in optimizers for group in opt.param_groups)
+    return tuple(tuple(_plain(group.get(name)) for name in names) for opt in optimizers for group in opt.param_groups)
 
 
 def _plain(value):
@@ -97,14 +99,17 @@ def capture_hint(error: Exception) -> str:
     """What in a step most likely made its capture fail, in words a student can act on."""
     text = str(error)
     if "capturing" in text or "cudaErrorStreamCaptureUnsupported" in text or "synchroniz" in text:
-        return ("Your step makes the CPU wait for the GPU, which a graph cannot record: it calls .item(), float(tensor) "
-                "or print(tensor), or branches with `if tensor:`. Return the loss tensor itself and keep the step free "
-                "of these.")
+        return (
+            "Your step makes the CPU wait for the GPU, which a graph cannot record: it calls .item(), float(tensor) "
+            "or print(tensor), or branches with `if tensor:`. Return the loss tensor itself and keep the step free "
+            "of these."
+        )
     if "Expected all tensors to be on the same device" in text or "cpu" in text.lower():
-        return ("Your step makes a tensor on the CPU and moves it (torch.ones(n).to(device)): create it on the device "
-                "(torch.ones(n, device=device), torch.ones_like(x)).")
-    return ("Usual causes: .item() or print of a tensor in the step, or tensors made on the CPU and moved in the "
-            "step.")
+        return (
+            "Your step makes a tensor on the CPU and moves it (torch.ones(n).to(device)): create it on the device "
+            "(torch.ones(n, device=device), torch.ones_like(x))."
+        )
+    return "Usual causes: .item() or print of a tensor in the step, or tensors made on the CPU and moved in the step."
 
 
 class GraphedStep:
@@ -147,7 +152,9 @@ class GraphedStep:
         self.key = key or (lambda: optimizer_key(self.optimizers))
         self.warmup = warmup
         self.state = state or (lambda: optimizer_tensors(self.optimizers))
-        self.compare = compare or (lambda: [p for opt in self.optimizers for g in opt.param_groups for p in g["params"]])
+        self.compare = compare or (
+            lambda: [p for opt in self.optimizers for g in opt.param_groups for p in g["params"]]
+        )
         self.tolerance = tolerance
         self.captures = 0
         self._graph = None
@@ -161,15 +168,19 @@ class GraphedStep:
             return False
         if self.device.type != "cuda":
             if enabled:
-                raise ValueError(f"cuda_graph=True needs a CUDA device, but training runs on {self.device}; "
-                                 f"pass cuda_graph=None (use one when possible) or False")
+                raise ValueError(
+                    f"cuda_graph=True needs a CUDA device, but training runs on {self.device}; "
+                    f"pass cuda_graph=None (use one when possible) or False"
+                )
             self.status = f"eager: {self.device.type} device (CUDA graphs need CUDA)"
             return False
         unsupported = [type(opt).__name__ for opt in self.optimizers if "capturable" not in opt.defaults]
         if unsupported:
             if enabled:
-                raise ValueError(f"cuda_graph=True needs optimizers with capturable=True support (Adam, AdamW); "
-                                 f"got {', '.join(unsupported)}")
+                raise ValueError(
+                    f"cuda_graph=True needs optimizers with capturable=True support (Adam, AdamW); "
+                    f"got {', '.join(unsupported)}"
+                )
             self.status = f"eager: {', '.join(unsupported)} cannot be captured (use Adam or AdamW)"
             return False
         self.status = "CUDA graph: warming up"
@@ -228,15 +239,19 @@ class GraphedStep:
         self._set_rng_state(rng)  # the replay draws the same random numbers as the eager step did
         self._graph = graph
         self._replay()
-        worst = max((float((got.detach() - want).abs().max()) for got, want in zip(self.compare(), expected)
-                     if want.numel()), default=0.0)
+        worst = max(
+            (float((got.detach() - want).abs().max()) for got, want in zip(self.compare(), expected) if want.numel()),
+            default=0.0,
+        )
         if not worst <= self.tolerance:  # also catches NaN
             self._graph = None
             self.active = False
             self._restore(tensors, eager, eager_rng)
-            self.status = (f"eager: the CUDA graph's first replay differed from an eager step (largest difference "
-                           f"{worst:.3g}): the step's Python side changes from call to call (random.random(), "
-                           f"numpy.random, a branch on a Python value), which a graph would freeze")
+            self.status = (
+                f"eager: the CUDA graph's first replay differed from an eager step (largest difference "
+                f"{worst:.3g}): the step's Python side changes from call to call (random.random(), "
+                f"numpy.random, a branch on a Python value), which a graph would freeze"
+            )
             print(f"Note: {self.status}")
             return
         self._graph_key = key

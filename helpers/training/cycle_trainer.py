@@ -18,14 +18,14 @@ Everything else (loop, sums, NaN stop, checkpoints, bf16, the CUDA graph) is :cl
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
 
-from helpers.training.engine import Trainer, as_loss
 from helpers.training.cuda_graphs import optimizer_key
+from helpers.training.engine import Trainer, as_loss
 from helpers.training.image_pool import ImagePool
 
 
@@ -60,7 +60,8 @@ class CycleGANTrainer(Trainer):
         lambda_cycle, lambda_identity: passed to ``generator_step`` (official 10 and 0.5).
         pool_size: the image pools' size (official 50).
         lr_factor: ``lr_factor(step) -> float`` multiplies both optimizers' initial learning rates before every
-            step (e.g. :func:`helpers.training.lr_schedule.linear_decay` counted in steps); ``None`` keeps them constant.
+            step (e.g. :func:`helpers.training.lr_schedule.linear_decay` counted in steps); ``None`` keeps them
+            constant.
         fixed_a, fixed_b: (k, 3, crop, crop) images shown in every dashboard (default: 4 random crops of each domain
             drawn from a fixed generator).
         log_every, checkpoint_path, checkpoint_every, amp_dtype: see :class:`helpers.training.engine.Trainer`.
@@ -74,14 +75,33 @@ class CycleGANTrainer(Trainer):
     POSTFIX = ("G", "D")
     DESC = "CycleGAN"
 
-    def __init__(self, G_AB: nn.Module, G_BA: nn.Module, D_A: nn.Module, D_B: nn.Module,
-                 opt_G: torch.optim.Optimizer, opt_D: torch.optim.Optimizer, *,
-                 generator_step: Callable, discriminator_step: Callable, data, losses: CycleLosses | None = None,
-                 batch_size: int = 1, crop_size: int = 256, lambda_cycle: float = 10.0, lambda_identity: float = 0.5,
-                 pool_size: int = 50, lr_factor: Callable[[int], float] | None = None,
-                 fixed_a: torch.Tensor | None = None, fixed_b: torch.Tensor | None = None, log_every: int = 50,
-                 checkpoint_path: str | os.PathLike | None = None, checkpoint_every: int | None = None,
-                 amp_dtype: torch.dtype | None = None, cuda_graph: bool | None = False) -> None:
+    def __init__(
+        self,
+        G_AB: nn.Module,
+        G_BA: nn.Module,
+        D_A: nn.Module,
+        D_B: nn.Module,
+        opt_G: torch.optim.Optimizer,
+        opt_D: torch.optim.Optimizer,
+        *,
+        generator_step: Callable,
+        discriminator_step: Callable,
+        data,
+        losses: CycleLosses | None = None,
+        batch_size: int = 1,
+        crop_size: int = 256,
+        lambda_cycle: float = 10.0,
+        lambda_identity: float = 0.5,
+        pool_size: int = 50,
+        lr_factor: Callable[[int], float] | None = None,
+        fixed_a: torch.Tensor | None = None,
+        fixed_b: torch.Tensor | None = None,
+        log_every: int = 50,
+        checkpoint_path: str | os.PathLike | None = None,
+        checkpoint_every: int | None = None,
+        amp_dtype: torch.dtype | None = None,
+        cuda_graph: bool | None = False,
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if crop_size < 4 or crop_size % 4:
@@ -98,8 +118,10 @@ class CycleGANTrainer(Trainer):
         self.lambda_cycle, self.lambda_identity = float(lambda_cycle), float(lambda_identity)
         self.pool_A, self.pool_B = ImagePool(pool_size), ImagePool(pool_size)
         self.lr_factor = lr_factor
-        self._base_lr = [[float(g["initial_lr"] if "initial_lr" in g else g["lr"]) for g in opt.param_groups]
-                         for opt in (opt_G, opt_D)]
+        self._base_lr = [
+            [float(g["initial_lr"] if "initial_lr" in g else g["lr"]) for g in opt.param_groups]
+            for opt in (opt_G, opt_D)
+        ]
         device = next(G_AB.parameters()).device
         if fixed_a is None or fixed_b is None:  # the same dashboard images every run; the global RNG is not used
             generator = torch.Generator(device=data.a.device).manual_seed(1234)
@@ -107,17 +129,30 @@ class CycleGANTrainer(Trainer):
             fixed_a = a if fixed_a is None else fixed_a
             fixed_b = b if fixed_b is None else fixed_b
         self.fixed_a, self.fixed_b = fixed_a.to(device), fixed_b.to(device)
-        super().__init__(device, [opt_G, opt_D], networks=[G_AB, G_BA, D_A, D_B], log_every=log_every,
-                         checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every, amp_dtype=amp_dtype,
-                         cuda_graph=cuda_graph)
+        super().__init__(
+            device,
+            [opt_G, opt_D],
+            networks=[G_AB, G_BA, D_A, D_B],
+            log_every=log_every,
+            checkpoint_path=checkpoint_path,
+            checkpoint_every=checkpoint_every,
+            amp_dtype=amp_dtype,
+            cuda_graph=cuda_graph,
+        )
         if self._graphed.active:  # a tensor lr is read at replay time: the schedule needs no re-capture
             for opt in self.optimizers:
                 for group in opt.param_groups:
                     group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
 
     def _graph_key(self):
-        return (optimizer_key(self.optimizers), self.batch_size, self.crop_size, self.amp_dtype,
-                self.lambda_cycle, self.lambda_identity)
+        return (
+            optimizer_key(self.optimizers),
+            self.batch_size,
+            self.crop_size,
+            self.amp_dtype,
+            self.lambda_cycle,
+            self.lambda_identity,
+        )
 
     def _state_tensors(self) -> list[torch.Tensor]:
         return super()._state_tensors() + [p.images for p in (self.pool_A, self.pool_B) if p.images is not None]
@@ -144,21 +179,36 @@ class CycleGANTrainer(Trainer):
     def _step_on_device(self) -> None:
         """Random crops on the device, the lesson's G step, the pools, the lesson's D step, the sums; no host sync."""
         real_a, real_b = self.data.sample(self.batch_size, self.crop_size)
-        out = self.generator_step(self.G_AB, self.G_BA, self.D_A, self.D_B, self.opt_G, real_a, real_b,
-                                  lambda_cycle=self.lambda_cycle, lambda_identity=self.lambda_identity)
+        out = self.generator_step(
+            self.G_AB,
+            self.G_BA,
+            self.D_A,
+            self.D_B,
+            self.opt_G,
+            real_a,
+            real_b,
+            lambda_cycle=self.lambda_cycle,
+            lambda_identity=self.lambda_identity,
+        )
         if not (isinstance(out, (tuple, list)) and len(out) == 3):
-            raise TypeError(f"generator_step must return (loss, fake_a, fake_b), got {type(out).__name__}"
-                            f"{f' of length {len(out)}' if isinstance(out, (tuple, list)) else ''}")
+            raise TypeError(
+                f"generator_step must return (loss, fake_a, fake_b), got {type(out).__name__}"
+                f"{f' of length {len(out)}' if isinstance(out, (tuple, list)) else ''}"
+            )
         loss_G, fake_a, fake_b = out
         loss_G = as_loss(loss_G, "generator_step")
         for name, fake, real in (("fake_a", fake_a, real_b), ("fake_b", fake_b, real_a)):
             if not isinstance(fake, torch.Tensor) or fake.shape != real.shape:
-                raise TypeError(f"generator_step's {name} must be an image batch shaped like its input "
-                                f"{tuple(real.shape)}, got {getattr(fake, 'shape', type(fake).__name__)}: return "
-                                f"(loss, fake_a, fake_b) with fake_a = G_BA(real_b) and fake_b = G_AB(real_a).")
+                raise TypeError(
+                    f"generator_step's {name} must be an image batch shaped like its input "
+                    f"{tuple(real.shape)}, got {getattr(fake, 'shape', type(fake).__name__)}: return "
+                    f"(loss, fake_a, fake_b) with fake_a = G_BA(real_b) and fake_b = G_AB(real_a)."
+                )
         pooled_a, pooled_b = self.pool_A.query(fake_a), self.pool_B.query(fake_b)
-        loss_D = as_loss(self.discriminator_step(self.D_A, self.D_B, self.opt_D, real_a, real_b, pooled_a, pooled_b),
-                         "discriminator_step")
+        loss_D = as_loss(
+            self.discriminator_step(self.D_A, self.D_B, self.opt_D, real_a, real_b, pooled_a, pooled_b),
+            "discriminator_step",
+        )
         self._add(loss_G, loss_D)
 
     @torch.no_grad()
@@ -170,11 +220,16 @@ class CycleGANTrainer(Trainer):
         a, b = self.fixed_a, self.fixed_b
         fake_b, fake_a = self.G_AB(a), self.G_BA(b)
         d_fake_b, d_fake_a = self.D_B(fake_b), self.D_A(fake_a)
-        terms = [L.lsgan(d_fake_b, True), L.lsgan(d_fake_a, True),
-                 L.cycle(a, self.G_BA(fake_b), lambda_cycle=lc), L.cycle(b, self.G_AB(fake_a), lambda_cycle=lc),
-                 L.identity(a, self.G_BA(a), lambda_identity=li, lambda_cycle=lc),
-                 L.identity(b, self.G_AB(b), lambda_identity=li, lambda_cycle=lc),
-                 L.discriminator(self.D_A(a), d_fake_a), L.discriminator(self.D_B(b), d_fake_b)]
+        terms = [
+            L.lsgan(d_fake_b, True),
+            L.lsgan(d_fake_a, True),
+            L.cycle(a, self.G_BA(fake_b), lambda_cycle=lc),
+            L.cycle(b, self.G_AB(fake_a), lambda_cycle=lc),
+            L.identity(a, self.G_BA(a), lambda_identity=li, lambda_cycle=lc),
+            L.identity(b, self.G_AB(b), lambda_identity=li, lambda_cycle=lc),
+            L.discriminator(self.D_A(a), d_fake_a),
+            L.discriminator(self.D_B(b), d_fake_b),
+        ]
         return dict(zip(TERMS + ("D_A", "D_B"), terms))
 
     # -- translations --------------------------------------------------------------------------------
@@ -197,15 +252,30 @@ class CycleGANTrainer(Trainer):
         """real/fake/reconstructed images of the fixed A and B batches, on the CPU."""
         fake_b, fake_a = self.translate(self.fixed_a, "AB"), self.translate(self.fixed_b, "BA")
         rec_a, rec_b = self.translate(fake_b, "BA"), self.translate(fake_a, "AB")
-        out = {"real A": self.fixed_a, "fake B": fake_b, "rec A": rec_a,
-               "real B": self.fixed_b, "fake A": fake_a, "rec B": rec_b}
+        out = {
+            "real A": self.fixed_a,
+            "fake B": fake_b,
+            "rec A": rec_a,
+            "real B": self.fixed_b,
+            "fake A": fake_a,
+            "rec B": rec_b,
+        }
         return {k: v.float().cpu() for k, v in out.items()}
 
     # -- checkpoints ---------------------------------------------------------------------------------
 
     def parts(self) -> dict:
-        return {"G_AB": self.G_AB, "G_BA": self.G_BA, "D_A": self.D_A, "D_B": self.D_B, "opt_G": self.opt_G,
-                "opt_D": self.opt_D, "pool_A": self.pool_A, "pool_B": self.pool_B, "history": self.history}
+        return {
+            "G_AB": self.G_AB,
+            "G_BA": self.G_BA,
+            "D_A": self.D_A,
+            "D_B": self.D_B,
+            "opt_G": self.opt_G,
+            "opt_D": self.opt_D,
+            "pool_A": self.pool_A,
+            "pool_B": self.pool_B,
+            "history": self.history,
+        }
 
     def _extra_state(self) -> dict:
         return {"fixed_a": self.fixed_a, "fixed_b": self.fixed_b}

@@ -1,8 +1,9 @@
 """The training engine every GAN trainer shares: the logged loop, metric sums, checkpoints, autocast, CUDA graphs.
 
-A trainer (:class:`helpers.training.gan_trainer.GANTrainer`, :class:`helpers.training.cycle_trainer.CycleGANTrainer`) is a subclass that
-adds its networks and one method, ``_step_on_device``, which calls **the lesson's step functions** (the student's
-``discriminator_step`` / ``generator_step``) and hands their losses to :meth:`Trainer._add`. Everything else is here:
+A trainer (:class:`helpers.training.gan_trainer.GANTrainer`, :class:`helpers.training.cycle_trainer.CycleGANTrainer`)
+is a subclass that adds its networks and one method, ``_step_on_device``, which calls **the lesson's step functions**
+(the student's ``discriminator_step`` / ``generator_step``) and hands their losses to :meth:`Trainer._add`. Everything
+else is here:
 
 - ``train(num_steps)``: the loop, a progress bar, a log every ``log_every`` steps, a checkpoint every
   ``checkpoint_every`` steps, and a ``callback(trainer, final)`` after each log (a live dashboard,
@@ -13,15 +14,16 @@ adds its networks and one method, ``_step_on_device``, which calls **the lesson'
 - ``amp_dtype=torch.bfloat16``: the networks' forward passes run under ``torch.autocast`` (forward hooks, so the
   student's step needs no change; backward and the optimizer steps run outside autocast, as the PyTorch docs ask),
   and their outputs come back as float32;
-- on CUDA, the whole step captured once as a CUDA graph and replayed (:mod:`helpers.training.cuda_graphs`), checked against an
-  eager step before it is trusted, with an eager fallback; ``graph_status`` says which and why.
+- on CUDA, the whole step captured once as a CUDA graph and replayed (:mod:`helpers.training.cuda_graphs`), checked
+  against an eager step before it is trusted, with an eager fallback; ``graph_status`` says which and why.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -67,11 +69,15 @@ def as_loss(value: Any, name: str) -> torch.Tensor:
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        raise TypeError(f"{name} returned a Python number ({value!r}): return the loss tensor itself (`return loss`), "
-                        f"not loss.item(). The trainer sums losses on the device and reads them once per log.")
+        raise TypeError(
+            f"{name} returned a Python number ({value!r}): return the loss tensor itself (`return loss`), "
+            f"not loss.item(). The trainer sums losses on the device and reads them once per log."
+        )
     shape = f" of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else ""
-    raise TypeError(f"{name} returned {type(value).__name__}{shape}; it must return the scalar loss tensor "
-                    f"(e.g. `return loss`, after loss.backward() and the optimizer step).")
+    raise TypeError(
+        f"{name} returned {type(value).__name__}{shape}; it must return the scalar loss tensor "
+        f"(e.g. `return loss`, after loss.backward() and the optimizer step)."
+    )
 
 
 class Trainer:
@@ -96,10 +102,18 @@ class Trainer:
     POSTFIX: tuple[str, ...] = ()
     DESC = "training"
 
-    def __init__(self, device: torch.device | str, optimizers: Sequence[torch.optim.Optimizer], *,
-                 networks: Sequence[nn.Module] = (), log_every: int = 100,
-                 checkpoint_path: str | os.PathLike | None = None, checkpoint_every: int | None = None,
-                 amp_dtype: torch.dtype | None = None, cuda_graph: bool | None = None) -> None:
+    def __init__(
+        self,
+        device: torch.device | str,
+        optimizers: Sequence[torch.optim.Optimizer],
+        *,
+        networks: Sequence[nn.Module] = (),
+        log_every: int = 100,
+        checkpoint_path: str | os.PathLike | None = None,
+        checkpoint_every: int | None = None,
+        amp_dtype: torch.dtype | None = None,
+        cuda_graph: bool | None = None,
+    ) -> None:
         if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
             raise ValueError(f"log_every must be a whole number of at least 1, got {log_every!r}")
         if checkpoint_every is not None and (not isinstance(checkpoint_every, int) or checkpoint_every < 1):
@@ -115,8 +129,14 @@ class Trainer:
         self.step = 0
         self._sums = torch.zeros(len(self.METRICS), device=self.device)  # updated in place: a CUDA graph writes here
         self._count = 0
-        self._graphed = GraphedStep(self._step_on_device, self.optimizers, self.device, enabled=cuda_graph,
-                                    key=self._graph_key, state=self._state_tensors)
+        self._graphed = GraphedStep(
+            self._step_on_device,
+            self.optimizers,
+            self.device,
+            enabled=cuda_graph,
+            key=self._graph_key,
+            state=self._state_tensors,
+        )
 
     # -- what a subclass defines ----------------------------------------------------------------------------
 
@@ -189,19 +209,21 @@ class Trainer:
             raise FloatingPointError(
                 f"Training stopped: a loss became NaN or infinite between step {first} and step {self.step} "
                 f"({named}). Lower the learning rate, make your losses finite at 0 and 1 (clamp inside log), "
-                f"or resume from the last checkpoint.")
+                f"or resume from the last checkpoint."
+            )
         self.history.log(self.step, **record)
         return record
 
-    def train(self, num_steps: int, *, progress: bool = True,
-              callback: Callback | Sequence[Callback] | None = None) -> History:
+    def train(
+        self, num_steps: int, *, progress: bool = True, callback: Callback | Sequence[Callback] | None = None
+    ) -> History:
         """Run ``num_steps`` more steps (after any resumed ones) and return the history.
 
         Args:
             progress: show a ``tqdm.auto`` progress bar.
             callback: ``callback(trainer, final)`` after every log (``final=False``) and once at the end
-                (``final=True``), e.g. a :class:`helpers.display.dashboards.Dashboard`; or a list of them, called in order
-                (a dashboard and a :class:`helpers.display.filmstrip.Filmstrip`).
+                (``final=True``), e.g. a :class:`helpers.display.dashboards.Dashboard`; or a list of them, called in
+                order (a dashboard and a :class:`helpers.display.filmstrip.Filmstrip`).
         """
         check_num_steps(num_steps)
         callback = combine_callbacks(callback)

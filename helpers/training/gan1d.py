@@ -12,15 +12,15 @@ data and the loop, never a training step. Everything runs on the CPU: the networ
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from helpers.models.gan1d import Discriminator1d, Generator1d
 from helpers.training.loop import History, run_steps
-
 
 DATA_MEAN, DATA_STD = 2.0, 0.5
 """p_data = N(2, 0.5²). G starts near 0, so the two densities begin almost apart."""
@@ -69,8 +69,14 @@ class Gan1d:
         """
         x = self.axis()
         z = self.sample_z(num_samples) if z is None else z
-        return {"x": x.flatten(), "D": self.D(x).flatten(), "fakes": self.G(z).flatten(),
-                "mean": self.mean, "std": self.std, "step": self.step}
+        return {
+            "x": x.flatten(),
+            "D": self.D(x).flatten(),
+            "fakes": self.G(z).flatten(),
+            "mean": self.mean,
+            "std": self.std,
+            "step": self.step,
+        }
 
     @torch.no_grad()
     def d_range(self, num_std: float = 2.0) -> tuple[float, float]:
@@ -86,9 +92,18 @@ class Gan1d:
         return fakes.mean().item(), fakes.std().item()
 
 
-def train_gan1d(train_discriminator: Callable, train_generator: Callable, generate_random: Callable[[int], torch.Tensor],
-                *, num_steps: int, lr: float, batch_size: int = 256, callback: Callable | Sequence[Callable] = (),
-                snapshots: Sequence[float] = (0.02, 0.1, 0.33, 1.0), progress: bool = True) -> Gan1d:
+def train_gan1d(
+    train_discriminator: Callable,
+    train_generator: Callable,
+    generate_random: Callable[[int], torch.Tensor],
+    *,
+    num_steps: int,
+    lr: float,
+    batch_size: int = 256,
+    callback: Callable | Sequence[Callable] = (),
+    snapshots: Sequence[float] = (0.02, 0.1, 0.33, 1.0),
+    progress: bool = True,
+) -> Gan1d:
     """Train a fresh G and D on N(2, 0.5²) with the lesson's step functions; returns the :class:`Gan1d`.
 
     Each step is the lesson's loop on a batch: ``train_discriminator`` on real samples (target 1) and on detached
@@ -97,14 +112,16 @@ def train_gan1d(train_discriminator: Callable, train_generator: Callable, genera
     Seed first (``set_seed``) for a reproducible run.
 
     Args:
-        callback: ``callback(run, final)`` or a list of them (a live :class:`helpers.display.dashboards.Dashboard`), called
-            every 1 % of the run and once at the end.
+        callback: ``callback(run, final)`` or a list of them (a live :class:`helpers.display.dashboards.Dashboard`),
+            called every 1 % of the run and once at the end.
         snapshots: fractions of ``num_steps`` after which :meth:`Gan1d.frame` is kept in ``run.frames``.
     """
     run = Gan1d(Generator1d(), Discriminator1d(), generate_random)
     optimizer_D = torch.optim.Adam(run.D.parameters(), lr=lr, betas=(0.5, 0.999))
     optimizer_G = torch.optim.Adam(run.G.parameters(), lr=lr, betas=(0.5, 0.999))
-    schedules = [torch.optim.lr_scheduler.LambdaLR(o, lambda step: 1 - step / num_steps) for o in (optimizer_D, optimizer_G)]
+    schedules = [
+        torch.optim.lr_scheduler.LambdaLR(o, lambda step: 1 - step / num_steps) for o in (optimizer_D, optimizer_G)
+    ]
     loss_fn, real, fake = nn.BCELoss(), torch.ones(batch_size, 1), torch.zeros(batch_size, 1)
     snapshot_steps = {max(1, round(f * num_steps)) for f in snapshots}
 
@@ -119,6 +136,15 @@ def train_gan1d(train_discriminator: Callable, train_generator: Callable, genera
             run.frames.append(run.frame())
         return {"D": (loss_real + loss_fake) / 2, "G": loss_G}
 
-    run_steps(gan_step, num_steps, log_every=10, callback=callback, callback_every=max(1, num_steps // 100),
-              desc="1-D GAN", progress=progress, history=run.history, run=run)
+    run_steps(
+        gan_step,
+        num_steps,
+        log_every=10,
+        callback=callback,
+        callback_every=max(1, num_steps // 100),
+        desc="1-D GAN",
+        progress=progress,
+        history=run.history,
+        run=run,
+    )
     return run

@@ -14,7 +14,7 @@ sums, NaN stop, checkpoints, bf16, the CUDA graph) is :class:`helpers.training.e
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -22,7 +22,6 @@ from torch import nn
 from helpers.data.mnist import ImageData
 from helpers.training.cuda_graphs import optimizer_key
 from helpers.training.engine import Trainer, as_loss
-
 
 LossD = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -91,8 +90,13 @@ class GANTrainer(Trainer):
             raise ValueError(f"batch_size and latent_dim must be at least 1, got {batch_size}, {latent_dim}")
         if num_classes is not None and (data.labels is None or sample_labels is None):
             raise ValueError("a conditional GAN (num_classes set) needs data with labels and a sample_labels function")
-        for name, fn in (("discriminator_step", discriminator_step), ("generator_step", generator_step),
-                         ("sample_noise", sample_noise), ("d_loss", d_loss), ("g_loss", g_loss)):
+        for name, fn in (
+            ("discriminator_step", discriminator_step),
+            ("generator_step", generator_step),
+            ("sample_noise", sample_noise),
+            ("d_loss", d_loss),
+            ("g_loss", g_loss),
+        ):
             if not callable(fn):
                 raise TypeError(f"{name} must be a function, got {type(fn).__name__}")
         self.G, self.D, self.opt_G, self.opt_D = G, D, opt_G, opt_D
@@ -106,9 +110,16 @@ class GANTrainer(Trainer):
         self.fixed_z = fixed_z.to(device)
         self.fixed_labels = (torch.arange(len(self.fixed_z), device=device) % num_classes) if num_classes else None
         self._judged: tuple[torch.Tensor, torch.Tensor] | None = None
-        super().__init__(device, [opt_D, opt_G], networks=[G, D], log_every=log_every,
-                         checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every, amp_dtype=amp_dtype,
-                         cuda_graph=cuda_graph)
+        super().__init__(
+            device,
+            [opt_D, opt_G],
+            networks=[G, D],
+            log_every=log_every,
+            checkpoint_path=checkpoint_path,
+            checkpoint_every=checkpoint_every,
+            amp_dtype=amp_dtype,
+            cuda_graph=cuda_graph,
+        )
 
     def _graph_key(self):
         return optimizer_key(self.optimizers), self.batch_size, self.latent_dim, self.amp_dtype
@@ -133,7 +144,8 @@ class GANTrainer(Trainer):
                 raise
             raise FloatingPointError(
                 f"At step {self.step + 1} a probability fed to a BCE loss was NaN or outside [0, 1]: training "
-                f"diverged. Lower the learning rate.") from error
+                f"diverged. Lower the learning rate."
+            ) from error
 
     def _step_on_device(self) -> None:
         """Draw the batch, the labels and z on the device; call the lesson's D step, then its G step; add metrics."""
@@ -146,15 +158,18 @@ class GANTrainer(Trainer):
             loss_G = self.generator_step(self.G, self.D, self.opt_G, z, self._float_g_loss)
         else:
             fake_labels = self.sample_labels(self.batch_size, self.num_classes, self.device)
-            loss_D = self.discriminator_step(self.G, self.D, self.opt_D, real, real_labels, z, fake_labels,
-                                             self._judging_d_loss)
+            loss_D = self.discriminator_step(
+                self.G, self.D, self.opt_D, real, real_labels, z, fake_labels, self._judging_d_loss
+            )
             judged = self._judged
             loss_G = self.generator_step(self.G, self.D, self.opt_G, z, fake_labels, self._float_g_loss)
         loss_D, loss_G = as_loss(loss_D, "discriminator_step"), as_loss(loss_G, "generator_step")
         if judged is None:
-            raise RuntimeError("discriminator_step never called the d_loss it was given: compute D's loss as "
-                               "d_loss(D(real), D(fake)) with the function passed in, so the trainer can follow "
-                               "D(x) and D(G(z)).")
+            raise RuntimeError(
+                "discriminator_step never called the d_loss it was given: compute D's loss as "
+                "d_loss(D(real), D(fake)) with the function passed in, so the trainer can follow "
+                "D(x) and D(G(z))."
+            )
         d_real, d_fake = (t.detach() for t in judged)
         accuracy = 0.5 * ((d_real > 0.5).float().mean() + (d_fake < 0.5).float().mean())
         self._add(loss_D, loss_G, d_real.mean(), d_fake.mean(), accuracy)

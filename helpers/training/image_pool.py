@@ -35,18 +35,20 @@ class ImagePool:
         if self.images is None:
             self.images = torch.zeros((self.pool_size, *images.shape[1:]), dtype=images.dtype, device=images.device)
         elif self.images.shape[1:] != images.shape[1:]:
-            raise ValueError(f"ImagePool holds images of shape {tuple(self.images.shape[1:])}, got "
-                             f"{tuple(images.shape[1:])}: use one pool per image size.")
+            raise ValueError(
+                f"ImagePool holds images of shape {tuple(self.images.shape[1:])}, got "
+                f"{tuple(images.shape[1:])}: use one pool per image size."
+            )
         n, out = len(images), images
         fill = min(n, self.pool_size - self.count)
         if fill > 0:  # filling phase: store and return as is
-            self.images[self.count:self.count + fill] = images[:fill].to(self.images.dtype)
+            self.images[self.count : self.count + fill] = images[:fill].to(self.images.dtype)
             self.count += fill
         rest = images[fill:]
         if len(rest):
             swap = torch.rand(len(rest), device=images.device) < 0.5
             if len(rest) <= self.pool_size:  # distinct slots: nothing is lost or returned twice
-                slot = torch.rand(self.pool_size, device=images.device).argsort()[:len(rest)]
+                slot = torch.rand(self.pool_size, device=images.device).argsort()[: len(rest)]
             else:
                 slot = torch.randint(self.pool_size, (len(rest),), device=images.device)
             stored = self.images[slot]
@@ -57,8 +59,11 @@ class ImagePool:
         return out
 
     def state_dict(self) -> dict:
-        return {"pool_size": self.pool_size, "count": self.count,
-                "images": None if self.images is None else self.images.cpu()}
+        return {
+            "pool_size": self.pool_size,
+            "count": self.count,
+            "images": None if self.images is None else self.images.cpu(),
+        }
 
     def load_state_dict(self, state: dict, device: torch.device | str | None = None) -> None:
         """Load :meth:`state_dict`; the images stay where they were loaded (``checkpoint.load``'s ``map_location``)

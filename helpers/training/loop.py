@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -101,8 +102,13 @@ def combine_callbacks(callback: Callable[..., Any] | Sequence[Callable[..., Any]
 
 def check_num_steps(num_steps: object) -> None:
     """Raise ``ValueError`` naming ``num_steps`` unless it is a positive whole number."""
-    if (isinstance(num_steps, bool) or not isinstance(num_steps, (int, float)) or not math.isfinite(num_steps)
-            or int(num_steps) != num_steps or num_steps < 1):
+    if (
+        isinstance(num_steps, bool)
+        or not isinstance(num_steps, (int, float))
+        or not math.isfinite(num_steps)
+        or int(num_steps) != num_steps
+        or num_steps < 1
+    ):
         raise ValueError(f"num_steps must be a positive whole number, got {num_steps!r}")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 
 def linear_decay(n_constant: int, n_decay: int, *, start: int = 0) -> Callable[[int], float]:

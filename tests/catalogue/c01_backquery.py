@@ -9,48 +9,62 @@ EXERCISES = {
     "make_targets": {
         "test": "test_make_targets",
         "correct": {
-            "zeros plus 0.01, index assignment": '''
+            "zeros plus 0.01, index assignment": """
 def make_targets(label, num_classes=10):
     targets = torch.zeros(num_classes) + 0.01
     targets[label] = 0.99
     return targets
-''',
-            "one_hot scaled": '''
+""",
+            "one_hot scaled": """
 def make_targets(label, num_classes=10):
     one_hot = F.one_hot(torch.as_tensor(label), num_classes).float()
     return one_hot * 0.98 + 0.01
-''',
-            "list comprehension": '''
+""",
+            "list comprehension": """
 def make_targets(label, num_classes=10):
     return torch.tensor([0.99 if k == int(label) else 0.01 for k in range(num_classes)])
-''',
+""",
         },
         "mistakes": {
-            "one-hot 0/1 targets": ("one-hot", '''
+            "one-hot 0/1 targets": (
+                "one-hot",
+                """
 def make_targets(label, num_classes=10):
     targets = torch.zeros(num_classes)
     targets[label] = 1.0
     return targets
-'''),
-            "0.01 and 0.99 swapped": ("swapped", '''
+""",
+            ),
+            "0.01 and 0.99 swapped": (
+                "swapped",
+                """
 def make_targets(label, num_classes=10):
     targets = torch.full((num_classes,), 0.99)
     targets[label] = 0.01
     return targets
-'''),
-            "off by one": ("off by one", '''
+""",
+            ),
+            "off by one": (
+                "off by one",
+                """
 def make_targets(label, num_classes=10):
     targets = torch.full((num_classes,), 0.01)
     targets[(label + 1) % num_classes] = 0.99
     return targets
-'''),
-            "num_classes ignored": ("num_classes", '''
+""",
+            ),
+            "num_classes ignored": (
+                "num_classes",
+                """
 def make_targets(label, num_classes=10):
     targets = torch.full((10,), 0.01)
     targets[label] = 0.99
     return targets
-'''),
-            "one cached tensor changed in place": ("shared tensor", '''
+""",
+            ),
+            "one cached tensor changed in place": (
+                "shared tensor",
+                """
 _cache = {}
 
 def make_targets(label, num_classes=10):
@@ -58,52 +72,68 @@ def make_targets(label, num_classes=10):
     targets.fill_(0.01)
     targets[label] = 0.99
     return targets
-'''),
+""",
+            ),
         },
     },
     "inverse_sigmoid": {
         "test": "test_inverse_sigmoid",
         "correct": {
-            "difference of logs": '''
+            "difference of logs": """
 def inverse_sigmoid(y):
     return torch.log(y) - torch.log(1 - y)
-''',
-            "torch.logit": '''
+""",
+            "torch.logit": """
 def inverse_sigmoid(y):
     return torch.logit(y)
-''',
-            "minus log of 1/y - 1": '''
+""",
+            "minus log of 1/y - 1": """
 def inverse_sigmoid(y):
     return -torch.log(1 / y - 1)
-''',
+""",
         },
         "mistakes": {
-            "wrong sign": ("wrong sign", '''
+            "wrong sign": (
+                "wrong sign",
+                """
 def inverse_sigmoid(y):
     return torch.log((1 - y) / y)
-'''),
-            "the sigmoid itself": ("the sigmoid", '''
+""",
+            ),
+            "the sigmoid itself": (
+                "the sigmoid",
+                """
 def inverse_sigmoid(y):
     return torch.sigmoid(y)
-'''),
-            "log(y) only": ("without dividing by (1 - y)", '''
+""",
+            ),
+            "log(y) only": (
+                "without dividing by (1 - y)",
+                """
 def inverse_sigmoid(y):
     return torch.log(y)
-'''),
-            "the sigmoid's derivative": ("derivative", '''
+""",
+            ),
+            "the sigmoid's derivative": (
+                "derivative",
+                """
 def inverse_sigmoid(y):
     return y * (1 - y)
-'''),
-            "changes its input in place": ("in place", '''
+""",
+            ),
+            "changes its input in place": (
+                "in place",
+                """
 def inverse_sigmoid(y):
     return y.div_(1 - y).log_()
-'''),
+""",
+            ),
         },
     },
     "backquery": {
         "test": "test_backquery",
         "correct": {
-            "row vectors, torch.logit, min-max by hand": '''
+            "row vectors, torch.logit, min-max by hand": """
 def backquery(model, label):
     def squeeze_into_range(v):
         return (v - v.min()) / (v.max() - v.min()) * 0.98 + 0.01
@@ -115,8 +145,8 @@ def backquery(model, label):
     hidden = squeeze_into_range(torch.logit(targets) @ w_output)
     image = squeeze_into_range(torch.logit(hidden) @ w_hidden)
     return image.view(28, 28)
-''',
-            "F.linear with transposed weights, the student's helpers": '''
+""",
+            "F.linear with transposed weights, the student's helpers": """
 def backquery(model, label):
     with torch.no_grad():
         out_signal = inverse_sigmoid(make_targets(label, num_classes=model.output.out_features))
@@ -127,8 +157,8 @@ def backquery(model, label):
         lo, hi = pixels.aminmax()
         pixels = 0.01 + 0.98 * (pixels - lo) / (hi - lo)
     return pixels.reshape(28, 28)
-''',
-            "NumPy, as in Rashid's book": '''
+""",
+            "NumPy, as in Rashid's book": """
 import numpy
 
 def backquery(model, label):
@@ -147,10 +177,12 @@ def backquery(model, label):
     inputs /= numpy.max(inputs)
     inputs = inputs * 0.98 + 0.01
     return torch.from_numpy(inputs).reshape(28, 28)
-''',
+""",
         },
         "mistakes": {
-            "rescaled to [0, 1]": ("[0, 1] instead of [0.01, 0.99]", '''
+            "rescaled to [0, 1]": (
+                "[0, 1] instead of [0.01, 0.99]",
+                """
 def backquery(model, label):
     def rescale(v):
         v = v - v.min()
@@ -160,16 +192,22 @@ def backquery(model, label):
         hidden = rescale(hidden) * 0.98 + 0.01
         image = rescale(model.hidden.weight.T @ inverse_sigmoid(hidden))
     return image.reshape(28, 28)
-'''),
-            "hidden signal not rescaled before its logit": ("before its logit", '''
+""",
+            ),
+            "hidden signal not rescaled before its logit": (
+                "before its logit",
+                """
 def backquery(model, label):
     with torch.no_grad():
         hidden = model.output.weight.T @ inverse_sigmoid(make_targets(label))
         image = model.hidden.weight.T @ inverse_sigmoid(hidden)
         image = (image - image.min()) / (image.max() - image.min()) * 0.98 + 0.01
     return image.reshape(28, 28)
-'''),
-            "sigmoid instead of its inverse": ("sigmoid", '''
+""",
+            ),
+            "sigmoid instead of its inverse": (
+                "sigmoid",
+                """
 def backquery(model, label):
     def rescale(v):
         return (v - v.min()) / (v.max() - v.min()) * 0.98 + 0.01
@@ -177,8 +215,11 @@ def backquery(model, label):
         hidden = rescale(model.output.weight.T @ torch.sigmoid(make_targets(label)))
         image = rescale(model.hidden.weight.T @ torch.sigmoid(hidden))
     return image.reshape(28, 28)
-'''),
-            "label ignored": ("ignored", '''
+""",
+            ),
+            "label ignored": (
+                "ignored",
+                """
 def backquery(model, label):
     def rescale(v):
         return (v - v.min()) / (v.max() - v.min()) * 0.98 + 0.01
@@ -186,8 +227,11 @@ def backquery(model, label):
         hidden = rescale(model.output.weight.T @ inverse_sigmoid(make_targets(0)))
         image = rescale(model.hidden.weight.T @ inverse_sigmoid(hidden))
     return image.reshape(28, 28)
-'''),
-            "flat image, not reshaped": ("reshape", '''
+""",
+            ),
+            "flat image, not reshaped": (
+                "reshape",
+                """
 def backquery(model, label):
     def rescale(v):
         return (v - v.min()) / (v.max() - v.min()) * 0.98 + 0.01
@@ -195,7 +239,8 @@ def backquery(model, label):
         hidden = rescale(model.output.weight.T @ inverse_sigmoid(make_targets(label)))
         image = rescale(model.hidden.weight.T @ inverse_sigmoid(hidden))
     return image
-'''),
+""",
+            ),
         },
     },
 }

@@ -9,191 +9,236 @@ EXERCISES = {
     "sample_noise": {
         "test": "test_sample_noise",
         "correct": {
-            "torch.normal with a size": '''
+            "torch.normal with a size": """
 def sample_noise(batch_size, z_dim, device=None):
     return torch.normal(0.0, 1.0, size=(batch_size, z_dim), device=device)
-''',
-            "normal_ in place on an empty tensor": '''
+""",
+            "normal_ in place on an empty tensor": """
 def sample_noise(batch_size, z_dim, device=None):
     return torch.empty(batch_size, z_dim, device=device).normal_()
-''',
-            "torch.distributions.Normal, then moved": '''
+""",
+            "torch.distributions.Normal, then moved": """
 def sample_noise(batch_size, z_dim, device=None):
     z = torch.distributions.Normal(0.0, 1.0).sample((batch_size, z_dim))
     return z if device is None else z.to(device)
-''',
+""",
         },
         "mistakes": {
-            "uniform noise": ("torch.randn", '''
+            "uniform noise": (
+                "torch.randn",
+                """
 def sample_noise(batch_size, z_dim, device=None):
     return torch.rand(batch_size, z_dim, device=device)
-'''),
-            "device ignored": ("device", '''
+""",
+            ),
+            "device ignored": (
+                "device",
+                """
 def sample_noise(batch_size, z_dim, device=None):
     return torch.randn(batch_size, z_dim)
-'''),
-            "dimensions swapped": ("swapped", '''
+""",
+            ),
+            "dimensions swapped": (
+                "swapped",
+                """
 def sample_noise(batch_size, z_dim, device=None):
     return torch.randn(z_dim, batch_size, device=device)
-'''),
-            "one z repeated for the whole batch": ("every row", '''
+""",
+            ),
+            "one z repeated for the whole batch": (
+                "every row",
+                """
 def sample_noise(batch_size, z_dim, device=None):
     return torch.randn(1, z_dim, device=device).repeat(batch_size, 1)
-'''),
-            "float64 NumPy noise": ("float32", '''
+""",
+            ),
+            "float64 NumPy noise": (
+                "float32",
+                """
 import numpy as np
 
 def sample_noise(batch_size, z_dim, device=None):
     return torch.from_numpy(np.random.randn(batch_size, z_dim)).to(device)
-'''),
+""",
+            ),
         },
     },
     "discriminator_loss": {
         "test": "test_discriminator_loss",
         "correct": {
-            "F.binary_cross_entropy with target tensors": '''
+            "F.binary_cross_entropy with target tensors": """
 import torch.nn.functional as F
 
 def discriminator_loss(d_real, d_fake):
     return F.binary_cross_entropy(d_real, torch.ones_like(d_real)) + \\
         F.binary_cross_entropy(d_fake, torch.zeros_like(d_fake))
-''',
-            "nn.BCELoss module": '''
+""",
+            "nn.BCELoss module": """
 bce = torch.nn.BCELoss()
 
 def discriminator_loss(d_real, d_fake):
     real_loss = bce(d_real, torch.ones_like(d_real))
     fake_loss = bce(d_fake, torch.zeros_like(d_fake))
     return real_loss + fake_loss
-''',
-            "logs with a small epsilon added": '''
+""",
+            "logs with a small epsilon added": """
 def discriminator_loss(d_real, d_fake):
     eps = 1e-8
     return -(torch.log(d_real + eps).mean() + torch.log(1 - d_fake + eps).mean())
-''',
+""",
             # float32 targets: right for D's float32 outputs (the hidden tests must not feed float64)
-            "nn.BCELoss() with torch.ones(shape, device=...) targets": '''
+            "nn.BCELoss() with torch.ones(shape, device=...) targets": """
 from torch import nn
 
 def discriminator_loss(d_real, d_fake):
     real_loss = nn.BCELoss()(d_real, torch.ones(d_real.shape, device=d_real.device))
     fake_loss = nn.BCELoss()(d_fake, torch.zeros(d_fake.shape, device=d_fake.device))
     return real_loss + fake_loss
-''',
+""",
             # the lesson's description of F.binary_cross_entropy: logs clamped at -100 (a NaN gradient at exactly 0)
-            "logs clamped at -100 after the log": '''
+            "logs clamped at -100 after the log": """
 def discriminator_loss(d_real, d_fake):
     real_term = torch.clamp(torch.log(d_real), min=-100).mean()
     fake_term = torch.clamp(torch.log(1 - d_fake), min=-100).mean()
     return -(real_term + fake_term)
-''',
+""",
         },
         "mistakes": {
-            "targets swapped": ("right way round", '''
+            "targets swapped": (
+                "right way round",
+                """
 def discriminator_loss(d_real, d_fake):
     return torch.nn.functional.binary_cross_entropy(d_real, torch.zeros_like(d_real)) + \\
         torch.nn.functional.binary_cross_entropy(d_fake, torch.ones_like(d_fake))
-'''),
-            "wrong sign": ("sign", '''
+""",
+            ),
+            "wrong sign": (
+                "sign",
+                """
 def discriminator_loss(d_real, d_fake):
     eps = 1e-7
     return torch.log(d_real.clamp(eps, 1 - eps)).mean() + torch.log((1 - d_fake).clamp(eps, 1 - eps)).mean()
-'''),
-            "one BCE over both batches concatenated": ("one mean over both batches", '''
+""",
+            ),
+            "one BCE over both batches concatenated": (
+                "one mean over both batches",
+                """
 def discriminator_loss(d_real, d_fake):
     d_all = torch.cat([d_real.flatten(), d_fake.flatten()])
     targets = torch.cat([torch.ones(d_real.numel()), torch.zeros(d_fake.numel())]).to(d_all)
     return torch.nn.functional.binary_cross_entropy(d_all, targets)
-'''),
-            "sums instead of means": ("sums instead of means", '''
+""",
+            ),
+            "sums instead of means": (
+                "sums instead of means",
+                """
 def discriminator_loss(d_real, d_fake):
     eps = 1e-7
     return -torch.log(d_real.clamp(eps, 1 - eps)).sum() - torch.log((1 - d_fake).clamp(eps, 1 - eps)).sum()
-'''),
-            "no clamp before log": ("clamp", '''
+""",
+            ),
+            "no clamp before log": (
+                "clamp",
+                """
 def discriminator_loss(d_real, d_fake):
     return -torch.log(d_real).mean() - torch.log(1 - d_fake).mean()
-'''),
+""",
+            ),
         },
     },
     "generator_loss": {
         "test": "test_generator_loss",
         "correct": {
-            "F.binary_cross_entropy for both": '''
+            "F.binary_cross_entropy for both": """
 import torch.nn.functional as F
 
 def generator_loss(d_fake, saturating=False):
     if saturating:
         return -F.binary_cross_entropy(d_fake, torch.zeros_like(d_fake))
     return F.binary_cross_entropy(d_fake, torch.ones_like(d_fake))
-''',
-            "log1p and clamp_min": '''
+""",
+            "log1p and clamp_min": """
 def generator_loss(d_fake, saturating=False):
     if not saturating:
         return -d_fake.clamp_min(1e-6).log().mean()
     return torch.log1p(-d_fake.clamp_max(1 - 1e-6)).mean()
-''',
-            "nn.BCELoss with a sign": '''
+""",
+            "nn.BCELoss with a sign": """
 def generator_loss(d_fake, saturating=False):
     bce = torch.nn.BCELoss()
     target = torch.zeros_like(d_fake) if saturating else torch.ones_like(d_fake)
     sign = -1.0 if saturating else 1.0
     return sign * bce(d_fake, target)
-''',
-            "nn.BCELoss() with torch.ones(shape, device=...) targets": '''
+""",
+            "nn.BCELoss() with torch.ones(shape, device=...) targets": """
 from torch import nn
 
 def generator_loss(d_fake, saturating=False):
     if saturating:
         return -nn.BCELoss()(d_fake, torch.zeros(d_fake.shape, device=d_fake.device))
     return nn.BCELoss()(d_fake, torch.ones(d_fake.shape, device=d_fake.device))
-''',
-            "logs clamped at -100 after the log": '''
+""",
+            "logs clamped at -100 after the log": """
 def generator_loss(d_fake, saturating=False):
     if saturating:
         return torch.clamp(torch.log(1 - d_fake), min=-100).mean()
     return -torch.clamp(torch.log(d_fake), min=-100).mean()
-''',
+""",
         },
         "mistakes": {
-            "saturating ignored": ("is the argument ignored?", '''
+            "saturating ignored": (
+                "is the argument ignored?",
+                """
 def generator_loss(d_fake, saturating=False):
     return torch.nn.functional.binary_cross_entropy(d_fake, torch.ones_like(d_fake))
-'''),
-            "wrong sign of the non-saturating loss": ("sign", '''
+""",
+            ),
+            "wrong sign of the non-saturating loss": (
+                "sign",
+                """
 def generator_loss(d_fake, saturating=False):
     d_fake = d_fake.clamp(1e-7, 1 - 1e-7)
     if saturating:
         return torch.log(1 - d_fake).mean()
     return torch.log(d_fake).mean()
-'''),
-            "D's fake term as G's loss": ("fooled", '''
+""",
+            ),
+            "D's fake term as G's loss": (
+                "fooled",
+                """
 def generator_loss(d_fake, saturating=False):
     d_fake = d_fake.clamp(1e-7, 1 - 1e-7)
     if saturating:
         return torch.log(1 - d_fake).mean()
     return -torch.log(1 - d_fake).mean()
-'''),
-            "sum instead of mean": ("a sum instead of a mean", '''
+""",
+            ),
+            "sum instead of mean": (
+                "a sum instead of a mean",
+                """
 def generator_loss(d_fake, saturating=False):
     d_fake = d_fake.clamp(1e-7, 1 - 1e-7)
     if saturating:
         return torch.log(1 - d_fake).sum()
     return -torch.log(d_fake).sum()
-'''),
-            "detached from the graph": ("detach", '''
+""",
+            ),
+            "detached from the graph": (
+                "detach",
+                """
 def generator_loss(d_fake, saturating=False):
     d_fake = d_fake.detach().clamp(1e-7, 1 - 1e-7)
     if saturating:
         return torch.log(1 - d_fake).mean()
     return -torch.log(d_fake).mean()
-'''),
+""",
+            ),
         },
     },
     "discriminator_step": {
         "test": "test_discriminator_step",
         "correct": {
-            "detach, D.zero_grad(), D(fake) judged first": '''
+            "detach, D.zero_grad(), D(fake) judged first": """
 def discriminator_step(G, D, opt_D, real, z, d_loss):
     fake = G(z).detach()
     d_fake = D(fake)
@@ -203,8 +248,8 @@ def discriminator_step(G, D, opt_D, real, z, d_loss):
     loss.backward()
     opt_D.step()
     return loss
-''',
-            "torch.no_grad(), zero_grad(set_to_none=False) first, loss.detach() returned": '''
+""",
+            "torch.no_grad(), zero_grad(set_to_none=False) first, loss.detach() returned": """
 def discriminator_step(G, D, opt_D, real, z, d_loss):
     opt_D.zero_grad(set_to_none=False)
     with torch.no_grad():
@@ -213,8 +258,8 @@ def discriminator_step(G, D, opt_D, real, z, d_loss):
     loss.backward()
     opt_D.step()
     return loss.detach()
-''',
-            "D once on torch.cat([real, fake]), then split": '''
+""",
+            "D once on torch.cat([real, fake]), then split": """
 def discriminator_step(G, D, opt_D, real, z, d_loss):
     fake = G(z)
     scores = D(torch.cat([real, fake.detach()], dim=0))
@@ -224,10 +269,12 @@ def discriminator_step(G, D, opt_D, real, z, d_loss):
     loss.backward()
     opt_D.step()
     return loss
-''',
+""",
         },
         "mistakes": {
-            "no detach": (".detach()", '''
+            "no detach": (
+                ".detach()",
+                """
 def discriminator_step(G, D, opt_D, real, z, d_loss):
     fake = G(z)
     loss = d_loss(D(real), D(fake))
@@ -235,24 +282,33 @@ def discriminator_step(G, D, opt_D, real, z, d_loss):
     loss.backward()
     opt_D.step()
     return loss
-'''),
-            "old gradients not cleared": ("zero_grad", '''
+""",
+            ),
+            "old gradients not cleared": (
+                "zero_grad",
+                """
 def discriminator_step(G, D, opt_D, real, z, d_loss):
     fake = G(z).detach()
     loss = d_loss(D(real), D(fake))
     loss.backward()
     opt_D.step()
     return loss
-'''),
-            "no optimizer step": ("opt_D.step()", '''
+""",
+            ),
+            "no optimizer step": (
+                "opt_D.step()",
+                """
 def discriminator_step(G, D, opt_D, real, z, d_loss):
     fake = G(z).detach()
     loss = d_loss(D(real), D(fake))
     opt_D.zero_grad()
     loss.backward()
     return loss
-'''),
-            "d_loss's arguments swapped": ("arguments swapped", '''
+""",
+            ),
+            "d_loss's arguments swapped": (
+                "arguments swapped",
+                """
 def discriminator_step(G, D, opt_D, real, z, d_loss):
     fake = G(z).detach()
     loss = d_loss(D(fake), D(real))
@@ -260,8 +316,11 @@ def discriminator_step(G, D, opt_D, real, z, d_loss):
     loss.backward()
     opt_D.step()
     return loss
-'''),
-            "loss.item() returned": ("return the loss tensor itself", '''
+""",
+            ),
+            "loss.item() returned": (
+                "return the loss tensor itself",
+                """
 def discriminator_step(G, D, opt_D, real, z, d_loss):
     fake = G(z).detach()
     loss = d_loss(D(real), D(fake))
@@ -269,21 +328,22 @@ def discriminator_step(G, D, opt_D, real, z, d_loss):
     loss.backward()
     opt_D.step()
     return loss.item()
-'''),
+""",
+            ),
         },
     },
     "generator_step": {
         "test": "test_generator_step",
         "correct": {
-            "opt_G.zero_grad() first": '''
+            "opt_G.zero_grad() first": """
 def generator_step(G, D, opt_G, z, g_loss):
     opt_G.zero_grad()
     loss = g_loss(D(G(z)))
     loss.backward()
     opt_G.step()
     return loss
-''',
-            "D frozen during the step, G.zero_grad(set_to_none=True)": '''
+""",
+            "D frozen during the step, G.zero_grad(set_to_none=True)": """
 def generator_step(G, D, opt_G, z, g_loss):
     for p in D.parameters():
         p.requires_grad_(False)
@@ -295,8 +355,8 @@ def generator_step(G, D, opt_G, z, g_loss):
     for p in D.parameters():
         p.requires_grad_(True)
     return loss
-''',
-            "zero_grad(set_to_none=False) after the forward pass, loss.detach() returned": '''
+""",
+            "zero_grad(set_to_none=False) after the forward pass, loss.detach() returned": """
 def generator_step(G, D, opt_G, z, g_loss):
     images = G(z)
     verdict = D(images)
@@ -305,10 +365,12 @@ def generator_step(G, D, opt_G, z, g_loss):
     loss.backward()
     opt_G.step()
     return loss.detach()
-''',
+""",
         },
         "mistakes": {
-            "G's output detached": ("no gradient reached G", '''
+            "G's output detached": (
+                "no gradient reached G",
+                """
 def generator_step(G, D, opt_G, z, g_loss):
     fake = G(z).detach()
     loss = g_loss(D(fake))
@@ -316,15 +378,21 @@ def generator_step(G, D, opt_G, z, g_loss):
     loss.backward()
     opt_G.step()
     return loss
-'''),
-            "old gradients not cleared": ("zero_grad", '''
+""",
+            ),
+            "old gradients not cleared": (
+                "zero_grad",
+                """
 def generator_step(G, D, opt_G, z, g_loss):
     loss = g_loss(D(G(z)))
     loss.backward()
     opt_G.step()
     return loss
-'''),
-            "own noise drawn": ("use the z you were given", '''
+""",
+            ),
+            "own noise drawn": (
+                "use the z you were given",
+                """
 def generator_step(G, D, opt_G, z, g_loss):
     fresh = torch.randn_like(z)
     loss = g_loss(D(G(fresh)))
@@ -332,22 +400,29 @@ def generator_step(G, D, opt_G, z, g_loss):
     loss.backward()
     opt_G.step()
     return loss
-'''),
-            "loss.item() returned": ("return the loss tensor itself", '''
+""",
+            ),
+            "loss.item() returned": (
+                "return the loss tensor itself",
+                """
 def generator_step(G, D, opt_G, z, g_loss):
     loss = g_loss(D(G(z)))
     opt_G.zero_grad()
     loss.backward()
     opt_G.step()
     return loss.item()
-'''),
-            "no optimizer step": ("opt_G.step()", '''
+""",
+            ),
+            "no optimizer step": (
+                "opt_G.step()",
+                """
 def generator_step(G, D, opt_G, z, g_loss):
     loss = g_loss(D(G(z)))
     opt_G.zero_grad()
     loss.backward()
     return loss
-'''),
+""",
+            ),
         },
     },
 }
