@@ -202,7 +202,7 @@ def test_helpers_have_no_import_circle():
 
 # The rooms of helpers/, lowest layer first; a module may import only from its own layer or below (helpers/__init__).
 LAYERS = [
-    {"helpers", "helpers.device", "helpers.profiles", "helpers.checkpoint"},
+    {"helpers", "helpers.device", "helpers.profiles", "helpers.checkpoint", "helpers.contracts"},
     {"helpers.checks", "helpers.data", "helpers.models"},
     {"helpers.training"},
     {"helpers.evaluation"},

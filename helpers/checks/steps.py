@@ -14,7 +14,6 @@ tests. Everything runs on the CPU in a few milliseconds.
 from __future__ import annotations
 
 import copy
-import numbers
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +23,7 @@ from torch import nn
 from torch.nn import utils as nn_utils
 
 from helpers.checks.core import GradingError, call, changed_parameters, compare, parameters_of
+from helpers.contracts import loss_tensor_problem
 
 LATENT, PIXELS, CLASSES, EMBED = 3, 5, 10, 2  # z (B, 3) -> "images" (B, 5); labels 0..9 embedded in 2 numbers
 
@@ -134,18 +134,11 @@ def frozen_parameters(G: nn.Module, D: nn.Module) -> list[str]:
 
 
 def check_loss_tensor(loss: Any, name: str, expected: torch.Tensor) -> None:
-    """``loss`` must be the scalar loss tensor (not ``loss.item()``) and equal ``expected``."""
-    if isinstance(loss, numbers.Number) and not isinstance(loss, bool):
-        raise GradingError(
-            f"{name} returned a Python number ({loss!r}): return the loss tensor itself (`return loss`), "
-            f"not loss.item(). The trainer sums the losses on the device and reads them once per log."
-        )
-    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-        shape = f" of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else ""
-        raise GradingError(
-            f"{name} returned {type(loss).__name__}{shape}: return the loss tensor itself, the scalar "
-            f"that loss.backward() was called on (`return loss`)."
-        )
+    """``loss`` must be the scalar loss tensor (not ``loss.item()``, :mod:`helpers.contracts`) and equal
+    ``expected``."""
+    problem = loss_tensor_problem(loss, name)
+    if problem:
+        raise GradingError(problem)
     compare(loss.detach().reshape(()), expected, name=f"the loss returned by {name}", rtol=1e-4, atol=1e-6)
 
 

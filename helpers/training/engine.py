@@ -30,6 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from helpers import checkpoint as ckpt
+from helpers.contracts import loss_tensor_problem
 from helpers.training.cuda_graphs import GraphedStep, optimizer_key, optimizer_tensors
 from helpers.training.loop import History, check_num_steps, combine_callbacks
 
@@ -65,19 +66,12 @@ def autocast_forward(modules: Iterable[nn.Module], device_type: str, dtype: torc
 
 
 def as_loss(value: Any, name: str) -> torch.Tensor:
-    """``value`` if it is a loss tensor with one element; otherwise a ``TypeError`` that says what to return."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        raise TypeError(
-            f"{name} returned a Python number ({value!r}): return the loss tensor itself (`return loss`), "
-            f"not loss.item(). The trainer sums losses on the device and reads them once per log."
-        )
-    shape = f" of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else ""
-    raise TypeError(
-        f"{name} returned {type(value).__name__}{shape}; it must return the scalar loss tensor "
-        f"(e.g. `return loss`, after loss.backward() and the optimizer step)."
-    )
+    """``value`` if it is a loss tensor with one element; otherwise a ``TypeError`` that says what to return
+    (the rule of :func:`helpers.contracts.loss_tensor_problem`)."""
+    problem = loss_tensor_problem(value, name)
+    if problem:
+        raise TypeError(problem)
+    return value
 
 
 class Trainer:
