@@ -643,10 +643,14 @@ def _graph(value: torch.Tensor, leaves: list[torch.Tensor]):
     return out
 
 
-def encode_return(value, leaves: list[torch.Tensor], returned: list, depth: int = 0):
+def encode_return(value, leaves: list[torch.Tensor], returned: list, depth: int = 0, modules: list | None = None):
     """``value`` as plain data; each tensor that autograd tracks carries its ``graph`` (see :func:`_graph`). Returned
     tensors are remembered in ``returned`` (with a copy), so that a later call that changes one in place (a cached
-    tensor handed out twice) can be reported (:func:`encode_changes`)."""
+    tensor handed out twice) can be reported (:func:`encode_changes`). A returned ``nn.Module`` (a network the
+    student built) stays in the worker, in ``modules``; the grader gets :func:`encode_module`."""
+    if isinstance(value, nn.Module) and modules is not None and depth == 0:
+        modules.append(value)
+        return encode_module(value, len(modules) - 1)
     if isinstance(value, torch.Tensor):
         node = encode_tensor(value)
         node.pop("grad", None)
@@ -658,6 +662,124 @@ def encode_return(value, leaves: list[torch.Tensor], returned: list, depth: int 
     if type(value) in (list, tuple) and depth < 2:
         return {"t": type(value).__name__, "v": [encode_return(v, leaves, returned, depth + 1) for v in value]}
     return encode(value)
+
+
+# -- a network the student built: it stays in the worker, the grader holds its parameters -----------------------------
+
+MODULE_FORWARD = "__module_forward__"  # the worker's built-in: run a kept network on parameters the grader sends
+MAX_NAME = 200  # characters of a parameter's name
+
+
+def encode_module(module: nn.Module, handle: int) -> dict:
+    """A network the student's function returned (worker side): its handle in the worker, its type name, and its
+    parameters and buffers by name, in ``named_parameters()`` / ``named_buffers()`` order."""
+    return {
+        "t": "module",
+        "id": handle,
+        "type": type(module).__name__[:80],
+        "params": [[name[:MAX_NAME], encode_tensor(p.detach(), grad=False)] for name, p in module.named_parameters()],
+        "buffers": [[name[:MAX_NAME], encode_tensor(b.detach(), grad=False)] for name, b in module.named_buffers()],
+        "training": bool(module.training),
+    }
+
+
+def module_forward(modules: list, handle: int, params: list, buffers: list, training: bool, *inputs):
+    """The worker's side of :meth:`RemoteModule.forward`: the kept network ``modules[handle]`` run on ``inputs``
+    with the grader's parameters and buffers in place of its own (``torch.func.functional_call``), so the result's
+    gradient reaches the grader's tensors."""
+    module = modules[handle]
+    names = [name for name, _ in module.named_parameters()]
+    buffer_names = [name for name, _ in module.named_buffers()]
+    if len(params) != len(names) or len(buffers) != len(buffer_names):
+        raise ValueError("the network's parameters changed after it was built")
+    module.train(bool(training))
+    state = dict(zip(names, params)) | dict(zip(buffer_names, buffers))
+    return torch.func.functional_call(module, state, tuple(inputs))
+
+
+class RemoteModule(nn.Module):
+    """A network built by the student's code, as the grader sees it: the parameters and buffers are the grader's own
+    tensors (named as in the student's network), and a forward pass runs the student's network in the worker with
+    these tensors put in (:func:`module_forward`). What the check reads (parameter shapes, outputs, gradients) is
+    data the grader chose or rebuilt; no student code runs in the grader.
+
+    ``named_parameters()``, ``state_dict()`` and ``load_state_dict()`` use the student's names; ``type_name`` is the
+    class name of the student's network.
+    """
+
+    def __init__(self, call, handle: int, type_name: str, params: list, buffers: list, training: bool):
+        super().__init__()
+        object.__setattr__(self, "_remote_call", call)
+        self._handle, self.type_name = handle, type_name
+        self._param_names = [name for name, _ in params]
+        self._buffer_names = [name for name, _ in buffers]
+        for i, (_, tensor) in enumerate(params):
+            self.register_parameter(f"p{i}", nn.Parameter(tensor.float() if not tensor.is_floating_point() else tensor))
+        for i, (_, tensor) in enumerate(buffers):
+            self.register_buffer(f"b{i}", tensor)
+        self.training = training
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        yield from zip(self._param_names, self._parameters.values())
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        yield from zip(self._buffer_names, self._buffers.values())
+
+    def state_dict(self, *args, **kwargs):
+        from collections import OrderedDict
+
+        return OrderedDict(
+            [(n, p.detach()) for n, p in self.named_parameters()] + [(n, b) for n, b in self.named_buffers()]
+        )
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        own = dict(self.named_parameters()) | dict(self.named_buffers())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            raise RuntimeError(f"Error(s) in loading state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        with torch.no_grad():
+            for key, value in state_dict.items():
+                if key in own:
+                    if tuple(own[key].shape) != tuple(value.shape):
+                        raise RuntimeError(
+                            f"size mismatch for {key}: copying a param with shape {tuple(value.shape)}, the "
+                            f"parameter in the current model is {tuple(own[key].shape)}"
+                        )
+                    own[key].copy_(value)
+        return nn.modules.module._IncompatibleKeys(missing, unexpected)
+
+    def forward(self, *inputs):
+        params, buffers = list(self._parameters.values()), list(self._buffers.values())
+        return self._remote_call(MODULE_FORWARD, (self._handle, params, buffers, self.training, *inputs), {})
+
+    def extra_repr(self) -> str:
+        return f"your {self.type_name}, {len(self._param_names)} parameter tensors"
+
+
+def rebuild_module(node: dict, call) -> RemoteModule:
+    """The grader's side of :func:`encode_module`: a :class:`RemoteModule` whose forward goes through ``call``."""
+    if call is None:
+        raise BadReply("a network where plain data was expected")
+    handle, params, buffers = node.get("id"), node.get("params"), node.get("buffers")
+    if type(handle) is not int or handle < 0 or type(params) is not list or type(buffers) is not list:
+        raise BadReply("a network that is not described by its parameters")
+    named = []
+    for group in (params, buffers):
+        pairs = []
+        for pair in group:
+            if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str or len(pair[0]) > MAX_NAME:
+                raise BadReply("a network parameter without a name")
+            tensor = decode(pair[1])
+            if not isinstance(tensor, torch.Tensor):
+                raise BadReply("a network parameter that is not a tensor")
+            pairs.append((pair[0], tensor.detach()))
+        named.append(pairs)
+    if len(named[0]) + len(named[1]) > MAX_ITEMS:
+        raise BadReply("a network with too many parameters")
+    return RemoteModule(
+        call, handle, _opaque(node.get("type")).__class__.__name__, named[0], named[1], bool(node.get("training"))
+    )
 
 
 class _Measured(torch.autograd.Function):
@@ -700,9 +822,13 @@ def _rebuild_tensor(node: dict, leaves: list[torch.Tensor]) -> torch.Tensor:
     return value
 
 
-def rebuild_return(node: Any, leaves: list[torch.Tensor], returned: list | None = None, depth: int = 0) -> Any:
+def rebuild_return(
+    node: Any, leaves: list[torch.Tensor], returned: list | None = None, depth: int = 0, call=None
+) -> Any:
     """The value of :func:`encode_return`, with tracked tensors differentiable w.r.t. ``leaves``; each remembered
-    result is appended to ``returned``."""
+    result is appended to ``returned``; a network becomes a :class:`RemoteModule` that runs through ``call``."""
+    if type(node) is dict and node.get("t") == "module" and depth == 0:
+        return rebuild_module(node, call)
     if type(node) is dict and node.get("t") == "tensor":
         value = _rebuild_tensor(node, leaves)
         if "ref" in node and returned is not None:
@@ -741,19 +867,23 @@ def apply_changes(changed: Any, returned: list[torch.Tensor]) -> None:
         assign_tensor(returned[pair[0]], pair[1])
 
 
-def encode_result(result: Any, args: tuple, kwargs: dict, leaves: list[torch.Tensor], returned: list) -> dict:
+def encode_result(
+    result: Any, args: tuple, kwargs: dict, leaves: list[torch.Tensor], returned: list, modules: list | None = None
+) -> dict:
     """A call's reply (worker side): its return value (:func:`encode_return`), the state of every argument afterwards
     (:func:`encode_state`) and the earlier results it changed in place (:func:`encode_changes`)."""
     before = len(returned)
     return {
-        "return": encode_return(result, leaves, returned),
+        "return": encode_return(result, leaves, returned, modules=modules),
         "args": [encode_state(a) for a in args],
         "kwargs": {k: encode_state(v) for k, v in kwargs.items()},
         "changed": encode_changes(returned, before),
     }
 
 
-def rebuild_result(reply: dict, args: tuple, kwargs: dict, leaves: list[torch.Tensor], returned: list) -> Any:
+def rebuild_result(
+    reply: dict, args: tuple, kwargs: dict, leaves: list[torch.Tensor], returned: list, call=None
+) -> Any:
     """The grader's side of :func:`encode_result`: brings ``args``, ``kwargs`` and the earlier results
     (``returned``) up to date, and returns the rebuilt return value. When the student's function raised, raises its
     exception (:func:`decode_error`). Raises :class:`BadReply` for any other reply."""
@@ -772,4 +902,4 @@ def rebuild_result(reply: dict, args: tuple, kwargs: dict, leaves: list[torch.Te
         if key in reply["kwargs"]:
             apply_state(value, reply["kwargs"][key])
     apply_changes(reply.get("changed"), returned)
-    return rebuild_return(reply["return"], leaves, returned)
+    return rebuild_return(reply["return"], leaves, returned, call=call)

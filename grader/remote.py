@@ -210,7 +210,7 @@ class Exercise:
                 f"(os._exit(), exit(), a crash, a kill or an endless loop). Remove that from your "
                 f"answer cell."
             )
-        if name not in self.defined:
+        if name not in self.defined and name != protocol.MODULE_FORWARD:
             # as in a notebook, a cell that fails after its `def` still defines the function; one that fails before
             # it does not
             if name in self.errors:
@@ -248,7 +248,7 @@ class Exercise:
                 f"returned nothing. Remove that call from your function."
             )
         try:
-            return protocol.rebuild_result(reply, args, kwargs, leaves, self.returned)
+            return protocol.rebuild_result(reply, args, kwargs, leaves, self.returned, call=self.call)
         except BadReply as error:
             self.worker.close()
             self.dead = "by sending something that is not a result"

@@ -347,3 +347,48 @@ def test_no_default_step_or_noise_in_helpers():
     assert ".backward(" not in source and "zero_grad" not in source, (
         "helpers.training.gan_trainer must not contain a training step"
     )
+
+
+# -- the student's networks are checked before any training (lesson 3 trains the student's Generator/Discriminator)
+
+
+def _trainer_with(G, D):
+    data = parts()[-1]
+    opt_G, opt_D = torch.optim.Adam(G.parameters(), 1e-3), torch.optim.Adam(D.parameters(), 1e-3)
+    kw = {**steps(), "d_loss": bce_d, "g_loss": bce_g, "sample_noise": sample_noise}
+    return GANTrainer(G, D, opt_G, opt_D, data=data, latent_dim=LATENT, batch_size=8, log_every=1, **kw)
+
+
+def test_a_generator_whose_first_layer_does_not_take_latent_dim_is_named_before_training():
+    G = nn.Sequential(nn.Linear(LATENT + 1, 16), nn.Tanh())
+    with pytest.raises(ValueError, match=rf"G failed .*layer '0'.*expects {LATENT + 1} features"):
+        _trainer_with(G, nn.Sequential(nn.Linear(16, 1), nn.Sigmoid()))
+
+
+def test_a_generator_whose_output_does_not_fit_the_images_is_refused_with_both_shapes():
+    G = nn.Sequential(nn.Linear(LATENT, 15), nn.Tanh())
+    with pytest.raises(ValueError, match=r"shape \(2, 15\).*\(2, 16\)"):
+        _trainer_with(G, nn.Sequential(nn.Linear(15, 1), nn.Sigmoid()))
+
+
+def test_a_discriminator_without_a_sigmoid_is_refused_before_training():
+    D = nn.Sequential(nn.Linear(16, 1))
+    with torch.no_grad():
+        D[0].bias.fill_(3.0)  # outputs above 1 whatever the images: a logit, not a probability
+    with pytest.raises(ValueError, match="sigmoid"):
+        _trainer_with(nn.Sequential(nn.Linear(LATENT, 16), nn.Tanh()), D)
+
+
+def test_the_trainer_trains_the_networks_it_is_given():
+    # a lesson's own networks are what the trainer updates: a different network changes the run
+    G_a, D_a, *_ = parts(seed=0)
+    G_b = nn.Sequential(nn.Linear(LATENT, 16), nn.LeakyReLU(0.2), nn.Linear(16, 16), nn.Tanh())
+    runs = []
+    for G in (G_a, G_b):
+        set_seed(0)
+        t = _trainer_with(G, nn.Sequential(nn.Linear(16, 1), nn.Sigmoid()))
+        before = flat(t.G).clone()
+        t.train(5, progress=False)
+        assert t.G is G and not torch.equal(flat(G), before)
+        runs.append(t.history["G"])
+    assert runs[0] != runs[1]

@@ -227,3 +227,67 @@ def test_a_backward_through_an_undetached_input_reaches_the_graders_graph(worker
     D_ref.load_state_dict(D.state_dict())
     D_ref(G_ref(z)).sum().backward()
     assert torch.allclose(G.weight.grad, G_ref.weight.grad) and torch.allclose(G.bias.grad, G_ref.bias.grad)
+
+
+# -- a network the student builds (lesson 3): it stays in the worker; the grader holds its parameters
+
+
+NETWORK = """
+class Generator(nn.Module):
+    def __init__(self, latent_dim=100):
+        super().__init__()
+        self.hidden = nn.Linear(latent_dim, 8)
+        self.out = nn.Linear(8, 5)
+
+    def forward(self, z):
+        return torch.tanh(self.out(nn.functional.leaky_relu(self.hidden(z), 0.01)))
+"""
+
+
+def test_a_network_comes_back_as_the_graders_parameters_and_runs_on_the_weights_the_grader_sets(worker):
+    from grader.protocol import RemoteModule
+
+    ex = exercise(worker, Generator=NETWORK)
+    G = ex.call("Generator", (3,), {})
+    assert isinstance(G, RemoteModule) and G.type_name == "Generator"
+    assert [(n, tuple(p.shape)) for n, p in G.named_parameters()] == [
+        ("hidden.weight", (8, 3)), ("hidden.bias", (8,)), ("out.weight", (5, 8)), ("out.bias", (5,))
+    ]  # fmt: skip
+    # the grader's own weights, set by name, are the ones the student's forward runs on
+    reference = nn.Sequential(nn.Linear(3, 8), nn.LeakyReLU(0.01), nn.Linear(8, 5), nn.Tanh())
+    G.load_state_dict(dict(zip([n for n, _ in G.named_parameters()], reference.state_dict().values())))
+    z = torch.randn(4, 3, requires_grad=True)
+    out = G(z)
+    assert type(out) is torch.Tensor and torch.allclose(out, reference(z), atol=1e-6)
+    # gradients reach the grader's parameters and inputs, as in one process
+    out.sum().backward()
+    expected = torch.autograd.grad(reference(z).sum(), [reference[0].weight, z])
+    assert torch.allclose(G.get_parameter("p0").grad, expected[0], atol=1e-6)
+    assert torch.allclose(z.grad, expected[1], atol=1e-6)
+    # nothing of the student's code runs in the grader: a forward is a call into the worker
+    ex.close()
+    with pytest.raises(GradingError, match="could not be called"):
+        G(z)
+
+
+def test_a_network_description_that_is_not_one_is_a_bad_reply():
+    from grader.protocol import BadReply, rebuild_module
+
+    def call(*args):
+        raise AssertionError("never called")
+
+    good = {"t": "module", "id": 0, "type": "G", "params": [], "buffers": [], "training": True}
+    assert len(list(rebuild_module(good, call).parameters())) == 0
+    for broken in (
+        {**good, "id": -1},
+        {**good, "id": "0"},
+        {**good, "params": {"w": 1}},
+        {**good, "params": [["w"]]},
+        {**good, "params": [[1, {"t": "tensor"}]]},
+        {**good, "params": [["x" * 500, {"t": "opaque", "type": "x"}]]},
+        {**good, "params": [["w", {"t": "opaque", "type": "x"}]]},
+    ):
+        with pytest.raises(BadReply):
+            rebuild_module(broken, call)
+    with pytest.raises(BadReply, match="network where plain data"):
+        rebuild_module(good, None)

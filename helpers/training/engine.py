@@ -74,6 +74,33 @@ def as_loss(value: Any, name: str) -> torch.Tensor:
     return value
 
 
+def forward_checked(net: nn.Module, inputs: tuple, what: str, described: str):
+    """``net(*inputs)``; when it fails, a ``ValueError`` naming the layer that failed, the shape it was given and what
+    it expects (a ``Linear``'s ``in_features``), instead of a stack trace from inside PyTorch."""
+    entered: list[tuple[str, nn.Module, tuple]] = []
+    hooks = [
+        module.register_forward_pre_hook(
+            lambda m, args, name=name: entered.append((name, m, tuple(a.shape for a in args if hasattr(a, "shape"))))
+        )
+        for name, module in net.named_modules()
+        if not list(module.children())
+    ]
+    try:
+        return net(*inputs)
+    except Exception as error:  # noqa: BLE001 - re-raised with the layer named
+        if not entered:
+            raise ValueError(f"{what} failed on {described}: {type(error).__name__}: {error}") from error
+        name, layer, shapes = entered[-1]
+        expects = f"; it expects {layer.in_features} features per sample" if isinstance(layer, nn.Linear) else ""
+        raise ValueError(
+            f"{what} failed on {described}, in its layer {name!r} ({layer}), given an input of shape "
+            f"{shapes[0] if shapes else '?'}{expects}: {type(error).__name__}: {error}"
+        ) from error
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
 class Trainer:
     """History, metric sums, the logged loop, checkpoints, autocast and the CUDA-graph hookup.
 

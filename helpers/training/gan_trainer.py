@@ -21,7 +21,7 @@ from torch import nn
 
 from helpers.data.mnist import ImageData
 from helpers.training.cuda_graphs import optimizer_key
-from helpers.training.engine import Trainer, as_loss
+from helpers.training.engine import Trainer, as_loss, forward_checked
 
 LossD = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -110,6 +110,7 @@ class GANTrainer(Trainer):
         self.fixed_z = fixed_z.to(device)
         self.fixed_labels = (torch.arange(len(self.fixed_z), device=device) % num_classes) if num_classes else None
         self._judged: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._check_networks()
         super().__init__(
             device,
             [opt_D, opt_G],
@@ -120,6 +121,31 @@ class GANTrainer(Trainer):
             amp_dtype=amp_dtype,
             cuda_graph=cuda_graph,
         )
+
+    @torch.no_grad()
+    def _check_networks(self) -> None:
+        """Run G and D once on two samples before any training, so a network that does not fit the data fails here
+        with a message that names the layer and the shapes, instead of deep inside the first training step."""
+        z = self.fixed_z[:2]
+        labels = None if self.num_classes is None else self.fixed_labels[:2]
+        extra = () if labels is None else (labels,)
+        fake = forward_checked(self.G, (z, *extra), "G", f"z of shape {tuple(z.shape)} (latent_dim={self.latent_dim})")
+        real = self.data.images[:2]
+        if not isinstance(fake, torch.Tensor) or fake.shape != real.shape:
+            got = tuple(fake.shape) if isinstance(fake, torch.Tensor) else type(fake).__name__
+            raise ValueError(
+                f"G's output for 2 noise vectors has shape {got}; the training images have shape "
+                f"{tuple(real.shape)}: G's last layer must give {tuple(real.shape[1:])} per sample."
+            )
+        judged = forward_checked(self.D, (real, *extra), "D", f"real images of shape {tuple(real.shape)}")
+        if not isinstance(judged, torch.Tensor) or judged.shape not in ((2, 1), (2,)):
+            got = tuple(judged.shape) if isinstance(judged, torch.Tensor) else type(judged).__name__
+            raise ValueError(f"D's output for 2 images has shape {got}: D must give one probability per image, (2, 1).")
+        if bool(judged.isnan().any()) or judged.min() < 0 or judged.max() > 1:
+            raise ValueError(
+                f"D's outputs run from {judged.min().item():.3g} to {judged.max().item():.3g}: they must be "
+                f"probabilities in [0, 1] (a sigmoid after D's last layer), as the BCE losses expect."
+            )
 
     def _graph_key(self):
         return optimizer_key(self.optimizers), self.batch_size, self.latent_dim, self.amp_dtype

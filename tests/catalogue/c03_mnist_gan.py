@@ -6,6 +6,203 @@ Format: see tests/catalogue/README.md. Each source replaces the whole solution c
 LESSON = "03_mnist_gan"
 
 EXERCISES = {
+    "Generator": {
+        "test": "test_Generator",
+        "correct": {
+            "nn.Sequential inside a class": """
+class Generator(nn.Module):
+    def __init__(self, latent_dim=100):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(latent_dim, 128), nn.LeakyReLU(0.01), nn.Linear(128, 784), nn.Tanh())
+
+    def forward(self, z):
+        return self.net(z)
+""",
+            "two layers and functional activations": """
+import torch.nn.functional as F
+
+
+class Generator(nn.Module):
+    def __init__(self, latent_dim=100, hidden=128):
+        super().__init__()
+        self.fc1 = nn.Linear(latent_dim, hidden)
+        self.fc2 = nn.Linear(hidden, 28 * 28)
+
+    def forward(self, z):
+        h = F.leaky_relu(self.fc1(z), negative_slope=0.01)
+        return torch.tanh(self.fc2(h))
+""",
+            "a subclass of nn.Sequential": """
+class Generator(nn.Sequential):
+    def __init__(self, latent_dim=100):
+        super().__init__(
+            nn.Linear(latent_dim, 128),
+            nn.LeakyReLU(negative_slope=0.01),
+            nn.Linear(128, 784),
+            nn.Tanh(),
+        )
+""",
+        },
+        "mistakes": {
+            "ReLU instead of LeakyReLU(0.01)": (
+                "ReLU instead of LeakyReLU",
+                """
+class Generator(nn.Module):
+    def __init__(self, latent_dim=100):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(latent_dim, 128), nn.ReLU(), nn.Linear(128, 784), nn.Tanh())
+
+    def forward(self, z):
+        return self.net(z)
+""",
+            ),
+            "latent size hard-coded to 100": (
+                "parameter 1",
+                """
+class Generator(nn.Module):
+    def __init__(self, latent_dim=100):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(100, 128), nn.LeakyReLU(0.01), nn.Linear(128, 784), nn.Tanh())
+
+    def forward(self, z):
+        return self.net(z)
+""",
+            ),
+            "sigmoid output, pixels in (0, 1)": (
+                "sigmoid output instead of tanh",
+                """
+class Generator(nn.Module):
+    def __init__(self, latent_dim=100):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(latent_dim, 128), nn.LeakyReLU(0.01), nn.Linear(128, 784), nn.Sigmoid())
+
+    def forward(self, z):
+        return self.net(z)
+""",
+            ),
+            "Keras' default LeakyReLU slope 0.3": (
+                "slope 0.3",
+                """
+class Generator(nn.Module):
+    def __init__(self, latent_dim=100):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(latent_dim, 128), nn.LeakyReLU(0.3), nn.Linear(128, 784), nn.Tanh())
+
+    def forward(self, z):
+        return self.net(z)
+""",
+            ),
+            "a wider hidden layer": (
+                "(128, 100)",
+                """
+class Generator(nn.Module):
+    def __init__(self, latent_dim=100):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(latent_dim, 256), nn.LeakyReLU(0.01), nn.Linear(256, 784), nn.Tanh())
+
+    def forward(self, z):
+        return self.net(z)
+""",
+            ),
+        },
+    },
+    "Discriminator": {
+        "test": "test_Discriminator",
+        "correct": {
+            "nn.Sequential inside a class": """
+class Discriminator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(784, 128), nn.LeakyReLU(0.01), nn.Linear(128, 1), nn.Sigmoid())
+
+    def forward(self, x):
+        return self.net(x)
+""",
+            "flattens any image batch, functional activations": """
+import torch.nn.functional as F
+
+
+class Discriminator(nn.Module):
+    def __init__(self, image_size=784, hidden=128):
+        super().__init__()
+        self.hidden = nn.Linear(image_size, hidden)
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(self, x):
+        x = x.flatten(start_dim=1)
+        return torch.sigmoid(self.out(F.leaky_relu(self.hidden(x), 0.01)))
+""",
+            "a subclass of nn.Sequential": """
+class Discriminator(nn.Sequential):
+    def __init__(self):
+        super().__init__(nn.Linear(28 * 28, 128), nn.LeakyReLU(0.01), nn.Linear(128, 1), nn.Sigmoid())
+""",
+        },
+        "mistakes": {
+            "no sigmoid: a logit, not a probability": (
+                "[0, 1]",
+                """
+class Discriminator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(784, 128), nn.LeakyReLU(0.01), nn.Linear(128, 1))
+
+    def forward(self, x):
+        return self.net(x)
+""",
+            ),
+            "ReLU instead of LeakyReLU(0.01)": (
+                "ReLU instead of LeakyReLU",
+                """
+class Discriminator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 1), nn.Sigmoid())
+
+    def forward(self, x):
+        return self.net(x)
+""",
+            ),
+            "ten outputs, as a classifier": (
+                "(1, 128)",
+                """
+class Discriminator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(784, 128), nn.LeakyReLU(0.01), nn.Linear(128, 10), nn.Sigmoid())
+
+    def forward(self, x):
+        return self.net(x)
+""",
+            ),
+            "Keras' default LeakyReLU slope 0.3": (
+                "slope 0.3",
+                """
+class Discriminator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(784, 128), nn.LeakyReLU(0.3), nn.Linear(128, 1), nn.Sigmoid())
+
+    def forward(self, x):
+        return self.net(x)
+""",
+            ),
+            "no biases": (
+                "bias of size 128",
+                """
+class Discriminator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(784, 128, bias=False), nn.LeakyReLU(0.01), nn.Linear(128, 1, bias=False), nn.Sigmoid()
+        )
+
+    def forward(self, x):
+        return self.net(x)
+""",
+            ),
+        },
+    },
     "sample_noise": {
         "test": "test_sample_noise",
         "correct": {

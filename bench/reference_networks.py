@@ -1,6 +1,9 @@
-"""Lesson 3: the *GANs in Action* MLP generator and discriminator for MNIST.
+"""Reference networks of lesson 3 (the *GANs in Action* MLP generator and discriminator), for the benchmarks and the
+tests.
 
-Plain ``nn.Module``s: train them with an optimizer and a loss outside the class.
+``helpers/`` never holds an exercise's answer: lesson 3's students write these two networks themselves
+(``Generator``, ``Discriminator``). The benchmark scripts (``bench/``) and the unit tests pass these instead. This
+folder is a developer tool: it is not part of the student bundle.
 """
 
 from __future__ import annotations
