@@ -43,7 +43,13 @@ def _code_spans(markdown):
 def test_no_answer_code_outside_a_collapsed_hint(lesson):
     notebook = read(solution_path(lesson))
     answers = _answer_lines(notebook)
-    shown = [span for cell in notebook.cells if cell.cell_type == "markdown" for span in _code_spans(cell.source)]
+    # an answer key (a written-answer cell, nbgrader "solution") is not in the student's notebook
+    shown = [
+        span
+        for cell in notebook.cells
+        if cell.cell_type == "markdown" and not cell.metadata.get("nbgrader", {}).get("solution")
+        for span in _code_spans(cell.source)
+    ]
     leaked = sorted(line for line in answers if any(line in span for span in shown))
     assert not leaked, f"{lesson} prints answer code outside a <details> hint: {leaked}"
 
