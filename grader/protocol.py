@@ -677,8 +677,8 @@ def encode_module(module: nn.Module, handle: int) -> dict:
         "t": "module",
         "id": handle,
         "type": type(module).__name__[:80],
-        "params": [[name[:MAX_NAME], encode_tensor(p.detach(), grad=False)] for name, p in module.named_parameters()],
-        "buffers": [[name[:MAX_NAME], encode_tensor(b.detach(), grad=False)] for name, b in module.named_buffers()],
+        "params": [[name, encode_tensor(p.detach(), grad=False)] for name, p in module.named_parameters()],
+        "buffers": [[name, encode_tensor(b.detach(), grad=False)] for name, b in module.named_buffers()],
         "training": bool(module.training),
     }
 
@@ -777,6 +777,10 @@ def rebuild_module(node: dict, call) -> RemoteModule:
         named.append(pairs)
     if len(named[0]) + len(named[1]) > MAX_ITEMS:
         raise BadReply("a network with too many parameters")
+    names = [name for group in named for name, _ in group]
+    if len(set(names)) != len(names):
+        # weights are set by name: a repeated name would leave some of the student's own values in place
+        raise BadReply("a network whose parameters and buffers do not have distinct names")
     return RemoteModule(
         call, handle, _opaque(node.get("type")).__class__.__name__, named[0], named[1], bool(node.get("training"))
     )

@@ -291,3 +291,17 @@ def test_a_network_description_that_is_not_one_is_a_bad_reply():
             rebuild_module(broken, call)
     with pytest.raises(BadReply, match="network where plain data"):
         rebuild_module(good, None)
+
+
+def test_a_network_whose_names_repeat_is_refused():
+    # weights are set by name in load_state_dict: a repeated name would leave some of the student's values in place
+    from grader.protocol import BadReply, rebuild_module
+
+    tensor = {"t": "tensor", "dtype": "float32", "shape": [1], "data": "AAAAAA=="}
+    for params, buffers in (
+        ([["w", tensor], ["w", tensor]], []),
+        ([["w", tensor]], [["w", tensor]]),
+    ):
+        node = {"t": "module", "id": 0, "type": "G", "params": params, "buffers": buffers, "training": True}
+        with pytest.raises(BadReply, match="distinct names"):
+            rebuild_module(node, lambda *args: None)

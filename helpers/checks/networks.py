@@ -52,15 +52,16 @@ def check_network(
         for index, (want, (param_name, param)) in enumerate(zip(expected, named)):
             if tuple(param.shape) != want:
                 raise GradingError(
-                    f"{name}: parameter {index + 1} ({param_name!r}) has shape {tuple(param.shape)}, the lesson's "
-                    f"network has {want} there ({_layer_of(want)}). Parameters in creation order: {got}."
+                    f"{name}: parameter {index + 1} ({param_name[:80]!r}) has shape {tuple(param.shape)}, the "
+                    f"lesson's network has {want} there ({_layer_of(want)}). Parameters in creation order: "
+                    f"{_few(got)}."
                 )
         if len(got) != len(expected):
             layers = ", ".join(_layer_of(s) for s in expected)
             which = "an extra" if len(got) > len(expected) else "a missing"
             raise GradingError(
                 f"{name} has {len(got)} parameter tensors, the lesson's network {len(expected)} ({layers}): "
-                f"{which} layer or bias. Parameters in creation order: {got}."
+                f"{which} layer or bias. Parameters in creation order: {_few(got)}."
             )
     if not inputs:
         return None
@@ -81,6 +82,11 @@ def check_network(
     return out
 
 
+def _few(shapes: list) -> str:
+    """The first shapes of a list, for a message that stays short whatever the network."""
+    return str(shapes[:8])[:-1] + (f", ... ({len(shapes)} in all)]" if len(shapes) > 8 else "]")
+
+
 def _layer_of(shape: tuple[int, ...]) -> str:
     """What a parameter of this shape is in a stack of linear layers: 'weight of Linear(a, b)' or 'bias of size b'."""
     if len(shape) == 2:
@@ -90,11 +96,19 @@ def _layer_of(shape: tuple[int, ...]) -> str:
     return f"a tensor of shape {shape}"
 
 
-def random_weights(net: nn.Module, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """New values for every parameter of ``net``, drawn from ``generator`` (the grader's, at grading time), by the
-    network's own names: load them with ``net.load_state_dict(..., strict=False)`` so the network runs on weights
-    that its code cannot know in advance."""
-    return {
-        name: (torch.rand(p.shape, generator=generator, dtype=torch.float64) * 0.6 - 0.3).to(p.dtype)
-        for name, p in net.named_parameters()
-    }
+def randomize_weights(net: nn.Module, generator: torch.Generator) -> list[torch.Tensor]:
+    """Overwrite every parameter of ``net``, in ``parameters()`` order (by position, not by name), with values drawn
+    from ``generator`` (the grader's, at grading time), so the network runs on weights its code cannot know in
+    advance. Returns the parameters' new values, in order.
+
+    Raises:
+        GradingError: two parameters are the same tensor (a weight shared by two layers), which the lesson's networks
+            never do.
+    """
+    params = list(net.parameters())
+    if len({id(p) for p in params}) != len(params):
+        raise GradingError("the network lists one parameter tensor twice: build each layer with its own weights")
+    with torch.no_grad():
+        for p in params:
+            p.copy_((torch.rand(p.shape, generator=generator, dtype=torch.float64) * 0.6 - 0.3).to(p.dtype))
+    return [p.detach().clone() for p in params]
