@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import ctypes
 import io
 import os
 import signal
@@ -98,6 +99,55 @@ def kill_strays() -> None:
                 os.kill(int(entry), signal.SIGKILL)
 
 
+def not_dumpable() -> None:
+    """Make the fork server non-dumpable (``PR_SET_DUMPABLE`` 0): a child running a student's code, same uid, can then
+    neither ptrace it nor open its pipes through ``/proc/<pid>/fd``."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # 4 = PR_SET_DUMPABLE
+
+
+def claims_exit(reply: bytes) -> bool:
+    """Whether a child's frame reads as an exit message (or would, to the grader: an exit status of a wrong type)."""
+    if len(reply) > protocol.MAX_REPLY:
+        return False  # the grader refuses it by its size before reading it
+    try:
+        return protocol.is_exit(protocol.decode_message(reply))
+    except protocol.BadReply as error:
+        return "exit status" in str(error)
+
+
+def relay(pid: int, read_exact, out, job_w: int, reply_r: int) -> None:
+    """Carry one exercise's frames between the grader and the child ``pid``, one reply per frame the grader sends,
+    until the child ends (or must: it is killed).
+
+    Only the fork server speaks for the worker: a frame from the child that claims the child has exited (a forged
+    :func:`grader.protocol.encode_exit`) ends the child instead of reaching the grader, and the fork server reports
+    the exit itself once the child is gone. So a child cannot outlive its exercise and answer for a later one.
+    """
+    to_child = os.fdopen(job_w, "wb", buffering=0)
+    from_child = os.fdopen(reply_r, "rb", buffering=0)
+    read_reply = protocol.stream_reader(from_child)
+    try:
+        frame = protocol.read_frame(read_exact, protocol.MAX_FRAME)  # the job
+        while frame is not None:
+            protocol.write_frame(to_child, frame)
+            reply = protocol.read_frame(read_reply, protocol.MAX_FRAME)
+            if reply is None:
+                return  # the child ended (after STOP, or its code ended it)
+            if claims_exit(reply):
+                raise protocol.BadReply("a child that claims to have exited")
+            protocol.write_frame(out, reply)  # anything else the grader judges (size, JSON, contents) itself
+            frame = protocol.read_frame(read_exact, protocol.MAX_FRAME)  # the next call, or STOP
+        os.kill(pid, signal.SIGKILL)  # the grader is gone
+    except (OSError, protocol.BadReply):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        for stream in (to_child, from_child):
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
 def main() -> None:
     inp = os.fdopen(os.dup(0), "rb", buffering=0)
     out = os.fdopen(os.dup(1), "wb", buffering=0)
@@ -119,17 +169,29 @@ def main() -> None:
         protocol.write_frame(out, protocol.encode_message(protocol.encode_ready(error)))
         return
     warm_up()
+    not_dumpable()
     protocol.write_frame(out, protocol.encode_message(protocol.encode_ready()))
     while True:
         command = protocol.read_frame(read_exact, protocol.MAX_FRAME)
         if command != protocol.FORK:
             return
+        job_r, job_w = os.pipe()  # fork server -> child
+        reply_r, reply_w = os.pipe()  # child -> fork server
         pid = os.fork()
         if pid == 0:
             try:
-                child(read_exact, out, base)
+                for fd in (job_w, reply_r, inp.fileno(), out.fileno()):
+                    os.close(fd)  # the grader's pipes belong to the fork server alone
+                child(
+                    protocol.stream_reader(os.fdopen(job_r, "rb", buffering=0)),
+                    os.fdopen(reply_w, "wb", buffering=0),
+                    base,
+                )
             finally:
                 os._exit(0)
+        os.close(job_r)
+        os.close(reply_w)
+        relay(pid, read_exact, out, job_w, reply_r)
         _, status = os.waitpid(pid, 0)
         if sandboxed:
             kill_strays()

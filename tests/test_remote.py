@@ -305,3 +305,27 @@ def test_a_network_whose_names_repeat_is_refused():
         node = {"t": "module", "id": 0, "type": "G", "params": params, "buffers": buffers, "training": True}
         with pytest.raises(BadReply, match="distinct names"):
             rebuild_module(node, lambda *args: None)
+
+
+FORGER = """
+import json, struct, sys, time
+
+
+def f(x):
+    frame = sys._getframe()
+    while frame is not None and "out" not in frame.f_locals:  # the child's own pipe, in grader.worker.child
+        frame = frame.f_back
+    payload = json.dumps({"exited": 0}).encode()
+    frame.f_locals["out"].write(struct.pack(">Q", len(payload)) + payload)
+    time.sleep(60)  # then stay alive, as if to answer for the next exercise
+"""
+
+
+def test_a_child_that_forges_its_exit_is_ended_and_the_next_exercise_is_graded(worker):
+    ex = exercise(worker, f=FORGER)
+    with pytest.raises(GradingError, match="ended the grading process"):
+        ex.call("f", (torch.ones(1),), {})
+    ex.close()
+    nxt = exercise(worker, g="def g(x):\n    return x * 2")
+    assert torch.equal(nxt.call("g", (torch.ones(2),), {}), torch.full((2,), 2.0))
+    nxt.close()
