@@ -73,7 +73,8 @@ def _functions(source: str) -> list[str]:
         tree = ast.parse(source)
     except SyntaxError:
         return []
-    return [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
+    # a class is an exercise's answer too: a network the student builds (lesson 3)
+    return [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
 
 
 def check_notebook(path: Path) -> tuple[list[str], dict[str, str]]:
@@ -112,7 +113,7 @@ def check_notebook(path: Path) -> tuple[list[str], dict[str, str]]:
                 problems.append(f"{where}: a solution code cell needs '### BEGIN SOLUTION' / '### END SOLUTION'")
             if gid not in _functions(cell.source):
                 problems.append(
-                    f"{where}: a solution cell's grade_id must be the function it defines "
+                    f"{where}: a solution cell's grade_id must be the function or class it defines "
                     f"({', '.join(_functions(cell.source)) or 'none'})"
                 )
             if has_solution:

@@ -103,7 +103,7 @@ def _exercise_functions(lesson):
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution") and cell.cell_type == "code":
             tree = ast.parse(cell.source)
-            names |= {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+            names |= {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
     return names
 
 
