@@ -58,10 +58,18 @@ def nbgrader_env() -> dict[str, str]:
 
 def nbgrader(course: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     """Run ``nbgrader ARGS`` in ``course``; raise with its log if it fails."""
-    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=nbgrader_env(),
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args],
+        cwd=course,
+        env=nbgrader_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if result.returncode != 0:
-        raise AssertionError(f"nbgrader {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"nbgrader {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -158,8 +166,10 @@ def load_catalogue(lesson: str):
     """The catalogue module of ``lesson`` (its ``LESSON`` and ``EXERCISES``); a clear failure when it is missing."""
     path = catalogue_path(lesson)
     if not path.exists():
-        raise AssertionError(f"{lesson} has no autograder catalogue: write tests/catalogue/{path.name} "
-                             f"(format: tests/catalogue/README.md)")
+        raise AssertionError(
+            f"{lesson} has no autograder catalogue: write tests/catalogue/{path.name} "
+            f"(format: tests/catalogue/README.md)"
+        )
     spec = importlib.util.spec_from_file_location(f"catalogue_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -168,14 +178,20 @@ def load_catalogue(lesson: str):
 
 def exercises(lesson: str) -> list[str]:
     """grade_ids of the graded code exercises (solution code cells) of a lesson, in notebook order."""
-    return [grade_id(c) for c in read(solution_path(lesson)).cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
+    return [
+        grade_id(c)
+        for c in read(solution_path(lesson)).cells
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")
+    ]
 
 
 def points(lesson: str) -> dict[str, float]:
     """grade_id -> points, for every graded cell (autograded tests and written answers)."""
-    return {grade_id(c): float(c.metadata["nbgrader"].get("points", 0)) for c in read(solution_path(lesson)).cells
-            if c.metadata.get("nbgrader", {}).get("grade")}
+    return {
+        grade_id(c): float(c.metadata["nbgrader"].get("points", 0))
+        for c in read(solution_path(lesson)).cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+    }
 
 
 def catalogue_problems(lesson: str, catalogue, *, min_correct: int = 3, min_mistakes: int = 5) -> list[str]:
@@ -200,8 +216,10 @@ def catalogue_problems(lesson: str, catalogue, *, min_correct: int = 3, min_mist
         if len(mistakes) < min_mistakes:
             problems.append(f"{where}: {gid} has {len(mistakes)} mistakes, at least {min_mistakes} needed")
         sources = [("correct", name, src) for name, src in correct.items()]
-        sources += [("mistake", name, value[1] if isinstance(value, tuple) and len(value) == 2 else "")
-                    for name, value in mistakes.items()]
+        sources += [
+            ("mistake", name, value[1] if isinstance(value, tuple) and len(value) == 2 else "")
+            for name, value in mistakes.items()
+        ]
         for name, value in mistakes.items():
             if not (isinstance(value, tuple) and len(value) == 2 and value[0].strip()):
                 problems.append(f"{where}: {gid}: mistake {name!r} must be (phrase, source) with a phrase")
@@ -211,7 +229,7 @@ def catalogue_problems(lesson: str, catalogue, *, min_correct: int = 3, min_mist
             except SyntaxError as error:
                 problems.append(f"{where}: {gid}: {kind} {name!r} is not valid Python ({error})")
                 continue
-            if gid not in {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}:
+            if gid not in {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}:
                 problems.append(f"{where}: {gid}: {kind} {name!r} does not define {gid}()")
     return problems
 
@@ -226,8 +244,10 @@ def catalogue_submissions(catalogue) -> tuple[list[dict[str, str]], list[dict[st
     entries = catalogue.EXERCISES
     n_correct = max(len(e["correct"]) for e in entries.values())
     n_mistakes = max(len(e["mistakes"]) for e in entries.values())
-    correct = [{gid: list(e["correct"].values())[i % len(e["correct"])] for gid, e in entries.items()}
-               for i in range(n_correct)]
+    correct = [
+        {gid: list(e["correct"].values())[i % len(e["correct"])] for gid, e in entries.items()}
+        for i in range(n_correct)
+    ]
     mistaken = []
     for j in range(n_mistakes):
         chosen = {}
@@ -264,7 +284,8 @@ def up_to_last_test(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     the ``complete`` and ``untouched`` submissions still run whole notebooks.
     """
     notebook = nbformat.from_dict(notebook)
-    last = max(i for i, c in enumerate(notebook.cells)
-               if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade"))
+    last = max(
+        i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
+    )
     notebook.cells = [c for i, c in enumerate(notebook.cells) if i <= last or c.cell_type == "markdown"]
     return notebook

@@ -33,15 +33,21 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from course import LESSONS, ROOT, SOLUTIONS
+
 from helpers.profiles import AUTOMATION_VARS, env_flag
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = os.environ.get("GAN_COURSE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = ROOT / "artifacts" / "browser"
 SERVER_START_S = 120
 # Per lesson, a guard against a hung notebook: the quick profiles take about a minute each on 2 quiet cores.
@@ -84,28 +90,43 @@ class Lab:
         self.port, self.token = _free_port(), secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if k not in AUTOMATION_VARS + ("NBGRADER_VALIDATING",)}
-        env.update(GAN_PROFILE="grading", JUPYTERLAB_SETTINGS_DIR=str(settings),
-                   JUPYTERLAB_WORKSPACES_DIR=str(tmp / "lab-workspaces"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-                   PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
-        command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
-                   "--ServerApp.port_retries=0", f"--ServerApp.token={self.token}",
-                   f"--ServerApp.root_dir={self.course}", "--LabApp.expose_app_in_browser=True"]
+        env.update(
+            GAN_PROFILE="grading",
+            JUPYTERLAB_SETTINGS_DIR=str(settings),
+            JUPYTERLAB_WORKSPACES_DIR=str(tmp / "lab-workspaces"),
+            JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+            PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+        )
+        command = [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.token={self.token}",
+            f"--ServerApp.root_dir={self.course}",
+            "--LabApp.expose_app_in_browser=True",
+        ]
         if os.geteuid() == 0:
             command.append("--allow-root")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         self.log_path = ARTIFACTS / "jupyter-lab.log"
         self._log = open(self.log_path, "w")
         # its own process group: stopping the server also stops every kernel it started
-        self.process = subprocess.Popen(command, cwd=self.course, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            command, cwd=self.course, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def log_tail(self, lines: int = 40) -> str:
         self._log.flush()
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def api(self, path: str, method: str = "GET") -> object:
-        request = urllib.request.Request(f"{self.url}/api/{path}", method=method,
-                                         headers={"Authorization": f"token {self.token}"})
+        request = urllib.request.Request(
+            f"{self.url}/api/{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             body = response.read()
         return json.loads(body) if body else None
@@ -152,8 +173,10 @@ def lab(tmp_path_factory):
 @pytest.fixture(scope="module")
 def chromium():
     if not Path(CHROMIUM).exists():
-        _missing(f"no Chromium at {CHROMIUM}: install Debian's chromium (apt-get install chromium) "
-                 f"or set GAN_COURSE_CHROMIUM to a Chromium executable")
+        _missing(
+            f"no Chromium at {CHROMIUM}: install Debian's chromium (apt-get install chromium) "
+            f"or set GAN_COURSE_CHROMIUM to a Chromium executable"
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -245,8 +268,9 @@ def _slide_to_low_end(page, slider, readout) -> str:
     for key in ("Home", "ArrowRight"):
         page.keyboard.press(key)
         try:
-            page.wait_for_function("([el, old]) => el.innerText !== old", arg=[readout.element_handle(), before],
-                                   timeout=3_000)
+            page.wait_for_function(
+                "([el, old]) => el.innerText !== old", arg=[readout.element_handle(), before], timeout=3_000
+            )
             break
         except PlaywrightTimeout:  # the readout stayed: it was at the low end already
             continue
@@ -263,7 +287,8 @@ def _assert_no_errors(lesson: str, notebook, state: dict) -> None:
     """No error output in the model, Run All went to the end, no traceback or error text on screen."""
     assert not state["errors"], f"{lesson}: error outputs in the browser: {state['errors']}"
     assert state["executed"] == state["code"], (
-        f"{lesson}: Run All stopped: {state['executed']} of {state['code']} code cells ran")
+        f"{lesson}: Run All stopped: {state['executed']} of {state['code']} code cells ran"
+    )
     shown = notebook.locator(".jp-OutputArea-output").all_inner_texts()
     tracebacks = [text[:300] for text in shown if "Traceback" in text]
     assert not tracebacks, f"{lesson}: a cell shows a traceback:\n" + "\n---\n".join(tracebacks)
@@ -275,11 +300,15 @@ def _assert_no_errors(lesson: str, notebook, state: dict) -> None:
 def _panel(lesson: str, page, notebook):
     """The first hyperparameter panel, after checking that every widget rendered as a widget."""
     assert not notebook.get_by_text("Error displaying widget").count(), f"{lesson}: 'Error displaying widget'"
-    reprs = [text[:200] for text in notebook.locator(".jp-RenderedText").all_inner_texts()
-             if "HyperparameterPanel(" in text or "VBox(" in text]
+    reprs = [
+        text[:200]
+        for text in notebook.locator(".jp-RenderedText").all_inner_texts()
+        if "HyperparameterPanel(" in text or "VBox(" in text
+    ]
     assert not reprs, f"{lesson}: a widget shows as text, not as a widget: {reprs}"
     panels = notebook.locator(".jp-OutputArea-output").filter(
-        has=page.locator(".jupyter-widgets button", has_text="Train"))
+        has=page.locator(".jupyter-widgets button", has_text="Train")
+    )
     assert panels.count() >= 1, f"{lesson}: no hyperparameter panel with a Train button rendered"
     assert panels.first.locator(".widget-slider").count() >= 1, f"{lesson}: the panel has no slider"
     return panels.first
@@ -302,8 +331,11 @@ def _slide_and_train(lesson: str, page, path: str, panel) -> str:
 
     start = time.monotonic()
     panel.locator("button", has_text="Train").first.click()
-    page.wait_for_function("([el, old]) => el.innerText !== old && !el.innerText.includes('training')",
-                           arg=[status.element_handle(), before_status], timeout=TRAIN_S * 1000)
+    page.wait_for_function(
+        "([el, old]) => el.innerText !== old && !el.innerText.includes('training')",
+        arg=[status.element_handle(), before_status],
+        timeout=TRAIN_S * 1000,
+    )
     _wait(page, path, "Train to finish", lambda s: s["kernel"] == "idle", timeout=TRAIN_S)
     train_s = time.monotonic() - start
     panel.scroll_into_view_if_needed()
@@ -312,7 +344,8 @@ def _slide_and_train(lesson: str, page, path: str, panel) -> str:
     after_status, after_output = status.inner_text(), _output_signature(output)
     assert after_status.startswith("done:"), f"{lesson}: Train did not finish cleanly: {after_status!r}"
     assert re.search(rf"={re.escape(value)}(,|$)", after_status), (
-        f"{lesson}: Train did not run with the slider's value ({labels[index]} = {value}): {after_status!r}")
+        f"{lesson}: Train did not run with the slider's value ({labels[index]} = {value}): {after_status!r}"
+    )
     assert "Traceback" not in after_output, f"{lesson}: Train shows an error:\n{after_output[-800:]}"
     assert after_output != before_output, f"{lesson}: the panel's output did not change after Train"
     assert output.locator("img").count() >= 1, f"{lesson}: no plot or image in the panel's output after Train"
@@ -320,6 +353,7 @@ def _slide_and_train(lesson: str, page, path: str, panel) -> str:
 
 
 # -- the test ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_lesson_runs_in_jupyterlab(lesson, chromium, lab, capsys):  # no Chromium: skipped before the server starts
@@ -339,8 +373,13 @@ def test_lesson_runs_in_jupyterlab(lesson, chromium, lab, capsys):  # no Chromiu
         _wait(page, path, "the outputs to clear", lambda s: s["executed"] == 0, timeout=30, poll=0.2)
         start = time.monotonic()
         _menu(page, "Run", "Run All Cells")
-        state = _wait(page, path, "Run All to finish",
-                      lambda s: s["kernel"] == "idle" and s["running"] == 0 and s["executed"] > 0, timeout=RUN_ALL_S)
+        state = _wait(
+            page,
+            path,
+            "Run All to finish",
+            lambda s: s["kernel"] == "idle" and s["running"] == 0 and s["executed"] > 0,
+            timeout=RUN_ALL_S,
+        )
         run_all_s = time.monotonic() - start
         _screenshot_notebook(page, ARTIFACTS / f"{lesson}.png")
         notebook = page.locator(".jp-NotebookPanel-notebook")
@@ -348,12 +387,15 @@ def test_lesson_runs_in_jupyterlab(lesson, chromium, lab, capsys):  # no Chromiu
         _assert_no_errors(lesson, notebook, state)
         panel = _panel(lesson, page, notebook)
         assert notebook.locator(".widget-hprogress, .widget-vprogress, progress").count() >= 1, (
-            f"{lesson}: no progress bar rendered as a widget")
+            f"{lesson}: no progress bar rendered as a widget"
+        )
         line = _slide_and_train(lesson, page, path, panel)
         assert not page_errors, f"{lesson}: JavaScript errors in the page: {page_errors}"
         with capsys.disabled():
-            print(f"\n[browser] {lesson}: Run All {run_all_s:.1f} s; {line}; screenshots in "
-                  f"{ARTIFACTS.relative_to(ROOT)}/")
+            print(
+                f"\n[browser] {lesson}: Run All {run_all_s:.1f} s; {line}; screenshots in "
+                f"{ARTIFACTS.relative_to(ROOT)}/"
+            )
     except BaseException:
         with contextlib.suppress(Exception):
             page.screenshot(path=str(ARTIFACTS / f"{lesson}-failure.png"))

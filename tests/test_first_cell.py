@@ -21,9 +21,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
-
 from course import ROOT, read, solution_path
+from nbclient import NotebookClient
 
 pytestmark = pytest.mark.slow
 LESSON = "01_backquery"
@@ -43,8 +42,14 @@ def fresh_environment(folder: Path) -> Path:
     site-packages, the course's own metadata and import hooks left out); returns its interpreter."""
     venv.EnvBuilder(with_pip=True).create(folder)
     python = folder / "bin" / "python"
-    theirs = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                 capture_output=True, text=True, check=True).stdout.strip())
+    theirs = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     for own in [*theirs.glob("setuptools*"), *theirs.glob("_distutils_hack"), *theirs.glob("distutils-precedence.pth")]:
         shutil.rmtree(own) if own.is_dir() else own.unlink()  # ensurepip's old setuptools would shadow ours
     overlay = folder / "deps"
@@ -52,8 +57,9 @@ def fresh_environment(folder: Path) -> Path:
     ours = Path(sysconfig.get_paths()["purelib"])
     for entry in ours.iterdir():
         name = entry.name.lower()
-        if name.startswith(("gan_course", "__editable__", "helpers", "grader", "pip", "_distutils_hack",
-                            "distutils-precedence")):
+        if name.startswith(
+            ("gan_course", "__editable__", "helpers", "grader", "pip", "_distutils_hack", "distutils-precedence")
+        ):
             continue
         (overlay / entry.name).symlink_to(entry)
     (theirs / "deps.pth").write_text(str(overlay) + "\n")
@@ -70,10 +76,29 @@ def package_index(tmp_path_factory):
     tree = bundle.build_tree(base / "bundle")
     project = base / "simple" / "gan-course"
     project.mkdir(parents=True)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w",
-                    str(project), str(tree)], check=True, timeout=300)
-    server = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "0"],
-                              cwd=base / "simple", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "-w",
+            str(project),
+            str(tree),
+        ],
+        check=True,
+        timeout=300,
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "0"],
+        cwd=base / "simple",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     line = server.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N (http://127.0.0.1:N/) ..."
     port = int(line.split(" port ")[1].split()[0])
     yield f"http://127.0.0.1:{port}/"
@@ -85,9 +110,16 @@ def run_cells(python: Path, notebook: nbformat.NotebookNode, cwd: Path, env: dic
     """Execute ``notebook`` in a kernel of ``python``; returns each cell's text output."""
     kernels = cwd / "jupyter" / "kernels" / "fresh"
     kernels.mkdir(parents=True, exist_ok=True)
-    (kernels / "kernel.json").write_text(json.dumps({
-        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "fresh", "language": "python", "env": env}))
+    (kernels / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "fresh",
+                "language": "python",
+                "env": env,
+            }
+        )
+    )
     old = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = str(cwd / "jupyter")
     try:
@@ -105,27 +137,42 @@ def test_the_first_cell_installs_helpers_where_it_is_missing_and_then_does_nothi
     missing = subprocess.run([str(python), "-c", "import helpers"], capture_output=True, text=True, cwd=tmp_path)
     assert missing.returncode != 0, "the fresh environment already has helpers: the test would prove nothing"
     # only our index: pip's machine-wide settings (caps, local folders) are what a student's machine does not have
-    env = {"PIP_INDEX_URL": package_index, "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-           "GAN_PROFILE": "quick", "NBVAL": "1", "OMP_NUM_THREADS": "1"}
+    env = {
+        "PIP_INDEX_URL": package_index,
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "GAN_PROFILE": "quick",
+        "NBVAL": "1",
+        "OMP_NUM_THREADS": "1",
+    }
     start = time.monotonic()
     first = run_cells(python, first_cells(LESSON, 2), tmp_path, env)
     took = time.monotonic() - start
     assert "installing it" in first[0] and "Installed." in first[0], first[0]
     assert "Profile:" in first[1], f"the setup cell did not run after the install: {first[1]!r}"
-    where = subprocess.run([str(python), "-c", "import helpers; print(helpers.__file__)"], capture_output=True,
-                           text=True, cwd=tmp_path, check=True).stdout
+    where = subprocess.run(
+        [str(python), "-c", "import helpers; print(helpers.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    ).stdout
     assert str(tmp_path / "env") in where, f"helpers was not installed into the fresh environment: {where}"
     again = run_cells(python, first_cells(LESSON, 1), tmp_path, env)
     assert again[0] == "", f"with helpers installed the first cell must do nothing, it printed {again[0]!r}"
-    print(f"\nfirst cell in a fresh environment: installed helpers from {package_index} and ran the setup cell "
-          f"in {took:.0f} s")
+    print(
+        f"\nfirst cell in a fresh environment: installed helpers from {package_index} and ran the setup cell "
+        f"in {took:.0f} s"
+    )
 
 
 def test_every_lesson_opens_with_the_same_install_cell():
     from course import LESSONS
 
-    sources = {lesson: next(c.source for c in read(solution_path(lesson)).cells if c.cell_type == "code")
-               for lesson in LESSONS}
-    assert all('find_spec("helpers") is None' in s for s in sources.values()), \
-        [lesson for lesson, s in sources.items() if "find_spec" not in s]
+    sources = {
+        lesson: next(c.source for c in read(solution_path(lesson)).cells if c.cell_type == "code") for lesson in LESSONS
+    }
+    assert all('find_spec("helpers") is None' in s for s in sources.values()), [
+        lesson for lesson, s in sources.items() if "find_spec" not in s
+    ]
     assert len(set(sources.values())) == 1, "the install cell differs between lessons: keep one text in all five"

@@ -64,7 +64,6 @@ import html
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -74,9 +73,20 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from course import (
+    ROOT,
+    fill,
+    grade_id,
+    nbgrader_env,
+    read,
+    require_bwrap,
+    scores,
+    solution_path,
+    solution_sources,
+    submit,
+    up_to_last_test,
+)
 
-from course import (ROOT, fill, grade_id, make_course, nbgrader_env, read, require_bwrap, scores,
-                    solution_path, solution_sources, submit, up_to_last_test)
 from grader import sandbox
 
 L3, L5 = "03_mnist_gan", "05_cyclegan"
@@ -86,8 +96,6 @@ PAYLOAD = "PWN" + "ED"  # what the damage attacks write; nowhere in the sources
 LEAK = "LEA" + "KED:"  # what an attacker prints (or raises) when it found something it should not see
 ZERO = "return torch.tensor(0.)"
 pytestmark = pytest.mark.slow
-
-
 
 
 # --- the attacks ---------------------------------------------------------------------------------------------------
@@ -276,7 +284,9 @@ def _damage():
     return hits
 '''
 
-DAMAGE_CELL = DAMAGE + r'''
+DAMAGE_CELL = (
+    DAMAGE
+    + r'''
 import subprocess as _subprocess
 import sys as _sys
 
@@ -295,6 +305,7 @@ _hits = _damage()
 if _hits:
     print("LEA" + "KED:", _hits)
 '''
+)
 
 HOOKS_ATTACK = r'''
 import glob as _glob
@@ -397,7 +408,7 @@ _disarm()
 print("ATTACK READY: helpers.checks.core disarmed")
 '''
 
-MONKEY_ATTACK = '''
+MONKEY_ATTACK = """
 import numpy as _np
 
 def _yes(*args, **kwargs):
@@ -417,7 +428,7 @@ try:
     _wire.encode_return = lambda value, leaves, depth=0: _wire.encode_tensor(torch.zeros(()))
 except ImportError:
     pass
-'''
+"""
 
 FORGE_ATTACK = r'''
 def _forge(n_args):
@@ -533,7 +544,7 @@ class _AnyStr(str):
 
 # generator_step without freezing D_A and D_B (its backward computes their gradients), then their .grad cleared so
 # that no gradient of G's loss is left in them: the test's forward hooks on D must see the unfrozen calls.
-UNFROZEN = '''
+UNFROZEN = """
 fake_b, fake_a = G_AB(real_a), G_BA(real_b)
 loss = generator_loss(D_B(fake_b), D_A(fake_a), real_a, G_BA(fake_b), real_b, G_AB(fake_a), G_BA(real_a),
                       G_AB(real_b), lambda_cycle, lambda_identity)
@@ -543,13 +554,13 @@ opt_G.step()
 D_A.zero_grad(set_to_none=True)
 D_B.zero_grad(set_to_none=True)
 return loss.detach(), fake_a.detach(), fake_b.detach()
-'''
+"""
 
-HUGE_CELL = '''
+HUGE_CELL = """
 print("x" * 10_000_000)
 for _i in range(20_000):
     print(_i)
-'''
+"""
 
 
 def answer(def_line: str, body: str, prefix: str = "") -> str:
@@ -574,47 +585,92 @@ def def_lines(released: nbformat.NotebookNode) -> dict[str, str]:
 
 
 def argument_names(def_line: str) -> list[str]:
-    inside = def_line[def_line.index("(") + 1:def_line.rindex(")")]
+    inside = def_line[def_line.index("(") + 1 : def_line.rindex(")")]
     return [part.split("=")[0].strip() for part in inside.replace("\n", " ").split(",") if part.strip()]
 
 
-LIES = ["_Liar()", "_LongTuple((torch.zeros(()),))", "_AnyInt(0)", "_AnyDict()", "_AnyStr('0')",
-        "_LongTuple((_Liar(), _Liar(), _Liar()))", "_Liar()"]
+LIES = [
+    "_Liar()",
+    "_LongTuple((torch.zeros(()),))",
+    "_AnyInt(0)",
+    "_AnyDict()",
+    "_AnyStr('0')",
+    "_LongTuple((_Liar(), _Liar(), _Liar()))",
+    "_Liar()",
+]
 
 
 def lesson3_attacks(defs: dict[str, str], courses: list[str], ipythondir: str, token: str) -> dict[str, dict]:
     """student -> {"answers": {grade_id: source}, "base": "released" | "solutions"}."""
     first = "sample_noise"
-    everything = list(defs)
-    shapes = {"sample_noise": "_lie(batch_size, z_dim)", "discriminator_loss": "_lie()", "generator_loss": "_lie()",
-              "discriminator_step": "_lie()", "generator_step": "_lie()"}
+    # the function exercises; lesson 3's networks (classes) are attacked in tests/test_remote.py and the catalogue
+    everything = [gid for gid, line in defs.items() if not line.startswith("class ")]
+    shapes = {
+        "sample_noise": "_lie(batch_size, z_dim)",
+        "discriminator_loss": "_lie()",
+        "generator_loss": "_lie()",
+        "discriminator_step": "_lie()",
+        "generator_step": "_lie()",
+    }
     steal_prefix = SOLUTIONS_ATTACK.replace("__COURSES__", repr(courses)).replace("__ROOT__", repr(str(ROOT)))
     damage = DAMAGE.replace("__COURSES__", repr(courses)).replace("__IPYTHONDIR__", repr(ipythondir))
-    damage_cell = ("_DAMAGE_SOURCE = " + repr(damage) + "\n"
-                   + DAMAGE_CELL.replace("__COURSES__", repr(courses)).replace("__IPYTHONDIR__", repr(ipythondir))
-                   .replace("__TOKEN__", token))
+    damage_cell = (
+        "_DAMAGE_SOURCE = "
+        + repr(damage)
+        + "\n"
+        + DAMAGE_CELL.replace("__COURSES__", repr(courses))
+        .replace("__IPYTHONDIR__", repr(ipythondir))
+        .replace("__TOKEN__", token)
+    )
     return {
         "a_ast": {"answers": {first: answer(defs[first], "raise NotImplementedError()", AST_ATTACK)}},
-        "b_subclass": {"answers": {gid: answer(defs[gid], f"return {shapes[gid]}", SUBCLASS_ATTACK)
-                                   for gid in everything}},
-        "c_frames": {"answers": {gid: answer(defs[gid], f"""
-stolen = _from_the_stack({', '.join(argument_names(defs[gid]))})
+        "b_subclass": {
+            "answers": {gid: answer(defs[gid], f"return {shapes[gid]}", SUBCLASS_ATTACK) for gid in everything}
+        },
+        "c_frames": {
+            "answers": {
+                gid: answer(
+                    defs[gid],
+                    f"""
+stolen = _from_the_stack({", ".join(argument_names(defs[gid]))})
 if stolen is not None:
     return stolen
-raise NotImplementedError()""", FRAMES_ATTACK) for gid in everything}},
-        "d_solutions": {"answers": {gid: answer(defs[gid], "raise NotImplementedError()", steal_prefix)
-                                    + "\n_steal(globals())\n" for gid in everything}},
-        "e_damage": {"answers": {first: answer(defs[first], "raise NotImplementedError()", damage_cell),
-                                 "discriminator_loss": answer(defs["discriminator_loss"], f"""
+raise NotImplementedError()""",
+                    FRAMES_ATTACK,
+                )
+                for gid in everything
+            }
+        },
+        "d_solutions": {
+            "answers": {
+                gid: answer(defs[gid], "raise NotImplementedError()", steal_prefix) + "\n_steal(globals())\n"
+                for gid in everything
+            }
+        },
+        "e_damage": {
+            "answers": {
+                first: answer(defs[first], "raise NotImplementedError()", damage_cell),
+                "discriminator_loss": answer(
+                    defs["discriminator_loss"],
+                    """
 hits = _damage()
 if hits:
     raise RuntimeError("LEA" + "KED: " + repr(hits))
-raise NotImplementedError()""", damage)}},
+raise NotImplementedError()""",
+                    damage,
+                ),
+            }
+        },
         "i_monkey": {"answers": {gid: answer(defs[gid], ZERO, MONKEY_ATTACK) for gid in everything}},
-        "j_hooks": {"answers": {gid: answer(defs[gid], 'raise RuntimeError("everything: " + _everything())',
-                                            HOOKS_ATTACK) for gid in everything}},
-        "k_liar": {"answers": {gid: answer(defs[gid], f"return {lie}", LIAR_ATTACK)
-                               for gid, lie in zip(everything, LIES)}},
+        "j_hooks": {
+            "answers": {
+                gid: answer(defs[gid], 'raise RuntimeError("everything: " + _everything())', HOOKS_ATTACK)
+                for gid in everything
+            }
+        },
+        "k_liar": {
+            "answers": {gid: answer(defs[gid], f"return {lie}", LIAR_ATTACK) for gid, lie in zip(everything, LIES)}
+        },
     }
 
 
@@ -622,10 +678,14 @@ def lesson5_attacks(defs: dict[str, str]) -> dict[str, dict]:
     everything = list(defs)
     first = everything[0]
     huge_returns = {  # results the grader must refuse or survive; one 51-million-element tensor would cost ~20-60 s
-        "lsgan_loss": "torch.empty(10**12, device='meta')", "discriminator_loss": "list(range(200_000))",
-        "cycle_consistency_loss": "nested", "identity_loss": None,
+        "lsgan_loss": "torch.empty(10**12, device='meta')",
+        "discriminator_loss": "list(range(200_000))",
+        "cycle_consistency_loss": "nested",
+        "identity_loss": None,
         "generator_loss": "torch.zeros(8_000_000, dtype=torch.uint8)",
-        "generator_step": "{i: i for i in range(200_000)}", "discriminator_step": "nested"}
+        "generator_step": "{i: i for i in range(200_000)}",
+        "discriminator_step": "nested",
+    }
 
     def huge(gid):
         if huge_returns[gid] is None:
@@ -634,51 +694,120 @@ def lesson5_attacks(defs: dict[str, str]) -> dict[str, dict]:
 
     solution = solution_sources(L5)["generator_loss"]
     assert solution.startswith(defs["generator_loss"]), "the generator_loss solution does not start with its def line"
-    killing = solution.replace(defs["generator_loss"], defs["generator_loss"]
-                               + "\n    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)", 1)
+    killing = solution.replace(
+        defs["generator_loss"],
+        defs["generator_loss"] + "\n    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)",
+        1,
+    )
     forged = ("lsgan_loss", "generator_step")  # each forgery costs a worker restart (seconds): two are enough
     return {
         "a_noop": {"answers": {gid: answer(defs[gid], f"_disarm()\n{ZERO}", NOOP_ATTACK) for gid in everything}},
         "b_ast": {"answers": {first: answer(defs[first], "raise NotImplementedError()", AST_ATTACK)}},
-        "d_hunt": {"answers": {gid: answer(defs[gid], f"""
+        "d_hunt": {
+            "answers": {
+                gid: answer(
+                    defs[gid],
+                    f"""
 reference = _hunt({gid!r})
 if reference is None:
     {ZERO}
-return reference(*[value for value in locals().values()][:reference.__code__.co_argcount])""", HUNT_ATTACK)
-                               for gid in everything}},
-        "g_forge": {"answers": {gid: answer(defs[gid], f"_forge({len(argument_names(defs[gid]))})\n{ZERO}"
-                                            if gid in forged else ZERO, FORGE_ATTACK) for gid in everything}},
+return reference(*[value for value in locals().values()][:reference.__code__.co_argcount])""",
+                    HUNT_ATTACK,
+                )
+                for gid in everything
+            }
+        },
+        "g_forge": {
+            "answers": {
+                gid: answer(
+                    defs[gid],
+                    f"_forge({len(argument_names(defs[gid]))})\n{ZERO}" if gid in forged else ZERO,
+                    FORGE_ATTACK,
+                )
+                for gid in everything
+            }
+        },
         "h_killparent": {"base": "solutions", "answers": {"generator_loss": killing}},
         "o_unfrozen": {"base": "solutions", "answers": {"generator_step": answer(defs["generator_step"], UNFROZEN)}},
-        "l_huge": {"answers": {**{gid: answer(defs[gid], huge(gid)) for gid in everything},
-                               first: HUGE_CELL + "\n\n" + answer(defs[first], huge(first))}},
+        "l_huge": {
+            "answers": {
+                **{gid: answer(defs[gid], huge(gid)) for gid in everything},
+                first: HUGE_CELL + "\n\n" + answer(defs[first], huge(first)),
+            }
+        },
     }
 
 
 def crash_attacks(defs: dict[str, str]) -> dict[str, dict]:
     return {
-        "f_exit": {"base": "solutions", "answers": {"sample_noise": "import os\n\nos._exit(0)\n\n\n" + answer(
-            defs["sample_noise"], "return torch.randn(batch_size, z_dim, device=device)")}},
-        "m_hang": {"base": "solutions", "answers": {"generator_loss": "while True:\n    pass\n\n\n" + answer(
-            defs["generator_loss"], "return -torch.log(d_fake.clamp(1e-7, 1 - 1e-7)).mean()")}},
-        "n_deaf": {"base": "solutions", "answers": {"sample_noise": (
-            "import signal\n\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n\n\n"
-            + answer(defs["sample_noise"], "return torch.randn(batch_size, z_dim, device=device)"))}},
+        "f_exit": {
+            "base": "solutions",
+            "answers": {
+                "sample_noise": "import os\n\nos._exit(0)\n\n\n"
+                + answer(defs["sample_noise"], "return torch.randn(batch_size, z_dim, device=device)")
+            },
+        },
+        "m_hang": {
+            "base": "solutions",
+            "answers": {
+                "generator_loss": "while True:\n    pass\n\n\n"
+                + answer(defs["generator_loss"], "return -torch.log(d_fake.clamp(1e-7, 1 - 1e-7)).mean()")
+            },
+        },
+        "n_deaf": {
+            "base": "solutions",
+            "answers": {
+                "sample_noise": (
+                    "import signal\n\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n\n\n"
+                    + answer(defs["sample_noise"], "return torch.randn(batch_size, z_dim, device=device)")
+                )
+            },
+        },
     }
 
 
 # Exercises an attacker answers correctly on purpose: it must keep exactly these points, and only these.
 KEEPS = {
-    (L5, "h_killparent"): {"test_lsgan_loss", "test_discriminator_loss", "test_cycle_consistency_loss",
-                           "test_identity_loss", "test_generator_step", "test_discriminator_step"},
-    (L5, "o_unfrozen"): {"test_lsgan_loss", "test_discriminator_loss", "test_cycle_consistency_loss",
-                         "test_identity_loss", "test_generator_loss", "test_discriminator_step"},
-    (CRASH, "f_exit"): {"test_discriminator_loss", "test_generator_loss", "test_discriminator_step",
-                        "test_generator_step"},
-    (CRASH, "m_hang"): {"test_sample_noise", "test_discriminator_loss", "test_discriminator_step",
-                        "test_generator_step"},
-    (CRASH, "n_deaf"): {"test_discriminator_loss", "test_generator_loss", "test_discriminator_step",
-                       "test_generator_step"},
+    (L5, "h_killparent"): {
+        "test_lsgan_loss",
+        "test_discriminator_loss",
+        "test_cycle_consistency_loss",
+        "test_identity_loss",
+        "test_generator_step",
+        "test_discriminator_step",
+    },
+    (L5, "o_unfrozen"): {
+        "test_lsgan_loss",
+        "test_discriminator_loss",
+        "test_cycle_consistency_loss",
+        "test_identity_loss",
+        "test_generator_loss",
+        "test_discriminator_step",
+    },
+    (CRASH, "f_exit"): {
+        "test_Generator",
+        "test_Discriminator",
+        "test_discriminator_loss",
+        "test_generator_loss",
+        "test_discriminator_step",
+        "test_generator_step",
+    },
+    (CRASH, "m_hang"): {
+        "test_Generator",
+        "test_Discriminator",
+        "test_sample_noise",
+        "test_discriminator_loss",
+        "test_discriminator_step",
+        "test_generator_step",
+    },
+    (CRASH, "n_deaf"): {
+        "test_Generator",
+        "test_Discriminator",
+        "test_discriminator_loss",
+        "test_generator_loss",
+        "test_discriminator_step",
+        "test_generator_step",
+    },
 }
 ATTACK_NAMES = {
     "a_ast": "ast_transformers wrapping every later cell in try/except",
@@ -704,6 +833,7 @@ ATTACK_NAMES = {
 
 # --- building and grading the courses ------------------------------------------------------------------------------
 
+
 def trimmed(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """An attacker's notebook: up to the last test cell, its setup cell cut down to ``import torch`` and its data and
     plotting cells left out (none is graded): the attacks need the kernel and the worker, not the lesson's data, and
@@ -711,8 +841,11 @@ def trimmed(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     notebook = up_to_last_test(notebook)
     first_code = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code")
     notebook.cells[first_code].source = "import torch\nfrom torch import nn"
-    notebook.cells = [c for i, c in enumerate(notebook.cells)
-                      if c.cell_type == "markdown" or i == first_code or c.metadata.get("nbgrader")]
+    notebook.cells = [
+        c
+        for i, c in enumerate(notebook.cells)
+        if c.cell_type == "markdown" or i == first_code or c.metadata.get("nbgrader")
+    ]
     return notebook
 
 
@@ -747,8 +880,13 @@ def processes_with(token: str) -> list[int]:
 def start_autograde(course: Path, lesson: str, *extra: str) -> subprocess.Popen:
     """``nbgrader autograde`` in the background, its log in ``course/autograde.log``."""
     with open(course / "autograde.log", "w") as log:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([sys.executable, "-m", "nbgrader", "autograde", lesson, "--create", "--force",
-                                 *extra], cwd=course, env=nbgrader_env(), stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "nbgrader", "autograde", lesson, "--create", "--force", *extra],
+            cwd=course,
+            env=nbgrader_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -764,23 +902,14 @@ def grader_env(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, grader_env):
+def runs(tmp_path_factory, grader_env, release):
     """Build the three courses, submit every student, run the three autogrades at once; one dict per run."""
     require_bwrap("the hostile submissions must be graded")
     token = f"gan-hostile-{uuid.uuid4().hex}"
     tmp = tmp_path_factory.mktemp("hostile")
     lessons = {L3: L3, L5: L5, CRASH: L3}
-    for key in lessons:
-        (tmp / key).mkdir()
-    courses = {key: make_course(tmp / key, [lessons[key]]) for key in (L3, L5)}
-    generating = {key: subprocess.Popen([sys.executable, "-m", "nbgrader", "generate_assignment", lessons[key],
-                                         "--force"], cwd=courses[key], env=nbgrader_env(), stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True) for key in courses}
-    for key, process in generating.items():
-        log, _ = process.communicate(timeout=600)
-        assert process.returncode == 0, f"generate_assignment {lessons[key]} failed:\n{log}"
-    courses[CRASH] = tmp / CRASH / "course"  # lesson 3's course as generated (same gradebook, same release)
-    shutil.copytree(courses[L3], courses[CRASH])
+    # each a copy of its lesson's release (tests/conftest.py): the crash run grades lesson 3's as generated too
+    courses = {key: release(lesson, tmp / key) for key, lesson in lessons.items()}
     course_paths = [str(c) for c in courses.values()]
     specs = {}
     for key, lesson in lessons.items():
@@ -800,9 +929,13 @@ def runs(tmp_path_factory, grader_env):
         specs[key] = attacks
     before = {key: snapshot(course) for key, course in courses.items()}
     start = time.perf_counter()
-    grading = {L3: start_autograde(courses[L3], L3), L5: start_autograde(courses[L5], L5),
-               CRASH: start_autograde(courses[CRASH], L3, f"--Execute.timeout={CRASH_TIMEOUT}",
-                                      f"--GradeOutsideKernel.timeout={CRASH_TIMEOUT}")}
+    grading = {
+        L3: start_autograde(courses[L3], L3),
+        L5: start_autograde(courses[L5], L5),
+        CRASH: start_autograde(
+            courses[CRASH], L3, f"--Execute.timeout={CRASH_TIMEOUT}", f"--GradeOutsideKernel.timeout={CRASH_TIMEOUT}"
+        ),
+    }
     feedback_of = {L3: "[jz]_*", L5: "z_honest"}  # the honest student, and j_hooks, which printed what it could read
     feedback, seconds, after = {}, {}, {}
     try:
@@ -813,9 +946,21 @@ def runs(tmp_path_factory, grader_env):
                     after[key] = snapshot(courses[key])  # before generate_feedback adds its own files
                     if key in feedback_of:  # while the other lesson is still being graded
                         feedback[key] = subprocess.Popen(
-                            [sys.executable, "-m", "nbgrader", "generate_feedback", lessons[key],
-                             f"--student={feedback_of[key]}", "--force"], cwd=courses[key], env=nbgrader_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            [
+                                sys.executable,
+                                "-m",
+                                "nbgrader",
+                                "generate_feedback",
+                                lessons[key],
+                                f"--student={feedback_of[key]}",
+                                "--force",
+                            ],
+                            cwd=courses[key],
+                            env=nbgrader_env(),
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT,
+                            text=True,
+                        )
             time.sleep(0.5)
         feedback_logs = {key: process.communicate(timeout=600)[0] for key, process in feedback.items()}
     finally:
@@ -832,14 +977,26 @@ def runs(tmp_path_factory, grader_env):
             except OSError:
                 pass
     print("\n" + ", ".join(f"autograde {key}: {s:.0f} s" for key, s in seconds.items()) + " (run at the same time)")
-    yield {key: dict(key=key, lesson=lessons[key], course=courses[key], attacks=specs[key], before=before[key],
-                     after=after[key], seconds=seconds[key], returncode=grading[key].returncode,
-                     log=(courses[key] / "autograde.log").read_text(errors="replace"), survivors=survivors,
-                     feedback_log=feedback_logs.get(key, ""))
-           for key in lessons}
+    yield {
+        key: dict(
+            key=key,
+            lesson=lessons[key],
+            course=courses[key],
+            attacks=specs[key],
+            before=before[key],
+            after=after[key],
+            seconds=seconds[key],
+            returncode=grading[key].returncode,
+            log=(courses[key] / "autograde.log").read_text(errors="replace"),
+            survivors=survivors,
+            feedback_log=feedback_logs.get(key, ""),
+        )
+        for key in lessons
+    }
 
 
 # --- reading the results -------------------------------------------------------------------------------------------
+
 
 def autograded_path(run: dict, student: str) -> Path:
     return run["course"] / "autograded" / student / run["lesson"] / f"{run['lesson']}.ipynb"
@@ -857,9 +1014,13 @@ def grades(run: dict, student: str) -> dict[str, tuple[float, float]]:
 
 def graded_cells(lesson: str) -> dict[str, float]:
     """grade_id -> points of every autograded test cell of ``lesson``."""
-    return {grade_id(c): float(c.metadata["nbgrader"]["points"]) for c in read(solution_path(lesson)).cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
-            and not c.metadata["nbgrader"].get("solution")}
+    return {
+        grade_id(c): float(c.metadata["nbgrader"]["points"])
+        for c in read(solution_path(lesson)).cells
+        if c.cell_type == "code"
+        and c.metadata.get("nbgrader", {}).get("grade")
+        and not c.metadata["nbgrader"].get("solution")
+    }
 
 
 def outputs_text(notebook: nbformat.NotebookNode, only: str | None = None) -> str:
@@ -920,10 +1081,11 @@ def hidden_text_in(text: str, lesson: str) -> list[str]:
     return [line for line in hidden_lines(lesson) if line in text]
 
 
-ATTACKERS = [(L3, s) for s in ("a_ast", "b_subclass", "c_frames", "d_solutions", "e_damage", "i_monkey", "j_hooks",
-                               "k_liar")] + \
-            [(L5, s) for s in ("a_noop", "b_ast", "d_hunt", "g_forge", "h_killparent", "l_huge", "o_unfrozen")] + \
-            [(CRASH, s) for s in ("f_exit", "m_hang", "n_deaf")]
+ATTACKERS = (
+    [(L3, s) for s in ("a_ast", "b_subclass", "c_frames", "d_solutions", "e_damage", "i_monkey", "j_hooks", "k_liar")]
+    + [(L5, s) for s in ("a_noop", "b_ast", "d_hunt", "g_forge", "h_killparent", "l_huge", "o_unfrozen")]
+    + [(CRASH, s) for s in ("f_exit", "m_hang", "n_deaf")]
+)
 
 
 def _id(case):
@@ -931,6 +1093,7 @@ def _id(case):
 
 
 # --- the verdicts --------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("key", [L3, L5])
 def test_honest_student_keeps_full_marks_and_baseline_scores_zero(runs, key):
@@ -949,11 +1112,16 @@ def test_attack_scores_no_more_than_an_honest_wrong_submission(runs, case):
     got = grades(run, student)
     baseline = grades(run, "y_baseline") if key != CRASH else {gid: (0.0, m) for gid, (_, m) in got.items()}
     keeps = KEEPS.get(case, set())
-    gained = {gid: f"{s}/{m}: {verdict(run, student, gid)}" for gid, (s, m) in got.items()
-              if gid not in keeps and s > baseline[gid][0]}
+    gained = {
+        gid: f"{s}/{m}: {verdict(run, student, gid)}"
+        for gid, (s, m) in got.items()
+        if gid not in keeps and s > baseline[gid][0]
+    }
     total = sum(s for gid, (s, _) in got.items() if gid not in keeps)
-    assert not gained, (f"{key}/{student} ({ATTACK_NAMES[student]}) BROKE THROUGH: it scored {total} points on cells "
-                        f"its real answers cannot pass (the honest empty submission scores 0 there): {gained}")
+    assert not gained, (
+        f"{key}/{student} ({ATTACK_NAMES[student]}) BROKE THROUGH: it scored {total} points on cells "
+        f"its real answers cannot pass (the honest empty submission scores 0 there): {gained}"
+    )
 
 
 @pytest.mark.parametrize("case", [c for c in ATTACKERS if c in KEEPS], ids=_id)
@@ -961,11 +1129,13 @@ def test_a_crash_or_hang_in_one_answer_costs_that_exercise_only(runs, case):
     key, student = case
     run = runs[key]
     got = grades(run, student)
-    lost = {gid: f"{s}/{m}: {verdict(run, student, gid)}" for gid, (s, m) in got.items()
-            if gid in KEEPS[case] and s != m}
+    lost = {
+        gid: f"{s}/{m}: {verdict(run, student, gid)}" for gid, (s, m) in got.items() if gid in KEEPS[case] and s != m
+    }
     failure = nbgrader_failure(run, student)
-    assert not lost, (f"{key}/{student} ({ATTACK_NAMES[student]}): its correct exercises lost their points: {lost}"
-                      + (f"; nbgrader could not grade the notebook at all: {failure}" if failure else ""))
+    assert not lost, f"{key}/{student} ({ATTACK_NAMES[student]}): its correct exercises lost their points: {lost}" + (
+        f"; nbgrader could not grade the notebook at all: {failure}" if failure else ""
+    )
 
 
 @pytest.mark.parametrize("case", ATTACKERS, ids=_id)
@@ -974,7 +1144,8 @@ def test_every_attacker_gets_an_autograded_notebook(runs, case):
     run = runs[key]
     assert autograded_path(run, student).exists(), (
         f"{key}/{student} ({ATTACK_NAMES[student]}): nbgrader could not grade the notebook (so every exercise, right "
-        f"or wrong, gets 0 and no feedback): {nbgrader_failure(run, student)}")
+        f"or wrong, gets 0 and no feedback): {nbgrader_failure(run, student)}"
+    )
 
 
 @pytest.mark.parametrize("case", ATTACKERS, ids=_id)
@@ -988,15 +1159,22 @@ def test_no_attacker_sees_what_it_must_not(runs, case):
     leaked = [line for line in text.splitlines() if LEAK in line]
     assert not leaked, f"{key}/{student} ({ATTACK_NAMES[student]}) found what it looked for: {leaked[:3]}"[:3000]
     hidden = hidden_text_in(text, run["lesson"])
-    assert not hidden, (f"{key}/{student} ({ATTACK_NAMES[student]}): the outputs of its autograded notebook show "
-                        f"{len(hidden)} lines of the hidden tests, e.g. {hidden[:3]}")
+    assert not hidden, (
+        f"{key}/{student} ({ATTACK_NAMES[student]}): the outputs of its autograded notebook show "
+        f"{len(hidden)} lines of the hidden tests, e.g. {hidden[:3]}"
+    )
 
 
 # What each kernel-side attack prints once it is in place: without it, a test above could pass only because the
 # attack never ran.
-READY = {(L3, "a_ast"): "every later cell is wrapped in try/except", (L5, "b_ast"): "every later cell is wrapped",
-         (L3, "d_solutions"): "searched", (L3, "e_damage"): "tried", (L3, "j_hooks"): "hooks registered",
-         (L5, "a_noop"): "helpers.checks.core disarmed"}
+READY = {
+    (L3, "a_ast"): "every later cell is wrapped in try/except",
+    (L5, "b_ast"): "every later cell is wrapped",
+    (L3, "d_solutions"): "searched",
+    (L3, "e_damage"): "tried",
+    (L3, "j_hooks"): "hooks registered",
+    (L5, "a_noop"): "helpers.checks.core disarmed",
+}
 
 
 @pytest.mark.parametrize("case", list(READY), ids=_id)
@@ -1006,7 +1184,8 @@ def test_the_kernel_side_of_each_attack_ran(runs, case):
     assert path.exists(), f"{key}/{student}: no autograded notebook"
     text = outputs_text(read(path))
     assert f"ATTACK READY: {READY[case]}" in text, (
-        f"{key}/{student} ({ATTACK_NAMES[student]}) did not run in the kernel: its outputs are {text[:1000]!r}")
+        f"{key}/{student} ({ATTACK_NAMES[student]}) did not run in the kernel: its outputs are {text[:1000]!r}"
+    )
 
 
 @pytest.mark.parametrize("key", [L3, L5])
@@ -1021,8 +1200,9 @@ def test_damage_stays_in_the_sandbox(runs, grader_env):
     """e_damage (and every other attacker) changed no file of any course, no score, and left no process behind."""
     problems = []
     for key, run in runs.items():
-        changed = sorted(p for p in set(run["before"]) | set(run["after"])
-                         if run["before"].get(p) != run["after"].get(p))
+        changed = sorted(
+            p for p in set(run["before"]) | set(run["after"]) if run["before"].get(p) != run["after"].get(p)
+        )
         if changed:
             problems.append(f"{key}: files changed during grading: {changed}")
         for path in run["course"].rglob("*"):
@@ -1036,8 +1216,9 @@ def test_damage_stays_in_the_sandbox(runs, grader_env):
                     notebook = gradebook.find_submission_notebook(run["lesson"], run["lesson"], student.id)
                 except Exception:  # noqa: BLE001 - a notebook nbgrader could not grade
                     continue
-                forged = [g.name for g in notebook.grades if g.manual_score is not None
-                          or (g.auto_score or 0) > g.max_score]
+                forged = [
+                    g.name for g in notebook.grades if g.manual_score is not None or (g.auto_score or 0) > g.max_score
+                ]
                 if forged:
                     problems.append(f"{key}/{student.id}: grades changed in gradebook.db: {forged}")
     planted = [str(p) for p in (grader_env / "profile_default" / "startup").rglob("*")]
@@ -1045,8 +1226,10 @@ def test_damage_stays_in_the_sandbox(runs, grader_env):
         problems.append(f"files planted in the grader's IPYTHONDIR: {planted}")
     if runs[L3]["survivors"]:
         problems.append(f"processes of the attackers still ran after grading: {runs[L3]['survivors']} (killed)")
-    assert not problems, "e_damage (writing the gradebook, other students' notebooks, a startup file, a detached " \
-                         "process) broke out: " + "; ".join(problems)
+    assert not problems, (
+        "e_damage (writing the gradebook, other students' notebooks, a startup file, a detached "
+        "process) broke out: " + "; ".join(problems)
+    )
 
 
 def test_huge_outputs_are_cut_down(runs):
@@ -1070,10 +1253,15 @@ def test_a_hang_costs_one_timeout_not_one_per_later_cell(runs, student):
     path = autograded_path(run, student)
     if not path.exists():
         pytest.skip("no autograded notebook (test_every_attacker_gets_an_autograded_notebook fails)")
-    timed_out = [i for i, cell in enumerate(read(path).cells)
-                 if any(o.output_type == "error" and o.ename == "CellTimeoutError" for o in cell.get("outputs", []))]
-    assert len(timed_out) <= 1, (f"{student} ({ATTACK_NAMES[student]}): {len(timed_out)} cells timed out (cells "
-                                 f"{timed_out}), {CRASH_TIMEOUT} s each: one hang must cost one timeout")
+    timed_out = [
+        i
+        for i, cell in enumerate(read(path).cells)
+        if any(o.output_type == "error" and o.ename == "CellTimeoutError" for o in cell.get("outputs", []))
+    ]
+    assert len(timed_out) <= 1, (
+        f"{student} ({ATTACK_NAMES[student]}): {len(timed_out)} cells timed out (cells "
+        f"{timed_out}), {CRASH_TIMEOUT} s each: one hang must cost one timeout"
+    )
 
 
 @pytest.mark.parametrize("case", [(L3, "z_honest"), (L5, "z_honest"), (L3, "j_hooks")], ids=_id)
@@ -1086,10 +1274,17 @@ def test_feedback_shows_the_visible_tests_not_the_hidden_ones(runs, case):
     raw = page.read_text()
     text = html.unescape(re.sub(r"<[^>]+>", "", raw))
     hidden = [line for line in hidden_lines(lesson) if line in text or line in raw]
-    assert not hidden, (f"{key}: the feedback of {student} ({ATTACK_NAMES.get(student, 'the solutions')}) shows "
-                        f"{len(hidden)} lines of the hidden tests, e.g. {hidden[:3]}")
+    assert not hidden, (
+        f"{key}: the feedback of {student} ({ATTACK_NAMES.get(student, 'the solutions')}) shows "
+        f"{len(hidden)} lines of the hidden tests, e.g. {hidden[:3]}"
+    )
     released = read(ROOT / "notebooks" / lesson / f"{lesson}.ipynb")
-    visible = [line.strip() for c in released.cells if c.metadata.get("nbgrader", {}).get("grade")
-               and c.cell_type == "code" for line in c.source.splitlines() if len(line.strip()) > 30]
+    visible = [
+        line.strip()
+        for c in released.cells
+        if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
+        for line in c.source.splitlines()
+        if len(line.strip()) > 30
+    ]
     missing = [line for line in visible if line not in text]
     assert visible and not missing, f"{key}: the feedback of {student} lacks lines of the visible tests: {missing[:3]}"
