@@ -37,7 +37,7 @@ import numpy as np
 import reference_steps as ref  # noqa: E402  (bench/ is this script's folder, so it is on sys.path)
 import torch
 from PIL import Image
-from reference_networks import MLPDiscriminator, MLPGenerator  # noqa: E402
+from reference_networks import CGANDiscriminator, CGANGenerator, MLPDiscriminator, MLPGenerator  # noqa: E402
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
@@ -45,7 +45,6 @@ from torchvision import transforms
 from helpers.data.mnist import load_mnist, mnist_data
 from helpers.device import get_device, set_seed
 from helpers.evaluation import digit_metrics as metrics
-from helpers.models.cgan import CGANDiscriminator, CGANGenerator
 from helpers.training.gan_trainer import GANTrainer
 
 LATENT = 100

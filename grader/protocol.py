@@ -686,7 +686,9 @@ def encode_module(module: nn.Module, handle: int) -> dict:
 def module_forward(modules: list, handle: int, params: list, buffers: list, training: bool, *inputs):
     """The worker's side of :meth:`RemoteModule.forward`: the kept network ``modules[handle]`` run on ``inputs``
     with the grader's parameters and buffers in place of its own (``torch.func.functional_call``), so the result's
-    gradient reaches the grader's tensors."""
+    gradient reaches the grader's tensors. Returns ``(output, buffers)``: the buffers as the pass left them (BatchNorm
+    updates its running statistics in place in training mode), which :meth:`RemoteModule.forward` checks and copies
+    into the grader's own."""
     module = modules[handle]
     names = [name for name, _ in module.named_parameters()]
     buffer_names = [name for name, _ in module.named_buffers()]
@@ -694,14 +696,16 @@ def module_forward(modules: list, handle: int, params: list, buffers: list, trai
         raise ValueError("the network's parameters changed after it was built")
     module.train(bool(training))
     state = dict(zip(names, params)) | dict(zip(buffer_names, buffers))
-    return torch.func.functional_call(module, state, tuple(inputs))
+    output = torch.func.functional_call(module, state, tuple(inputs))
+    return output, [state[name].detach() for name in buffer_names]
 
 
 class RemoteModule(nn.Module):
     """A network built by the student's code, as the grader sees it: the parameters and buffers are the grader's own
     tensors (named as in the student's network), and a forward pass runs the student's network in the worker with
-    these tensors put in (:func:`module_forward`). What the check reads (parameter shapes, outputs, gradients) is
-    data the grader chose or rebuilt; no student code runs in the grader.
+    these tensors put in (:func:`module_forward`). What the check reads (parameter shapes, outputs, gradients, the
+    buffers a training-mode forward updates, such as BatchNorm's running statistics) is data the grader chose or
+    rebuilt; no student code runs in the grader.
 
     ``named_parameters()``, ``state_dict()`` and ``load_state_dict()`` use the student's names; ``type_name`` is the
     class name of the student's network.
@@ -751,7 +755,17 @@ class RemoteModule(nn.Module):
 
     def forward(self, *inputs):
         params, buffers = list(self._parameters.values()), list(self._buffers.values())
-        return self._remote_call(MODULE_FORWARD, (self._handle, params, buffers, self.training, *inputs), {})
+        reply = self._remote_call(MODULE_FORWARD, (self._handle, params, buffers, self.training, *inputs), {})
+        if type(reply) is not tuple or len(reply) != 2 or type(reply[1]) is not list or len(reply[1]) != len(buffers):
+            raise BadReply("a network's forward pass that did not come back as (output, buffers)")
+        output, updated = reply
+        for own, new in zip(buffers, updated):
+            if not isinstance(new, torch.Tensor) or new.shape != own.shape or new.dtype != own.dtype:
+                raise BadReply("a network's buffer that changed its shape or type in a forward pass")
+        with torch.no_grad():  # as a real module: a training-mode pass moves BatchNorm's running statistics
+            for own, new in zip(buffers, updated):
+                own.copy_(new)
+        return output
 
     def extra_repr(self) -> str:
         return f"your {self.type_name}, {len(self._param_names)} parameter tensors"

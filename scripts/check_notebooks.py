@@ -73,7 +73,8 @@ def _functions(source: str) -> list[str]:
         tree = ast.parse(source)
     except SyntaxError:
         return []
-    # a class is an exercise's answer too: a network the student builds (lesson 3)
+    # a class is an exercise's answer too: a network the student builds (lesson 3; lesson 5's ResnetBlock and
+    # NLayerDiscriminator)
     return [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
 
 
@@ -139,7 +140,26 @@ def check_notebook(path: Path) -> tuple[list[str], dict[str, str]]:
         hidden = re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", test.source, re.S)
         if not any(function in block for block in hidden):
             problems.append(f"{_where(path, test, f'test_{function}')}: no hidden-test block that calls {function}")
+    # a line the student reads anyway (in a hint, a table, a visible test) gives nothing away: keep only the others
+    public = "\n".join(_outside_regions(cell.source) for cell in notebook.cells)
+    answers = {
+        gid: "\n".join(line for line in answer.splitlines() if line.strip() not in public)
+        for gid, answer in answers.items()
+    }
     return problems, answers
+
+
+def _outside_regions(source: str) -> str:
+    """A cell's source without its solution and hidden-test regions: what the student version shows of it."""
+    kept, inside = [], False
+    for line in source.splitlines():
+        if line.strip() in ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS"):
+            inside = True
+        elif line.strip() in ("### END SOLUTION", "### END HIDDEN TESTS"):
+            inside = False
+        elif not inside:
+            kept.append(line)
+    return "\n".join(kept)
 
 
 def helpers_problems(answers: dict[str, str]) -> list[str]:

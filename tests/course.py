@@ -234,27 +234,38 @@ def catalogue_problems(lesson: str, catalogue, *, min_correct: int = 3, min_mist
     return problems
 
 
-def catalogue_submissions(catalogue) -> tuple[list[dict[str, str]], list[dict[str, tuple[str, str, str]]]]:
+def catalogue_submissions(catalogue) -> tuple[list[dict[str, str]], list[dict[str, tuple[str, str | None, str]]]]:
     """Submissions that cover a catalogue with few notebooks.
 
     Returns ``(correct, mistaken)``: ``correct[i]`` = {exercise: source of its i-th correct variant} and
     ``mistaken[j]`` = {exercise: (mistake name, phrase, source)} with the j-th mistake of every exercise
     (an exercise with fewer entries repeats its first ones), so ``max`` entries give the number of notebooks.
+
+    An exercise whose answer calls another exercise's function (``"uses": [...]`` in its entry, e.g. lesson 4's
+    networks call exercise 1's ``generator_input``) is judged in notebooks of its own, where the exercises it uses
+    hold their first correct answer: entered as ``(name, None, source)``, filled in but not judged.
     """
     entries = catalogue.EXERCISES
     n_correct = max(len(e["correct"]) for e in entries.values())
-    n_mistakes = max(len(e["mistakes"]) for e in entries.values())
     correct = [
         {gid: list(e["correct"].values())[i % len(e["correct"])] for gid, e in entries.items()}
         for i in range(n_correct)
     ]
     mistaken = []
-    for j in range(n_mistakes):
-        chosen = {}
-        for gid, e in entries.items():
-            name, (phrase, source) = list(e["mistakes"].items())[j % len(e["mistakes"])]
-            chosen[gid] = (name, phrase, source)
-        mistaken.append(chosen)
+    for group in (
+        {g: e for g, e in entries.items() if not e.get("uses")},
+        {g: e for g, e in entries.items() if e.get("uses")},
+    ):
+        for j in range(max((len(e["mistakes"]) for e in group.values()), default=0)):
+            chosen = {}
+            for gid, e in group.items():
+                name, (phrase, source) = list(e["mistakes"].items())[j % len(e["mistakes"])]
+                chosen[gid] = (name, phrase, source)
+            for gid, e in group.items():
+                for used in e.get("uses", ()):
+                    first_name, first_source = next(iter(entries[used]["correct"].items()))
+                    chosen.setdefault(used, (f"{first_name} (used by {gid}, not judged here)", None, first_source))
+            mistaken.append(chosen)
     return correct, mistaken
 
 

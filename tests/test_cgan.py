@@ -1,5 +1,5 @@
-"""Unit tests for the conditional GAN networks (helpers.models.cgan.CGANGenerator / CGANDiscriminator) and the
-per-digit grid.
+"""Unit tests for lesson 4's reference conditional networks (bench/reference_networks.py; the students write their
+own) and the per-digit grid.
 
 The networks take the function that combines their inputs (the lesson's exercise) as an argument; these tests pass
 their own versions of it.
@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from reference_networks import CGANDiscriminator, CGANGenerator  # noqa: E402
 from reference_steps import (
     bce_d,
     bce_g,
@@ -26,7 +27,6 @@ from torch import nn  # noqa: E402
 
 from helpers.data.mnist import ImageData  # noqa: E402
 from helpers.display.plotting import show_image_rows  # noqa: E402
-from helpers.models.cgan import CGANDiscriminator, CGANGenerator  # noqa: E402
 from helpers.training.gan_trainer import GANTrainer
 
 
@@ -210,3 +210,55 @@ def test_show_image_rows_rejects_a_flat_batch_and_wrong_label_count():
         show_image_rows(torch.rand(12, 784))
     with pytest.raises(ValueError, match="3 row labels for 2 rows"):
         show_image_rows(torch.rand(2, 4, 28, 28), row_labels=["a", "b", "c"])
+
+
+# -- lesson 4 trains the student's networks (ConditionalGenerator / ConditionalDiscriminator from the catalogue)
+
+
+def _student(kind, variant=None, mistake=None):
+    from course import load_catalogue
+
+    entry = load_catalogue("04_cgan").EXERCISES[kind]
+    source = entry["correct"][variant] if variant else entry["mistakes"][mistake][1]
+    namespace = {"torch": torch, "nn": nn, "generator_input": label_then_noise, "discriminator_input": image_then_label}
+    exec(source, namespace)
+    return namespace[kind]
+
+
+def _conditional_trainer(G, D):
+    data = ImageData(torch.rand(64, 784) * 2 - 1, torch.randint(10, (64,)))
+    return GANTrainer(
+        G, D, torch.optim.Adam(G.parameters(), 2e-4), torch.optim.Adam(D.parameters(), 2e-4),
+        discriminator_step=conditional_discriminator_step, generator_step=conditional_generator_step,
+        d_loss=bce_d, g_loss=bce_g, data=data, latent_dim=100, batch_size=8, sample_noise=sample_noise,
+        num_classes=10, sample_labels=lambda n, k=10, device=None: torch.randint(k, (n,), device=device), log_every=1,
+    )  # fmt: skip
+
+
+def test_the_lesson_trains_the_students_conditional_networks_and_a_wrong_one_changes_the_run():
+    G_class = _student("ConditionalGenerator", variant="one flat nn.Sequential")
+    D_class = _student("ConditionalDiscriminator", variant="named layers, dropout as a module, exercise 2's function")
+    wrong_G = _student("ConditionalGenerator", mistake="ReLU instead of LeakyReLU(0.2)")
+    runs = []
+    for make_G in (G_class, wrong_G):
+        torch.manual_seed(0)
+        G, D = make_G(), D_class()
+        trainer = _conditional_trainer(G, D)
+        before = [p.detach().clone() for p in G.parameters()]
+        trainer.train(3, progress=False)
+        assert trainer.G is G and trainer.D is D
+        assert all(not torch.equal(a, p) for a, p in zip(before, G.parameters()))  # every parameter trained
+        runs.append(trainer.history["G"])
+    assert runs[0] != runs[1]
+
+
+def test_a_students_discriminator_without_a_sigmoid_is_refused_before_training():
+    G = _student("ConditionalGenerator", variant="one flat nn.Sequential")()
+    no_sigmoid = _student(
+        "ConditionalDiscriminator", mistake="no sigmoid (PyTorch-GAN's cgan.py, which trains with MSE)"
+    )
+    D = no_sigmoid()
+    with torch.no_grad():
+        D.net[-1].bias.fill_(3.0)  # scores above 1 whatever the pair
+    with pytest.raises(ValueError, match="sigmoid"):
+        _conditional_trainer(G, D)

@@ -8,7 +8,14 @@ import torch
 from torch import nn
 
 from helpers.checks.core import GradingError
-from helpers.checks.networks import check_network, randomize_weights
+from helpers.checks.networks import (
+    batchnorm,
+    check_batchnorm_momentum,
+    check_network,
+    embedding,
+    linear,
+    randomize_weights,
+)
 from tests.course import load_catalogue
 
 CATALOGUE = load_catalogue("03_mnist_gan").EXERCISES
@@ -85,3 +92,64 @@ def test_randomize_weights_sets_every_parameter_by_position_and_refuses_a_shared
                 return iter([shared.weight, shared.weight])
 
         randomize_weights(Twice(), torch.Generator())
+
+
+# -- lesson 4: the conditional networks (their catalogue, the BatchNorm momentum read from the running statistics)
+
+CGAN = load_catalogue("04_cgan").EXERCISES
+
+
+def _inputs_ns():
+    """Exercise 1 and 2's functions, as the lesson defines them, for the catalogue's networks to call."""
+    return {
+        "generator_input": lambda z, labels, table: torch.cat([table(labels), z], dim=-1),
+        "discriminator_input": lambda x, labels, table: torch.cat([x.reshape(len(x), -1), table(labels)], dim=-1),
+    }
+
+
+def build_conditional(source, name, *args, **kwargs):
+    namespace = {"torch": torch, "nn": nn, **_inputs_ns()}
+    exec(compile(source, f"<catalogue {name}>", "exec"), namespace)
+    return namespace[name](*args, **kwargs)
+
+
+@pytest.mark.parametrize("variant", sorted(CGAN["ConditionalGenerator"]["correct"]))
+def test_every_correct_conditional_generator_passes_with_the_lessons_momentum(variant):
+    G = build_conditional(CGAN["ConditionalGenerator"]["correct"][variant], "ConditionalGenerator", 100, 10)
+    z, labels = torch.randn(64, 100), torch.arange(64) % 10
+    out = check_network(G, name="G", inputs=(z, labels), output_shape=(64, 784), output_range=(-1, 1))
+    assert sum(p.numel() for p in G.parameters()) == 1_511_412  # the lesson's printed count
+    check_batchnorm_momentum(G, (z, labels), momentum=0.2, name="G")
+    assert out.shape == (64, 784)
+
+
+@pytest.mark.parametrize(
+    ("momentum_line", "phrase"),
+    [
+        ("nn.BatchNorm1d(256, 0.8)", r"momentum 0\.10 \(PyTorch's default: nn\.BatchNorm1d\(n, 0\.8\) sets eps"),
+        ("nn.BatchNorm1d(256, momentum=0.8)", r"momentum 0\.80; .*Keras' momentum=0\.8 is PyTorch's 0\.2"),
+    ],
+)
+def test_a_batchnorm_with_another_momentum_is_named_with_the_momentum_it_has(momentum_line, phrase):
+    net = nn.Sequential(nn.Linear(4, 256), eval(momentum_line, {"nn": nn}), nn.LeakyReLU(0.2))
+    x = torch.randn(32, 4)
+    with pytest.raises(GradingError, match=phrase):
+        check_batchnorm_momentum(net, (x,), momentum=0.2, name="G")
+    with pytest.raises(GradingError, match="no BatchNorm running statistics"):
+        check_batchnorm_momentum(nn.Linear(4, 2), (x,), momentum=0.2, name="G")
+    # whatever the starting statistics, the momentum is read right
+    good = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8, momentum=0.2))
+    good[1].running_mean.uniform_(-3, 3)
+    check_batchnorm_momentum(good, (x,), momentum=0.2, name="G")
+
+
+def test_a_parameter_described_by_its_layer_is_named_so():
+    D = build_conditional(CGAN["ConditionalDiscriminator"]["mistakes"]["no dropout"][1], "ConditionalDiscriminator", 10)
+    wrong = [*embedding(10, 10), *linear(794, 512), *linear(512, 256)]
+    with pytest.raises(
+        GradingError,
+        match=r"parameter 4 .* the lesson's network has \(256, 512\) there \(the weight of a Linear\(512, 256\)\)",
+    ):
+        check_network(D, name="D", parameter_shapes=wrong)
+    with pytest.raises(GradingError, match=r"the weight \(scale\) of a BatchNorm1d\(512\)"):
+        check_network(D, name="D", parameter_shapes=[*embedding(10, 10), *linear(794, 512), *batchnorm(512)])

@@ -109,18 +109,27 @@ def _exercise_functions(lesson):
 
 def test_helpers_never_contains_an_exercise_answer():
     exercises = set().union(*(_exercise_functions(lesson) for lesson in LESSONS))
-    assert {"make_targets", "backquery", "train_generator"} <= exercises
+    assert {"make_targets", "backquery", "train_generator", "ResnetBlock", "NLayerDiscriminator"} <= exercises
     for module in _helpers_modules():
         leaked = sorted(name for name in exercises if hasattr(module, name))
         assert not leaked, f"{module.__name__} defines exercise answers {leaked}"
     sources = "\n".join(p.read_text() for p in (ROOT / "helpers").rglob("*.py"))
     for lesson in LESSONS:
-        for cell in read(solution_path(lesson)).cells:
+        notebook = read(solution_path(lesson))
+        # what the student version shows anyway (hints, tables, visible tests) is no leak
+        public = "\n".join(
+            re.sub(r"(?s)### BEGIN (SOLUTION|HIDDEN TESTS).*?### END \1", "", c.source) for c in notebook.cells
+        )
+        for cell in notebook.cells:
             if "### BEGIN SOLUTION" in cell.source and cell.cell_type == "code":
                 answer = cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
                 for line in answer.splitlines():
                     line = line.strip()
-                    if len(line) > 25 and not line.startswith(("return", "with torch.no_grad", "#")):
+                    if (
+                        len(line) > 25
+                        and not line.startswith(("return", "with torch.no_grad", "#"))
+                        and line not in public
+                    ):
                         assert line not in sources, f"answer line {line!r} of {lesson} appears in helpers/"
 
 

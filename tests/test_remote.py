@@ -270,6 +270,54 @@ def test_a_network_comes_back_as_the_graders_parameters_and_runs_on_the_weights_
         G(z)
 
 
+def test_a_training_mode_pass_moves_the_graders_batchnorm_statistics_and_eval_mode_uses_them(worker):
+    # lesson 4's generator: its BatchNorm momentum is read from how its running statistics move
+    ex = exercise(
+        worker,
+        Net="""
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 4)
+        self.bn = nn.BatchNorm1d(4, momentum=0.2)
+    def forward(self, x):
+        return self.bn(self.fc(x))
+""",
+    )
+    net = ex.call("Net", (), {})
+    mine = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, momentum=0.2))
+    net.load_state_dict(
+        dict(zip([n for n, _ in net.named_parameters()], [p.detach() for p in mine.parameters()])), strict=False
+    )
+    x = torch.randn(16, 3)
+    assert torch.allclose(net(x), mine(x), atol=1e-5)
+    buffers = dict(net.named_buffers())
+    assert torch.allclose(buffers["bn.running_mean"], mine[1].running_mean, atol=1e-6)
+    assert torch.allclose(buffers["bn.running_var"], mine[1].running_var, atol=1e-5)
+    assert int(buffers["bn.num_batches_tracked"]) == 1
+    net.eval(), mine.eval()
+    assert torch.allclose(net(x[:1]), mine(x[:1]), atol=1e-5)  # one sample: only running statistics can do it
+    ex.close()
+
+
+def test_a_forward_reply_whose_buffers_do_not_fit_is_a_bad_reply():
+    from grader.protocol import BadReply, RemoteModule
+
+    buffer = torch.zeros(4)
+    for reply in (
+        torch.ones(2),
+        (torch.ones(2), [torch.zeros(5)]),
+        (torch.ones(2), [torch.zeros(4, dtype=torch.int64)]),
+        (torch.ones(2), []),
+    ):
+        net = RemoteModule(
+            lambda *args, answer=reply: answer, 0, "Net", [], [("bn.running_mean", buffer.clone())], True
+        )
+        with pytest.raises(BadReply):
+            net(torch.ones(2))
+    assert torch.equal(dict(net.named_buffers())["bn.running_mean"], buffer)  # nothing of a bad reply is kept
+
+
 def test_a_network_description_that_is_not_one_is_a_bad_reply():
     from grader.protocol import BadReply, rebuild_module
 

@@ -205,9 +205,9 @@ def test_a_released_solution_stops_the_build_and_writes_nothing(tmp_path):
     # one answer line pasted into helpers/
     shutil.copy(student_path(lesson), root / "notebooks" / lesson / f"{lesson}.ipynb")
     answer = _answer_lines()[0]
-    with open(root / "helpers" / "models" / "cgan.py", "a") as file:
+    with open(root / "helpers" / "models" / "gan1d.py", "a") as file:
         file.write(f"\n# {answer}\n")
-    with pytest.raises(script.BundleError, match=r"helpers/models/cgan\.py holds 1 line"):
+    with pytest.raises(script.BundleError, match=r"helpers/models/gan1d\.py holds 1 line"):
         script.build(tmp_path / "out.zip", root)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["course"], "a failed build left files behind"
 

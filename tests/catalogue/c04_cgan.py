@@ -177,6 +177,327 @@ def sample_labels(batch_size, num_classes=10, device=None):
             ),
         },
     },
+    "ConditionalGenerator": {
+        "test": "test_ConditionalGenerator",
+        "uses": ["generator_input"],
+        "correct": {
+            "named layers, a block helper, exercise 1's function": """
+class ConditionalGenerator(nn.Module):
+    def __init__(self, latent_dim=100, num_classes=10):
+        super().__init__()
+        self.embedding = nn.Embedding(num_classes, num_classes)
+        self.first = nn.Linear(latent_dim + num_classes, 128)
+        self.hidden = nn.Sequential(self._block(128, 256), self._block(256, 512), self._block(512, 1024))
+        self.last = nn.Linear(1024, 28 * 28)
+
+    @staticmethod
+    def _block(n_in, n_out):
+        return nn.Sequential(nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out, eps=1e-5, momentum=0.2), nn.LeakyReLU(0.2))
+
+    def forward(self, z, labels):
+        h = nn.functional.leaky_relu(self.first(generator_input(z, labels, self.embedding)), 0.2)
+        return torch.tanh(self.last(self.hidden(h)))
+""",
+            "a ModuleList loop, the concatenation written out": """
+import torch.nn.functional as F
+
+
+class ConditionalGenerator(nn.Module):
+    def __init__(self, latent_dim=100, num_classes=10):
+        super().__init__()
+        self.embedding = nn.Embedding(num_classes, num_classes)
+        self.first = nn.Linear(num_classes + latent_dim, 128)
+        self.blocks = nn.ModuleList(
+            nn.ModuleDict({"linear": nn.Linear(n, 2 * n), "norm": nn.BatchNorm1d(2 * n, momentum=1 - 0.8)})
+            for n in (128, 256, 512)
+        )
+        self.out = nn.Linear(1024, 784)
+
+    def forward(self, z, labels):
+        x = torch.cat((self.embedding(labels), z), dim=1)
+        x = F.leaky_relu(self.first(x), negative_slope=0.2)
+        for block in self.blocks:
+            x = F.leaky_relu(block["norm"](block["linear"](x)), negative_slope=0.2)
+        return torch.tanh(self.out(x))
+""",
+            "one flat nn.Sequential": """
+class ConditionalGenerator(nn.Module):
+    def __init__(self, latent_dim=100, num_classes=10):
+        super().__init__()
+        self.embedding = nn.Embedding(num_classes, num_classes)
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim + num_classes, 128),
+            nn.LeakyReLU(negative_slope=0.2),
+            nn.Linear(128, 256),
+            nn.BatchNorm1d(256, momentum=0.2),
+            nn.LeakyReLU(negative_slope=0.2),
+            nn.Linear(256, 512),
+            nn.BatchNorm1d(512, momentum=0.2),
+            nn.LeakyReLU(negative_slope=0.2),
+            nn.Linear(512, 1024),
+            nn.BatchNorm1d(1024, momentum=0.2),
+            nn.LeakyReLU(negative_slope=0.2),
+            nn.Linear(1024, 784),
+            nn.Tanh(),
+        )
+
+    def forward(self, z, labels):
+        return self.net(generator_input(z, labels, self.embedding))
+""",
+        },
+        "mistakes": {
+            "BatchNorm1d(n, 0.8), as PyTorch-GAN writes it": (
+                "the second positional argument is eps",
+                """
+class ConditionalGenerator(nn.Module):
+    def __init__(self, latent_dim=100, num_classes=10):
+        super().__init__()
+        self.embedding = nn.Embedding(num_classes, num_classes)
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim + num_classes, 128), nn.LeakyReLU(0.2),
+            nn.Linear(128, 256), nn.BatchNorm1d(256, 0.8), nn.LeakyReLU(0.2),
+            nn.Linear(256, 512), nn.BatchNorm1d(512, 0.8), nn.LeakyReLU(0.2),
+            nn.Linear(512, 1024), nn.BatchNorm1d(1024, 0.8), nn.LeakyReLU(0.2),
+            nn.Linear(1024, 784), nn.Tanh(),
+        )
+
+    def forward(self, z, labels):
+        return self.net(generator_input(z, labels, self.embedding))
+""",
+            ),
+            "Keras' momentum=0.8 copied as PyTorch's": (
+                "moves with momentum 0.80",
+                """
+class ConditionalGenerator(nn.Module):
+    def __init__(self, latent_dim=100, num_classes=10):
+        super().__init__()
+        self.embedding = nn.Embedding(num_classes, num_classes)
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim + num_classes, 128), nn.LeakyReLU(0.2),
+            nn.Linear(128, 256), nn.BatchNorm1d(256, momentum=0.8), nn.LeakyReLU(0.2),
+            nn.Linear(256, 512), nn.BatchNorm1d(512, momentum=0.8), nn.LeakyReLU(0.2),
+            nn.Linear(512, 1024), nn.BatchNorm1d(1024, momentum=0.8), nn.LeakyReLU(0.2),
+            nn.Linear(1024, 784), nn.Tanh(),
+        )
+
+    def forward(self, z, labels):
+        return self.net(generator_input(z, labels, self.embedding))
+""",
+            ),
+            "ReLU instead of LeakyReLU(0.2)": (
+                "ReLU instead of LeakyReLU(0.2)",
+                """
+class ConditionalGenerator(nn.Module):
+    def __init__(self, latent_dim=100, num_classes=10):
+        super().__init__()
+        self.embedding = nn.Embedding(num_classes, num_classes)
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim + num_classes, 128), nn.ReLU(),
+            nn.Linear(128, 256), nn.BatchNorm1d(256, momentum=0.2), nn.ReLU(),
+            nn.Linear(256, 512), nn.BatchNorm1d(512, momentum=0.2), nn.ReLU(),
+            nn.Linear(512, 1024), nn.BatchNorm1d(1024, momentum=0.2), nn.ReLU(),
+            nn.Linear(1024, 784), nn.Tanh(),
+        )
+
+    def forward(self, z, labels):
+        return self.net(generator_input(z, labels, self.embedding))
+""",
+            ),
+            "the label table created after the layers": (
+                "parameter 1",
+                """
+class ConditionalGenerator(nn.Module):
+    def __init__(self, latent_dim=100, num_classes=10):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim + num_classes, 128), nn.LeakyReLU(0.2),
+            nn.Linear(128, 256), nn.BatchNorm1d(256, momentum=0.2), nn.LeakyReLU(0.2),
+            nn.Linear(256, 512), nn.BatchNorm1d(512, momentum=0.2), nn.LeakyReLU(0.2),
+            nn.Linear(512, 1024), nn.BatchNorm1d(1024, momentum=0.2), nn.LeakyReLU(0.2),
+            nn.Linear(1024, 784), nn.Tanh(),
+        )
+        self.embedding = nn.Embedding(num_classes, num_classes)
+
+    def forward(self, z, labels):
+        return self.net(generator_input(z, labels, self.embedding))
+""",
+            ),
+            "a sigmoid output, as D has": (
+                "a sigmoid output instead of tanh",
+                """
+class ConditionalGenerator(nn.Module):
+    def __init__(self, latent_dim=100, num_classes=10):
+        super().__init__()
+        self.embedding = nn.Embedding(num_classes, num_classes)
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim + num_classes, 128), nn.LeakyReLU(0.2),
+            nn.Linear(128, 256), nn.BatchNorm1d(256, momentum=0.2), nn.LeakyReLU(0.2),
+            nn.Linear(256, 512), nn.BatchNorm1d(512, momentum=0.2), nn.LeakyReLU(0.2),
+            nn.Linear(512, 1024), nn.BatchNorm1d(1024, momentum=0.2), nn.LeakyReLU(0.2),
+            nn.Linear(1024, 784), nn.Sigmoid(),
+        )
+
+    def forward(self, z, labels):
+        return self.net(generator_input(z, labels, self.embedding))
+""",
+            ),
+        },
+    },
+    "ConditionalDiscriminator": {
+        "test": "test_ConditionalDiscriminator",
+        "uses": ["discriminator_input"],
+        "correct": {
+            "named layers, dropout as a module, exercise 2's function": """
+class ConditionalDiscriminator(nn.Module):
+    def __init__(self, num_classes=10, dropout=0.4):
+        super().__init__()
+        self.embedding = nn.Embedding(num_classes, num_classes)
+        self.fc1 = nn.Linear(28 * 28 + num_classes, 512)
+        self.fc2 = nn.Linear(512, 512)
+        self.fc3 = nn.Linear(512, 512)
+        self.fc4 = nn.Linear(512, 1)
+        self.drop = nn.Dropout(p=dropout)
+        self.act = nn.LeakyReLU(0.2)
+
+    def forward(self, images, labels):
+        x = self.act(self.fc1(discriminator_input(images, labels, self.embedding)))
+        x = self.act(self.drop(self.fc2(x)))
+        x = self.act(self.drop(self.fc3(x)))
+        return torch.sigmoid(self.fc4(x))
+""",
+            "functional dropout after the activation, the concatenation written out": """
+import torch.nn.functional as F
+
+
+class ConditionalDiscriminator(nn.Module):
+    def __init__(self, num_classes=10, dropout=0.4):
+        super().__init__()
+        self.embedding = nn.Embedding(num_classes, num_classes)
+        self.layers = nn.ModuleList([nn.Linear(784 + num_classes, 512), nn.Linear(512, 512), nn.Linear(512, 512)])
+        self.head = nn.Linear(512, 1)
+        self.p = dropout
+
+    def forward(self, images, labels):
+        x = torch.cat([images.flatten(start_dim=1), self.embedding(labels)], dim=-1)
+        for i, layer in enumerate(self.layers):
+            x = F.leaky_relu(layer(x), 0.2)
+            if i > 0:
+                x = F.dropout(x, p=self.p, training=self.training)
+        return torch.sigmoid(self.head(x))
+""",
+            "a subclass of nn.Sequential with a forward of its own": """
+class ConditionalDiscriminator(nn.Sequential):
+    def __init__(self, num_classes=10, dropout=0.4):
+        super().__init__()
+        self.embedding = nn.Embedding(num_classes, num_classes)  # registered first: the first parameter
+        for n_in, n_out in [(784 + num_classes, 512), (512, 512), (512, 512)]:
+            self.append(nn.Linear(n_in, n_out))
+            if n_in == 512:
+                self.append(nn.Dropout(dropout))
+            self.append(nn.LeakyReLU(0.2))
+        self.append(nn.Linear(512, 1))
+        self.append(nn.Sigmoid())
+
+    def forward(self, images, labels):
+        x = discriminator_input(images, labels, self.embedding)
+        for layer in list(self)[1:]:
+            x = layer(x)
+        return x
+""",
+        },
+        "mistakes": {
+            "no dropout": (
+                "D is not random in training mode",
+                """
+class ConditionalDiscriminator(nn.Module):
+    def __init__(self, num_classes=10, dropout=0.4):
+        super().__init__()
+        self.embedding = nn.Embedding(num_classes, num_classes)
+        self.net = nn.Sequential(
+            nn.Linear(784 + num_classes, 512), nn.LeakyReLU(0.2),
+            nn.Linear(512, 512), nn.LeakyReLU(0.2),
+            nn.Linear(512, 512), nn.LeakyReLU(0.2),
+            nn.Linear(512, 1), nn.Sigmoid(),
+        )
+
+    def forward(self, images, labels):
+        return self.net(discriminator_input(images, labels, self.embedding))
+""",
+            ),
+            "no sigmoid (PyTorch-GAN's cgan.py, which trains with MSE)": (
+                "must lie in [0, 1]",
+                """
+class ConditionalDiscriminator(nn.Module):
+    def __init__(self, num_classes=10, dropout=0.4):
+        super().__init__()
+        self.embedding = nn.Embedding(num_classes, num_classes)
+        self.net = nn.Sequential(
+            nn.Linear(784 + num_classes, 512), nn.LeakyReLU(0.2),
+            nn.Linear(512, 512), nn.Dropout(dropout), nn.LeakyReLU(0.2),
+            nn.Linear(512, 512), nn.Dropout(dropout), nn.LeakyReLU(0.2),
+            nn.Linear(512, 1),
+        )
+
+    def forward(self, images, labels):
+        return self.net(discriminator_input(images, labels, self.embedding))
+""",
+            ),
+            "(B, 1, 28, 28) images not flattened": (
+                "failed on an input of shape (64, 1, 28, 28)",
+                """
+class ConditionalDiscriminator(nn.Module):
+    def __init__(self, num_classes=10, dropout=0.4):
+        super().__init__()
+        self.embedding = nn.Embedding(num_classes, num_classes)
+        self.net = nn.Sequential(
+            nn.Linear(784 + num_classes, 512), nn.LeakyReLU(0.2),
+            nn.Linear(512, 512), nn.Dropout(dropout), nn.LeakyReLU(0.2),
+            nn.Linear(512, 512), nn.Dropout(dropout), nn.LeakyReLU(0.2),
+            nn.Linear(512, 1), nn.Sigmoid(),
+        )
+
+    def forward(self, images, labels):
+        return self.net(torch.cat([images, self.embedding(labels)], dim=-1))
+""",
+            ),
+            "the label's row before the image": (
+                "the label's row before the image",
+                """
+class ConditionalDiscriminator(nn.Module):
+    def __init__(self, num_classes=10, dropout=0.4):
+        super().__init__()
+        self.embedding = nn.Embedding(num_classes, num_classes)
+        self.net = nn.Sequential(
+            nn.Linear(784 + num_classes, 512), nn.LeakyReLU(0.2),
+            nn.Linear(512, 512), nn.Dropout(dropout), nn.LeakyReLU(0.2),
+            nn.Linear(512, 512), nn.Dropout(dropout), nn.LeakyReLU(0.2),
+            nn.Linear(512, 1), nn.Sigmoid(),
+        )
+
+    def forward(self, images, labels):
+        return self.net(torch.cat([self.embedding(labels), images.reshape(len(images), -1)], dim=1))
+""",
+            ),
+            "the dropout argument ignored (0.4 written in)": (
+                "dropout=0.0) in training mode",
+                """
+class ConditionalDiscriminator(nn.Module):
+    def __init__(self, num_classes=10, dropout=0.4):
+        super().__init__()
+        self.embedding = nn.Embedding(num_classes, num_classes)
+        self.net = nn.Sequential(
+            nn.Linear(784 + num_classes, 512), nn.LeakyReLU(0.2),
+            nn.Linear(512, 512), nn.Dropout(0.4), nn.LeakyReLU(0.2),
+            nn.Linear(512, 512), nn.Dropout(0.4), nn.LeakyReLU(0.2),
+            nn.Linear(512, 1), nn.Sigmoid(),
+        )
+
+    def forward(self, images, labels):
+        return self.net(discriminator_input(images, labels, self.embedding))
+""",
+            ),
+        },
+    },
     "discriminator_step": {
         "test": "test_discriminator_step",
         "correct": {
