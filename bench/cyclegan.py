@@ -1,7 +1,8 @@
-"""CycleGAN step throughput: the course's loop (helpers.models.cyclegan) against a loop in the style of PyTorch-GAN's
-cyclegan.py.
+"""CycleGAN step throughput: the course's loop (helpers.training.cycle_trainer) against a loop in the style of
+PyTorch-GAN's cyclegan.py.
 
-Both train the same networks (the official ResnetGenerator and 70x70 PatchGAN from helpers.models.cyclegan, Adam 2e-4,
+Both train the same networks (the official ResnetGenerator of helpers.models.cyclegan built with the reference
+residual block, and the reference 70x70 PatchGAN, both from bench/reference_networks.py; Adam 2e-4,
 beta1 0.5, LSGAN + L1 cycle (10) + L1 identity (5), image pools of 50) on the same images, in one run, on one device,
 and the script prints steps per second for each and the ratio.
 
@@ -30,24 +31,25 @@ import time
 
 import numpy as np
 
-# The course loop runs the lesson's steps; here the reference steps (helpers/ never holds them).
+# The course loop runs the lesson's steps and networks; here the reference ones (helpers/ never holds them).
 import reference_steps as ref  # noqa: E402  (bench/ is this script's folder, so it is on sys.path)
 import torch
 from PIL import Image
+from reference_networks import NLayerDiscriminator, ResnetBlock
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from helpers.data.horse2zebra import FOLDER, STANDIN_FOLDER, load_horse2zebra
 from helpers.data.mnist import data_root
 from helpers.device import get_device, set_seed
-from helpers.models.cyclegan import NLayerDiscriminator, ResnetGenerator
+from helpers.models.cyclegan import ResnetGenerator, init_weights
 from helpers.training.cycle_trainer import CycleGANTrainer
 
 
 def networks(args, device):
     set_seed(0)
-    nets = [ResnetGenerator(ngf=args.ngf, n_blocks=args.n_blocks).to(device) for _ in range(2)]
-    nets += [NLayerDiscriminator(ndf=args.ngf).to(device) for _ in range(2)]
+    nets = [ResnetGenerator(block=ResnetBlock, ngf=args.ngf, n_blocks=args.n_blocks).to(device) for _ in range(2)]
+    nets += [init_weights(NLayerDiscriminator(ndf=args.ngf)).to(device) for _ in range(2)]
     return nets
 
 

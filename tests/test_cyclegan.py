@@ -1,5 +1,8 @@
 """CycleGAN: official layouts (state-dict table), pretrained loading, image pool, LR rule, the trainer that runs the
-lesson's steps, the domain metrics."""
+lesson's steps and networks (and refuses networks that do not fit, before training), the domain metrics.
+
+The residual block and the PatchGAN are lesson 5's exercises: these tests build them from
+``bench/reference_networks.py`` (the official junyanz layouts) and from the catalogue's student answers."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import random  # noqa: E402
 import pytest  # noqa: E402
 import reference_steps as ref  # noqa: E402
 import torch  # noqa: E402
+from reference_networks import NLayerDiscriminator, ResnetBlock  # noqa: E402
 from torch import nn  # noqa: E402
 
 from helpers.device import set_seed  # noqa: E402
@@ -23,10 +27,22 @@ from helpers.evaluation.domain_classifier import (
     not_a_photo,  # noqa: E402
     train_domain_classifier,
 )
-from helpers.models.cyclegan import NLayerDiscriminator, ResnetGenerator, count_parameters, load_pretrained  # noqa: E402
+from helpers.models.cyclegan import (  # noqa: E402
+    ResnetGenerator,
+    count_parameters,
+    init_weights,
+    load_pretrained,
+    patch_map_size,
+    patchgan_shapes,
+    resnet_block_shapes,
+)
 from helpers.training.cycle_trainer import CycleGANTrainer  # noqa: E402
 from helpers.training.image_pool import ImagePool
 from helpers.training.lr_schedule import linear_decay  # noqa: E402
+from tests.course import load_catalogue  # noqa: E402
+
+CATALOGUE = load_catalogue("05_cyclegan").EXERCISES  # the students' networks, correct and mistaken
+CATALOGUE_BLOCKS = CATALOGUE["ResnetBlock"]["correct"]
 
 # Every state-dict key and shape of the official networks (junyanz/pytorch-CycleGAN-and-pix2pix,
 # models/networks.py: ResnetGenerator(3, 3, 64, norm_layer=InstanceNorm2d, use_dropout=False, n_blocks=9) and
@@ -81,7 +97,7 @@ def _table(net):
 
 
 def test_generator_state_dict_matches_the_official_table_key_by_key():
-    assert _table(ResnetGenerator(3, 3, 64, n_blocks=9)) == _G_TABLE
+    assert _table(ResnetGenerator(3, 3, 64, n_blocks=9, block=ResnetBlock)) == _G_TABLE
 
 
 def test_discriminator_state_dict_matches_the_official_table_key_by_key():
@@ -89,7 +105,7 @@ def test_discriminator_state_dict_matches_the_official_table_key_by_key():
 
 
 def test_official_layer_details():
-    G = ResnetGenerator(n_blocks=9)
+    G = ResnetGenerator(block=ResnetBlock, n_blocks=9)
     norms = [m for m in G.modules() if isinstance(m, nn.InstanceNorm2d)]
     assert norms and all(not m.affine and not m.track_running_stats for m in norms)
     assert not any(isinstance(m, nn.Dropout) for m in G.modules())
@@ -101,9 +117,70 @@ def test_official_layer_details():
     assert count_parameters(NLayerDiscriminator()) == 2_764_737  # the official 70x70 PatchGAN: 2.765 M
 
 
+def test_the_tables_in_helpers_are_the_official_ones():
+    block_keys = {k.removeprefix("model.10."): v for k, v in _G_TABLE.items() if k.startswith("model.10.")}
+    assert resnet_block_shapes(256) == block_keys
+    assert patchgan_shapes(3, 64) == _D_TABLE
+    assert (patch_map_size(256), patch_map_size(64), patch_map_size(32)) == (30, 6, 2)
+
+
+def _catalogue_class(exercise, kind, variant):
+    entry = CATALOGUE[exercise][kind][variant]
+    source = entry if kind == "correct" else entry[1]
+    namespace = {"torch": torch, "nn": nn}
+    exec(compile(source, f"<catalogue {exercise} {variant}>", "exec"), namespace)
+    return namespace[exercise]
+
+
+def test_the_generator_needs_a_block_class_with_the_official_keys():
+    with pytest.raises(TypeError, match=r"needs the residual block class: ResnetGenerator\(block=ResnetBlock"):
+        ResnetGenerator(ngf=4, n_blocks=1)
+    with pytest.raises(TypeError, match=r"the class itself, not ResnetBlock\(256\)"):
+        ResnetGenerator(ngf=4, n_blocks=1, block=ResnetBlock(16))
+    shifted = _catalogue_class("ResnetBlock", "mistakes", "padding inside the convolutions: the keys shift")
+    with pytest.raises(ValueError, match=r"block\(16\)'s state dict.*missing \['conv_block.1.weight'.*shifts every"):
+        ResnetGenerator(ngf=4, n_blocks=1, block=shifted)
+    batchnorm = _catalogue_class("ResnetBlock", "mistakes", "BatchNorm instead of InstanceNorm")
+    with pytest.raises(ValueError, match=r"unexpected \['conv_block.2.weight'.*BatchNorm2d"):
+        ResnetGenerator(ngf=4, n_blocks=1, block=batchnorm)
+
+    class Unpadded(nn.Module):  # the official keys, but no padding: x + conv_block(x) cannot add up
+        def __init__(self, dim):
+            super().__init__()
+            conv = [nn.Identity(), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim), nn.ReLU()]
+            self.conv_block = nn.Sequential(*conv, nn.Identity(), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim))
+
+        def forward(self, x):
+            return x + self.conv_block(x)
+
+    with pytest.raises(ValueError, match=r"block\(16\) failed on an input of shape \(2, 16, 8, 8\)"):
+        ResnetGenerator(ngf=4, n_blocks=1, block=Unpadded)
+
+
+@pytest.mark.parametrize("variant", sorted(CATALOGUE_BLOCKS))
+def test_the_official_weights_load_into_a_generator_built_from_a_students_block(tmp_path, variant):
+    set_seed(4)
+    official = ResnetGenerator(block=ResnetBlock, ngf=8, n_blocks=2)  # saved as the authors' files are
+    torch.save(official.state_dict(), tmp_path / "horse2zebra.pth")
+    student_block = _catalogue_class("ResnetBlock", "correct", variant)
+    G = load_pretrained(ResnetGenerator(block=student_block, ngf=8, n_blocks=2), tmp_path / "horse2zebra.pth")
+    x = torch.rand(2, 3, 16, 12) * 2 - 1
+    assert torch.allclose(G(x), official(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("variant", sorted(CATALOGUE["NLayerDiscriminator"]["correct"]))
+def test_every_correct_student_discriminator_is_the_official_one(variant):
+    D = _catalogue_class("NLayerDiscriminator", "correct", variant)(3, 8)
+    official = NLayerDiscriminator(3, 8)
+    assert _table(D) == _table(official) == patchgan_shapes(3, 8)
+    D.load_state_dict(official.state_dict())
+    x = torch.rand(2, 3, 64, 48) * 2 - 1
+    assert torch.allclose(D(x), official(x), atol=1e-6)
+
+
 def test_weights_start_from_normal_0_002_and_zero_biases():
     set_seed(0)
-    G = ResnetGenerator(ngf=32, n_blocks=2)
+    G = ResnetGenerator(block=ResnetBlock, ngf=32, n_blocks=2)
     weights = torch.cat([m.weight.flatten() for m in G.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))])
     biases = torch.cat([m.bias.flatten() for m in G.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))])
     assert abs(weights.std().item() - 0.02) < 0.001 and abs(weights.mean().item()) < 0.001
@@ -112,7 +189,7 @@ def test_weights_start_from_normal_0_002_and_zero_biases():
 
 def test_shapes_range_and_patch_map():
     set_seed(0)
-    G, D = ResnetGenerator(ngf=8, n_blocks=1), NLayerDiscriminator(ndf=8)
+    G, D = ResnetGenerator(block=ResnetBlock, ngf=8, n_blocks=1), NLayerDiscriminator(ndf=8)
     x = torch.rand(2, 3, 64, 64) * 2 - 1
     y = G(x)
     assert y.shape == x.shape and y.abs().max() <= 1
@@ -124,23 +201,23 @@ def test_shapes_range_and_patch_map():
 
 def test_load_pretrained_accepts_official_files_with_stale_instance_norm_keys(tmp_path):
     set_seed(1)
-    source = ResnetGenerator(ngf=8, n_blocks=2)
+    source = ResnetGenerator(block=ResnetBlock, ngf=8, n_blocks=2)
     state = dict(source.state_dict())
     # what PyTorch < 0.4 saved for InstanceNorm layers, which the official test code deletes
     state["model.2.running_mean"], state["model.2.running_var"] = torch.zeros(8), torch.ones(8)
     state["model.10.conv_block.2.num_batches_tracked"] = torch.tensor(0)
     torch.save({f"module.{k}": v for k, v in state.items()}, tmp_path / "official.pth")
-    target = load_pretrained(ResnetGenerator(ngf=8, n_blocks=2), tmp_path / "official.pth")
+    target = load_pretrained(ResnetGenerator(block=ResnetBlock, ngf=8, n_blocks=2), tmp_path / "official.pth")
     x = torch.rand(1, 3, 16, 16)
     assert torch.equal(target(x), source(x))
 
 
 def test_load_pretrained_says_how_many_blocks_the_file_has(tmp_path):
-    torch.save(ResnetGenerator(ngf=8, n_blocks=2).state_dict(), tmp_path / "g.pth")
+    torch.save(ResnetGenerator(block=ResnetBlock, ngf=8, n_blocks=2).state_dict(), tmp_path / "g.pth")
     with pytest.raises(ValueError, match=r"n_blocks=2"):
-        load_pretrained(ResnetGenerator(ngf=8, n_blocks=3), tmp_path / "g.pth")
+        load_pretrained(ResnetGenerator(block=ResnetBlock, ngf=8, n_blocks=3), tmp_path / "g.pth")
     with pytest.raises(FileNotFoundError, match="No weights file"):
-        load_pretrained(ResnetGenerator(ngf=8, n_blocks=2), tmp_path / "missing.pth")
+        load_pretrained(ResnetGenerator(block=ResnetBlock, ngf=8, n_blocks=2), tmp_path / "missing.pth")
 
 
 class _RunsCode:
@@ -155,7 +232,7 @@ class _RunsCode:
 
 def test_load_pretrained_refuses_a_file_with_pickled_code_and_runs_none_of_it(tmp_path):
     marker = tmp_path / "pwned"
-    state = dict(ResnetGenerator(ngf=8, n_blocks=2).state_dict())
+    state = dict(ResnetGenerator(block=ResnetBlock, ngf=8, n_blocks=2).state_dict())
     state["model.1.bias"] = _RunsCode(marker)  # a "state dict" with one value that runs code when unpickled
     torch.save(state, tmp_path / "evil.pth")
     with pytest.raises(
@@ -163,23 +240,23 @@ def test_load_pretrained_refuses_a_file_with_pickled_code_and_runs_none_of_it(tm
         match=r"not a plain state dict of tensors \(it holds pickled code or objects: "
         r"io\.open.*torch\.save\(G\.state_dict\(\), path\)",
     ):
-        load_pretrained(ResnetGenerator(ngf=8, n_blocks=2), tmp_path / "evil.pth")
+        load_pretrained(ResnetGenerator(block=ResnetBlock, ngf=8, n_blocks=2), tmp_path / "evil.pth")
     assert not marker.exists(), "loading the file ran its pickled code"
     torch.save(nn.Linear(2, 2), tmp_path / "module.pth")  # a whole pickled module, not its state dict
     with pytest.raises(ValueError, match=r"not a plain state dict of tensors.*torch\.nn"):
-        load_pretrained(ResnetGenerator(ngf=8, n_blocks=2), tmp_path / "module.pth")
+        load_pretrained(ResnetGenerator(block=ResnetBlock, ngf=8, n_blocks=2), tmp_path / "module.pth")
     (tmp_path / "junk.pth").write_bytes(b"not a weights file")
     with pytest.raises(ValueError, match="not a readable weights file.*Download the official weights again"):
-        load_pretrained(ResnetGenerator(ngf=8, n_blocks=2), tmp_path / "junk.pth")
+        load_pretrained(ResnetGenerator(block=ResnetBlock, ngf=8, n_blocks=2), tmp_path / "junk.pth")
 
 
 def test_load_pretrained_reads_an_official_ordered_dict_with_metadata(tmp_path):
     set_seed(2)
-    source = ResnetGenerator(ngf=8, n_blocks=2)
+    source = ResnetGenerator(block=ResnetBlock, ngf=8, n_blocks=2)
     state = source.state_dict()  # what the official code saves: an OrderedDict with `_metadata`
     assert hasattr(state, "_metadata")
     torch.save(state, tmp_path / "latest_net_G_A.pth")
-    target = load_pretrained(ResnetGenerator(ngf=8, n_blocks=2), tmp_path / "latest_net_G_A.pth")
+    target = load_pretrained(ResnetGenerator(block=ResnetBlock, ngf=8, n_blocks=2), tmp_path / "latest_net_G_A.pth")
     x = torch.rand(1, 3, 16, 16)
     assert torch.equal(target(x), source(x))
 
@@ -191,7 +268,9 @@ def test_checkpoints_load_without_pickled_code_and_refuse_it(tmp_path):
     t.train(1, progress=False)
     t.save(tmp_path / "run.pt")
     assert torch.serialization.get_unsafe_globals_in_checkpoint(str(tmp_path / "run.pt")) == []
-    G = load_pretrained(ResnetGenerator(ngf=4, n_blocks=1), tmp_path / "run.pt")  # a course checkpoint: its G_AB
+    G = load_pretrained(
+        ResnetGenerator(block=ResnetBlock, ngf=4, n_blocks=1), tmp_path / "run.pt"
+    )  # a course checkpoint: its G_AB
     assert torch.equal(flat(G), flat(t.G_AB))
     marker = tmp_path / "pwned"
     state = ckpt.load(tmp_path / "run.pt")
@@ -262,11 +341,15 @@ def make_trainer(
     losses=ref.LOSSES,
     generator_step=ref.cycle_generator_step,
     discriminator_step=ref.cycle_discriminator_step,
+    block=ResnetBlock,
+    discriminator=NLayerDiscriminator,
     **kw,
 ):
+    """A CycleGANTrainer on tiny networks built as the lesson builds them: ``block`` inside the official generator,
+    ``discriminator(ndf=4)`` with the official N(0, 0.02) weights."""
     set_seed(seed)
-    G_AB, G_BA = ResnetGenerator(ngf=4, n_blocks=1), ResnetGenerator(ngf=4, n_blocks=1)
-    D_A, D_B = NLayerDiscriminator(ndf=4), NLayerDiscriminator(ndf=4)
+    G_AB, G_BA = (ResnetGenerator(block=block, ngf=4, n_blocks=1) for _ in range(2))
+    D_A, D_B = (init_weights(discriminator(ndf=4)) for _ in range(2))
     opt_G = kw.pop("opt_G", None) or torch.optim.Adam(
         [*G_AB.parameters(), *G_BA.parameters()], 2e-4, betas=(0.5, 0.999)
     )
@@ -364,6 +447,72 @@ def test_a_wrong_student_step_changes_what_the_trainer_does():
     # Adam's first step moves every weight by about ±lr (2e-4); G's leftover gradients flip the sign of many
     flipped = ((flat(right.D_A) - flat(wrong.D_A)).abs() > 2e-4).float().mean()
     assert flipped > 0.05, f"D also learned from G's loss: the wrong steps changed the training ({flipped:.1%})"
+
+
+@pytest.mark.parametrize("variant", sorted(CATALOGUE_BLOCKS))
+def test_the_trainer_trains_the_students_networks(variant):
+    # a correct block and discriminator in another form train exactly as the reference networks (same seed, same
+    # layers created in the same order); a block with zero padding changes every step that follows
+    def trained(**networks):
+        t = make_trainer(seed=6, **networks)  # seeds every generator: built and trained before the next one
+        t.train(2, progress=False)
+        return t
+
+    first_discriminator = sorted(CATALOGUE["NLayerDiscriminator"]["correct"])[0]
+    reference = trained()
+    student = trained(
+        block=_catalogue_class("ResnetBlock", "correct", variant),
+        discriminator=_catalogue_class("NLayerDiscriminator", "correct", first_discriminator),
+    )
+    zero_padded = trained(block=_catalogue_class("ResnetBlock", "mistakes", "zero padding"))
+    for name in ("G_AB", "G_BA", "D_A", "D_B"):
+        assert torch.allclose(flat(getattr(reference, name)), flat(getattr(student, name)), atol=1e-6), name
+    assert not torch.allclose(flat(reference.G_AB), flat(zero_padded.G_AB), atol=1e-6)
+    assert not torch.allclose(reference.translate(reference.fixed_a), zero_padded.translate(zero_padded.fixed_a))
+
+
+def test_the_trainer_refuses_networks_that_do_not_fit_before_any_training():
+    mistakes = CATALOGUE["NLayerDiscriminator"]["mistakes"]
+    strided = _catalogue_class("NLayerDiscriminator", "mistakes", "stride 2 in the fourth convolution")
+    with pytest.raises(
+        ValueError,
+        match=r"D_A's output for 2 images of shape \(2, 3, 32, 32\) has shape \(2, 1, 1, 1\).*\(2, 1, 2, 2\)",
+    ):
+        make_trainer(discriminator=strided)
+    small_kernels = _catalogue_class("NLayerDiscriminator", "mistakes", "3x3 kernels instead of 4x4")
+    with pytest.raises(
+        ValueError, match=r"D_A \(a PatchGAN with ndf=4\)'s 'model.0.weight' has shape \(4, 3, 3, 3\).*\(4, 3, 4, 4\)"
+    ):
+        make_trainer(discriminator=small_kernels)
+    affine = _catalogue_class(
+        "NLayerDiscriminator", "mistakes", "instance normalisation with a learned scale and shift"
+    )
+    with pytest.raises(ValueError, match=r"unexpected \['model.3.weight'.*affine=False"):
+        make_trainer(discriminator=affine)
+    assert len(mistakes) >= 5
+
+    def grey_generator(ngf, n_blocks):  # a generator for 1-channel images, given RGB ones
+        return ResnetGenerator(1, 1, ngf=ngf, n_blocks=n_blocks, block=ResnetBlock)
+
+    set_seed(0)
+    G_AB, G_BA = grey_generator(4, 1), grey_generator(4, 1)
+    D_A, D_B = NLayerDiscriminator(ndf=4), NLayerDiscriminator(ndf=4)
+    with pytest.raises(
+        ValueError,
+        match=r"G_AB failed on 2 images of shape \(2, 3, 32, 32\), in its layer 'model.1'.*expects 1 channels",
+    ):
+        CycleGANTrainer(
+            G_AB,
+            G_BA,
+            D_A,
+            D_B,
+            torch.optim.Adam([*G_AB.parameters(), *G_BA.parameters()]),
+            torch.optim.Adam([*D_A.parameters(), *D_B.parameters()]),
+            generator_step=ref.cycle_generator_step,
+            discriminator_step=ref.cycle_discriminator_step,
+            data=Unpaired(),
+            crop_size=32,
+        )
 
 
 def test_a_generator_step_that_returns_only_the_loss_gets_a_message():
@@ -470,7 +619,7 @@ def test_domain_classifier_tells_horses_zebras_and_generator_noise_apart(tmp_pat
     a, b = test.sample(32, 32, flip=False)
     assert domain_share(clf, a, "A") >= 0.8 and domain_share(clf, b, "B") >= 0.8
     with torch.no_grad():
-        untrained = ResnetGenerator(ngf=8, n_blocks=1).eval()(a)  # what G_AB makes before training
+        untrained = ResnetGenerator(block=ResnetBlock, ngf=8, n_blocks=1).eval()(a)  # what G_AB makes before training
     # an untrained generator's output is no zebra: judged "neither", not counted as a translation
     assert domain_share(clf, untrained, "neither") >= 0.9 and domain_share(clf, untrained, "B") <= 0.1
     assert domain_share(clf, torch.rand(32, 3, 32, 32) * 2 - 1, "neither") >= 0.9
@@ -491,7 +640,7 @@ def test_bad_arguments_are_rejected():
     with pytest.raises(ValueError, match="pool_size"):
         ImagePool(-1)
     with pytest.raises(ValueError, match="n_blocks"):
-        ResnetGenerator(n_blocks=-1)
+        ResnetGenerator(block=ResnetBlock, n_blocks=-1)
 
 
 def test_cuda_graph_is_optional_and_refused_off_cuda():

@@ -7,6 +7,6 @@ Student side of grading (the grader, ``grader/``, runs the same checks in its ow
 - :mod:`~helpers.checks.steps` -- ``discriminator_step`` / ``generator_step`` on tiny networks (lessons 3-4)
 - :mod:`~helpers.checks.cgan_inputs` -- the conditional inputs, piece by piece (lesson 4)
 - :mod:`~helpers.checks.cycle_steps` -- the CycleGAN steps on tiny stand-ins (lesson 5)
-- :mod:`~helpers.checks.networks` -- a network the student built: its parameters in creation order, its output
-  (lesson 3)
+- :mod:`~helpers.checks.networks` -- a network the student built: its parameters in creation order or its
+  state-dict keys, its output (lessons 3 and 5)
 """

@@ -1,9 +1,13 @@
-"""CycleGAN's networks (Zhu et al. 2017) as in the official junyanz code, and loading the official weights.
+"""CycleGAN's generator assembly (Zhu et al. 2017) as in the official junyanz code, the official state-dict tables,
+and loading the official weights.
 
-:class:`ResnetGenerator` and :class:`NLayerDiscriminator` (the 70x70 PatchGAN) have the official layouts
-(``InstanceNorm2d(affine=False, track_running_stats=False)``, conv bias on, reflection padding, transposed
-convolutions with ``output_padding=1``, no dropout), so the official pretrained generators load with
-``strict=True`` through :func:`load_pretrained`.
+Lesson 5's students write the two networks' parts that take decisions: the residual block (``ResnetBlock``) and the
+70x70 PatchGAN discriminator (``NLayerDiscriminator``); neither is here (the tests and benchmarks use
+``bench/reference_networks.py``). :class:`ResnetGenerator` assembles the official generator around the block class
+it is given (``ResnetGenerator(block=ResnetBlock, ngf=..., n_blocks=...)``): ``InstanceNorm2d(affine=False,
+track_running_stats=False)``, conv bias on, reflection padding, transposed convolutions with ``output_padding=1``,
+no dropout. With a block that has the official keys (:func:`resnet_block_shapes`) the official pretrained generators
+load with ``strict=True`` through :func:`load_pretrained`. :func:`patchgan_shapes` is the discriminator's table.
 
 The rest of CycleGAN lives beside it: :mod:`helpers.training.image_pool` (image pool, learning-rate schedule),
 :mod:`helpers.training.cycle_trainer` (the trainer that runs the lesson's steps),
@@ -15,49 +19,112 @@ The rest of CycleGAN lives beside it: :mod:`helpers.training.image_pool` (image 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from helpers.checkpoint import load_plain, refused_global, short_reason
+from helpers.contracts import state_dict_problem
 
-# -- networks ---------------------------------------------------------------------------------------
+# -- the official state-dict tables -----------------------------------------------------------------
+
+
+def resnet_block_shapes(dim: int) -> dict[str, tuple[int, ...]]:
+    """Every state-dict key and shape of the official residual block on ``dim`` channels: ``conv_block`` is
+    ``Sequential(pad, conv3x3, IN, ReLU, pad, conv3x3, IN)``, so its two convolutions sit at positions 1 and 5
+    (padding, InstanceNorm(affine=False) and ReLU hold nothing)."""
+    conv = {"weight": (dim, dim, 3, 3), "bias": (dim,)}
+    return {f"conv_block.{i}.{p}": shape for i in (1, 5) for p, shape in conv.items()}
+
+
+def patchgan_shapes(input_nc: int = 3, ndf: int = 64) -> dict[str, tuple[int, ...]]:
+    """Every state-dict key and shape of the official 70x70 PatchGAN (``NLayerDiscriminator(input_nc, ndf,
+    n_layers=3)``): five 4x4 convolutions at positions 0, 2, 5, 8 and 11 of ``model``, ``input_nc`` -> ``ndf`` ->
+    ``2 ndf`` -> ``4 ndf`` -> ``8 ndf`` -> 1 channels (LeakyReLU and InstanceNorm(affine=False) hold nothing)."""
+    channels = (input_nc, ndf, 2 * ndf, 4 * ndf, 8 * ndf, 1)
+    table: dict[str, tuple[int, ...]] = {}
+    for position, c_in, c_out in zip((0, 2, 5, 8, 11), channels, channels[1:]):
+        table[f"model.{position}.weight"], table[f"model.{position}.bias"] = (c_out, c_in, 4, 4), (c_out,)
+    return table
+
+
+def patch_map_size(size: int) -> int:
+    """The side of the official PatchGAN's score map for an input of side ``size``: three 4x4 convolutions with
+    stride 2, then two with stride 1, all with padding 1 (64 -> 6, 256 -> 30)."""
+    for stride in (2, 2, 2, 1, 1):
+        size = (size + 2 - 4) // stride + 1
+    return size
+
+
+# -- the generator ----------------------------------------------------------------------------------
 
 
 def _norm(channels: int) -> nn.InstanceNorm2d:
     return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
 
 
-class ResnetBlock(nn.Module):
-    """x + [pad, conv3x3, IN, ReLU, pad, conv3x3, IN](x); shape (N, dim, H, W) kept."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.conv_block = nn.Sequential(
-            nn.ReflectionPad2d(1),
-            nn.Conv2d(dim, dim, 3, bias=True),
-            _norm(dim),
-            nn.ReLU(True),
-            nn.ReflectionPad2d(1),
-            nn.Conv2d(dim, dim, 3, bias=True),
-            _norm(dim),
+def _checked_block(block: Callable[[int], nn.Module] | None, dim: int) -> nn.Module:
+    """``block(dim)``, refused with a message that says what to change unless it is a network with the official
+    block's keys and shapes that keeps its input's shape."""
+    usage = "ResnetGenerator(block=ResnetBlock, ngf=..., n_blocks=...), with the ResnetBlock class you wrote"
+    if block is None:
+        raise TypeError(f"ResnetGenerator needs the residual block class: {usage}.")
+    if isinstance(block, nn.Module) or not callable(block):
+        raise TypeError(
+            f"ResnetGenerator's block must be a class (or a function) that builds one residual block from its "
+            f"number of channels, got {type(block).__name__}: {usage} (the class itself, not ResnetBlock(256))."
         )
+    made = block(dim)
+    if not isinstance(made, nn.Module):
+        raise TypeError(f"block({dim}) gave a {type(made).__name__}, not a network: it must return an nn.Module.")
+    problem = state_dict_problem(made, resnet_block_shapes(dim), f"block({dim})")
+    if problem:
+        raise ValueError(f"{problem} ResnetGenerator builds its residual blocks with the official keys only.")
+    return made
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv_block(x)
+
+def _check_block_output(made: nn.Module, dim: int) -> None:
+    x = torch.linspace(-1, 1, 2 * dim * 64).reshape(2, dim, 8, 8).sin()  # no random draw: the seed's sequence stays
+    with torch.no_grad():
+        try:
+            out = made(x)
+        except Exception as error:  # noqa: BLE001 - the message names the block and the input it could not take
+            raise ValueError(
+                f"block({dim}) failed on an input of shape {tuple(x.shape)}: {type(error).__name__}: {error}"
+            ) from error
+    if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(
+            f"block({dim}) turned an input of shape {tuple(x.shape)} into {got}: a residual block keeps its "
+            f"input's shape (N, {dim}, H, W), since it returns x + conv_block(x)."
+        )
 
 
 class ResnetGenerator(nn.Module):
     """The official CycleGAN generator: c7s1-64, d128, d256, ``n_blocks`` x R256, u128, u64, c7s1-3, tanh.
 
-    Input (N, input_nc, H, W), output (N, output_nc, H, W) in [-1, 1]; H and W multiples of 4.
-    ``n_blocks=9`` is the official setting for 256x256 images (6 for 128x128); the quick profile uses fewer.
+    ``block`` (required, keyword) builds one residual block from its number of channels, ``block(4 * ngf)``: the
+    lesson's ``ResnetBlock``. It is refused unless it has the official block's state-dict keys and shapes
+    (:func:`resnet_block_shapes`) and keeps its input's shape. Weights start as the official ``init_type='normal'``
+    (:func:`init_weights`). Input (N, input_nc, H, W), output (N, output_nc, H, W) in [-1, 1]; H and W multiples of
+    4. ``n_blocks=9`` is the official setting for 256x256 images (6 for 128x128); the quick profile uses fewer.
     """
 
-    def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, n_blocks: int = 9) -> None:
+    def __init__(
+        self,
+        input_nc: int = 3,
+        output_nc: int = 3,
+        ngf: int = 64,
+        n_blocks: int = 9,
+        *,
+        block: Callable[[int], nn.Module] | None = None,
+    ) -> None:
         super().__init__()
         if n_blocks < 0 or ngf < 1:
             raise ValueError(f"n_blocks must be >= 0 and ngf >= 1, got n_blocks={n_blocks}, ngf={ngf}")
+        if block is None or isinstance(block, nn.Module) or not callable(block):
+            _checked_block(block, ngf * 4)  # refuses it with a message, whatever n_blocks is
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
             nn.Conv2d(input_nc, ngf, 7, bias=True),
@@ -70,7 +137,10 @@ class ResnetGenerator(nn.Module):
                 _norm(ngf * mult * 2),
                 nn.ReLU(True),
             ]
-        layers += [ResnetBlock(ngf * 4) for _ in range(n_blocks)]
+        blocks = [_checked_block(block, ngf * 4) for _ in range(n_blocks)]
+        if blocks:
+            _check_block_output(blocks[0], ngf * 4)
+        layers += blocks
         for mult in (4, 2):  # two stride-2 upsamplings
             layers += [
                 nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1, bias=True),
@@ -87,40 +157,6 @@ class ResnetGenerator(nn.Module):
                 f"ResnetGenerator expects images (N, C, H, W) with H and W multiples of 4, "
                 f"got shape {tuple(x.shape)}: crop or resize the images first."
             )
-        return self.model(x)
-
-
-class NLayerDiscriminator(nn.Module):
-    """The official PatchGAN discriminator (``n_layers=3``: each output sees a 70x70 patch).
-
-    Input (N, input_nc, H, W); output raw scores (N, 1, H/8 - 2, W/8 - 2), e.g. (N, 1, 30, 30) for 256x256 and
-    (N, 1, 6, 6) for 64x64 (no sigmoid: the least-squares GAN loss compares scores with 1 and 0).
-    """
-
-    def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3) -> None:
-        super().__init__()
-        if n_layers < 1:
-            raise ValueError(f"n_layers must be at least 1, got {n_layers}")
-        layers: list[nn.Module] = [nn.Conv2d(input_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
-        mult = 1
-        for n in range(1, n_layers):
-            previous, mult = mult, min(2**n, 8)
-            layers += [
-                nn.Conv2d(ndf * previous, ndf * mult, 4, stride=2, padding=1, bias=True),
-                _norm(ndf * mult),
-                nn.LeakyReLU(0.2, True),
-            ]
-        previous, mult = mult, min(2**n_layers, 8)
-        layers += [
-            nn.Conv2d(ndf * previous, ndf * mult, 4, stride=1, padding=1, bias=True),
-            _norm(ndf * mult),
-            nn.LeakyReLU(0.2, True),
-            nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1),
-        ]
-        self.model = nn.Sequential(*layers)
-        init_weights(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
 
@@ -199,7 +235,8 @@ def load_pretrained(G: nn.Module, path: str | os.PathLike, *, map_location: str 
         raise ValueError(
             f"{path} does not fit this generator: missing {missing[:4]}, unexpected {unexpected[:4]}, "
             f"wrong shapes {wrong[:3]}. The file has {blocks} residual blocks: build "
-            f"ResnetGenerator(n_blocks={blocks}, ngf=64) to load it."
+            f"ResnetGenerator(block=ResnetBlock, ngf=64, n_blocks={blocks}) to load it, with a ResnetBlock that has "
+            f"the official keys."
         )
     G.load_state_dict(state, strict=True)
     return G

@@ -9,6 +9,10 @@ One training step (:meth:`CycleGANTrainer._step_on_device`) is the official ``op
 4. ``loss_D = discriminator_step(D_A, D_B, opt_D, real_a, real_b, pooled_a, pooled_b)`` — the lesson's update of
    both discriminators.
 
+Before any training the four networks run once on two fixed images (:meth:`CycleGANTrainer._check_networks`): a
+network that does not fit (a wrong output shape, a discriminator without the official PatchGAN's keys and shapes, a
+layer given the wrong number of channels) is refused with a message that names the layer and the shape expected.
+
 This module holds no step and no loss. The loss functions the lesson passes (:class:`CycleLosses`) are only used
 to measure G's loss terms (adversarial, cycle, identity, per direction) and each discriminator's loss on the fixed
 images once per log, for the dashboard. The learning-rate schedule (``lr_factor``) is applied before every step.
@@ -24,8 +28,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from helpers.contracts import state_dict_problem
+from helpers.models.cyclegan import patch_map_size, patchgan_shapes
 from helpers.training.cuda_graphs import optimizer_key
-from helpers.training.engine import Trainer, as_loss
+from helpers.training.engine import Trainer, as_loss, forward_checked
 from helpers.training.image_pool import ImagePool
 
 
@@ -129,6 +135,7 @@ class CycleGANTrainer(Trainer):
             fixed_a = a if fixed_a is None else fixed_a
             fixed_b = b if fixed_b is None else fixed_b
         self.fixed_a, self.fixed_b = fixed_a.to(device), fixed_b.to(device)
+        self._check_networks()
         super().__init__(
             device,
             [opt_G, opt_D],
@@ -143,6 +150,44 @@ class CycleGANTrainer(Trainer):
             for opt in self.optimizers:
                 for group in opt.param_groups:
                     group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
+
+    @torch.no_grad()
+    def _check_networks(self) -> None:
+        """Run the four networks once on two fixed images before any training, so a network that does not fit fails
+        here with a message naming the layer and the shape expected, instead of deep inside the first step.
+
+        Each generator must give back images of its input's shape in [-1, 1]; each discriminator must have the
+        official 70x70 PatchGAN's state-dict keys and shapes (its width read from its first convolution) and give
+        one score map of the official size per image."""
+        for name, G, x in (("G_AB", self.G_AB, self.fixed_a[:2]), ("G_BA", self.G_BA, self.fixed_b[:2])):
+            fake = forward_checked(G, (x,), name, f"2 images of shape {tuple(x.shape)}")
+            if not isinstance(fake, torch.Tensor) or fake.shape != x.shape:
+                got = tuple(fake.shape) if isinstance(fake, torch.Tensor) else type(fake).__name__
+                raise ValueError(
+                    f"{name}'s output for 2 images of shape {tuple(x.shape)} has shape {got}: a generator gives back "
+                    f"images of the shape it was given (each residual block must keep (N, C, H, W))."
+                )
+            if bool(fake.isnan().any()) or fake.min() < -1 or fake.max() > 1:
+                raise ValueError(
+                    f"{name}'s outputs run from {fake.min().item():.3g} to {fake.max().item():.3g}: they must be "
+                    f"images in [-1, 1] (a tanh after the generator's last layer)."
+                )
+        for name, D, x in (("D_A", self.D_A, self.fixed_a[:2]), ("D_B", self.D_B, self.fixed_b[:2])):
+            first = next((p for p in D.parameters() if p.dim() == 4), None)
+            ndf = first.shape[0] if first is not None else 64
+            problem = state_dict_problem(D, patchgan_shapes(x.shape[1], ndf), f"{name} (a PatchGAN with ndf={ndf})")
+            if problem:
+                raise ValueError(problem)
+            judged = forward_checked(D, (x,), name, f"2 images of shape {tuple(x.shape)}")
+            expected = (2, 1, patch_map_size(x.shape[-2]), patch_map_size(x.shape[-1]))
+            if not isinstance(judged, torch.Tensor) or tuple(judged.shape) != expected:
+                got = tuple(judged.shape) if isinstance(judged, torch.Tensor) else type(judged).__name__
+                raise ValueError(
+                    f"{name}'s output for 2 images of shape {tuple(x.shape)} has shape {got}; the 70x70 PatchGAN "
+                    f"gives one score map per image, {expected}: three 4x4 convolutions with stride 2 and two with "
+                    f"stride 1, all with padding 1 (side {x.shape[-2]} -> {x.shape[-2] // 2} -> {x.shape[-2] // 4} "
+                    f"-> {x.shape[-2] // 8} -> {x.shape[-2] // 8 - 1} -> {x.shape[-2] // 8 - 2})."
+                )
 
     def _graph_key(self):
         return (

@@ -76,7 +76,8 @@ def as_loss(value: Any, name: str) -> torch.Tensor:
 
 def forward_checked(net: nn.Module, inputs: tuple, what: str, described: str):
     """``net(*inputs)``; when it fails, a ``ValueError`` naming the layer that failed, the shape it was given and what
-    it expects (a ``Linear``'s ``in_features``), instead of a stack trace from inside PyTorch."""
+    it expects (a ``Linear``'s ``in_features``, a convolution's ``in_channels``), instead of a stack trace from
+    inside PyTorch."""
     entered: list[tuple[str, nn.Module, tuple]] = []
     hooks = [
         module.register_forward_pre_hook(
@@ -91,7 +92,11 @@ def forward_checked(net: nn.Module, inputs: tuple, what: str, described: str):
         if not entered:
             raise ValueError(f"{what} failed on {described}: {type(error).__name__}: {error}") from error
         name, layer, shapes = entered[-1]
-        expects = f"; it expects {layer.in_features} features per sample" if isinstance(layer, nn.Linear) else ""
+        expects = ""
+        if isinstance(layer, nn.Linear):
+            expects = f"; it expects {layer.in_features} features per sample"
+        elif isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+            expects = f"; it expects {layer.in_channels} channels"
         raise ValueError(
             f"{what} failed on {described}, in its layer {name!r} ({layer}), given an input of shape "
             f"{shapes[0] if shapes else '?'}{expects}: {type(error).__name__}: {error}"

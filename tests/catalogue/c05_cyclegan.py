@@ -1,6 +1,8 @@
 """Lesson 5 (CycleGAN): independently written correct answers and typical mistakes, one entry per exercise.
 
 Format: see tests/catalogue/README.md. Each source replaces the whole solution cell of a student notebook.
+The two networks (ResnetBlock, NLayerDiscriminator) must keep the official junyanz state-dict keys in every correct
+form, so that the authors' pretrained weights load into them.
 While grading, the functions of discriminator_loss, identity_loss, generator_loss and of the two training steps
 (generator_step, discriminator_step, which call the loss exercises) run with the other exercises' names bound to
 reference versions (``_GRADING_REFERENCES``, grader/answer_cells.py), so each mistake below costs only its own
@@ -10,6 +12,308 @@ exercise's points.
 LESSON = "05_cyclegan"
 
 EXERCISES = {
+    "ResnetBlock": {
+        "test": "test_ResnetBlock",
+        "correct": {
+            "the list built in a loop, keyword arguments": """
+class ResnetBlock(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        layers = []
+        for i in range(2):
+            layers += [
+                nn.ReflectionPad2d(1),
+                nn.Conv2d(in_channels=dim, out_channels=dim, kernel_size=3, bias=True),
+                nn.InstanceNorm2d(dim, affine=False, track_running_stats=False),
+            ]
+            if i == 0:
+                layers.append(nn.ReLU(inplace=True))
+        self.conv_block = nn.Sequential(*layers)
+
+    def forward(self, x):
+        out = self.conv_block(x)
+        return out + x
+""",
+            "reflect padding inside the convolutions, placeholders keep the positions": """
+class ResnetBlock(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        def conv():
+            return nn.Conv2d(dim, dim, 3, padding=1, padding_mode="reflect")
+        self.conv_block = nn.Sequential(
+            nn.Identity(), conv(), nn.InstanceNorm2d(dim), nn.ReLU(),
+            nn.Identity(), conv(), nn.InstanceNorm2d(dim),
+        )
+
+    def forward(self, x):
+        return torch.add(x, self.conv_block(x))
+""",
+            "an OrderedDict with the official names and a functional ReLU module": """
+from collections import OrderedDict
+
+import torch.nn.functional as F
+
+
+class _ReLU(nn.Module):
+    def forward(self, h):
+        return F.relu(h)
+
+
+class ResnetBlock(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.conv_block = nn.Sequential(OrderedDict([
+            ("0", nn.ReflectionPad2d((1, 1, 1, 1))),
+            ("1", nn.Conv2d(dim, dim, (3, 3))),
+            ("2", nn.InstanceNorm2d(dim)),
+            ("3", _ReLU()),
+            ("4", nn.ReflectionPad2d(1)),
+            ("5", nn.Conv2d(dim, dim, (3, 3))),
+            ("6", nn.InstanceNorm2d(dim)),
+        ]))
+
+    def forward(self, x):
+        return x + self.conv_block(x)
+""",
+        },
+        "mistakes": {
+            "zero padding": (
+                "zero padding instead of reflection padding",
+                """
+class ResnetBlock(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.conv_block = nn.Sequential(
+            nn.ZeroPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim), nn.ReLU(True),
+            nn.ZeroPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim),
+        )
+
+    def forward(self, x):
+        return x + self.conv_block(x)
+""",
+            ),
+            "padding inside the convolutions: the keys shift": (
+                "a layer added, dropped or moved shifts every number",
+                """
+class ResnetBlock(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.conv_block = nn.Sequential(
+            nn.Conv2d(dim, dim, 3, padding=1, padding_mode="reflect"), nn.InstanceNorm2d(dim), nn.ReLU(True),
+            nn.Conv2d(dim, dim, 3, padding=1, padding_mode="reflect"), nn.InstanceNorm2d(dim),
+        )
+
+    def forward(self, x):
+        return x + self.conv_block(x)
+""",
+            ),
+            "BatchNorm instead of InstanceNorm": (
+                "(running_mean, running_var) come from a BatchNorm2d",
+                """
+class ResnetBlock(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.BatchNorm2d(dim), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.BatchNorm2d(dim),
+        )
+
+    def forward(self, x):
+        return x + self.conv_block(x)
+""",
+            ),
+            "no skip connection": (
+                "no skip connection",
+                """
+class ResnetBlock(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim),
+        )
+
+    def forward(self, x):
+        return self.conv_block(x)
+""",
+            ),
+            "ReLU after the sum": (
+                "a ReLU after the sum",
+                """
+class ResnetBlock(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim),
+        )
+
+    def forward(self, x):
+        return torch.relu(x + self.conv_block(x))
+""",
+            ),
+        },
+    },
+    "NLayerDiscriminator": {
+        "test": "test_NLayerDiscriminator",
+        "correct": {
+            "the official loop over the middle convolutions": """
+class NLayerDiscriminator(nn.Module):
+    def __init__(self, input_nc=3, ndf=64):
+        super().__init__()
+        layers = [nn.Conv2d(input_nc, ndf, kernel_size=4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+        channels = ndf
+        for stride in (2, 2, 1):
+            layers += [
+                nn.Conv2d(channels, 2 * channels, kernel_size=4, stride=stride, padding=1),
+                nn.InstanceNorm2d(2 * channels),
+                nn.LeakyReLU(0.2, True),
+            ]
+            channels *= 2
+        layers.append(nn.Conv2d(channels, 1, kernel_size=4, stride=1, padding=1))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.model(x)
+""",
+            "a ModuleList run by hand in forward": """
+import torch.nn.functional as F
+
+
+class NLayerDiscriminator(nn.Module):
+    def __init__(self, input_nc=3, ndf=64):
+        super().__init__()
+        widths = [input_nc, ndf, ndf * 2, ndf * 4, ndf * 8]
+        strides = [2, 2, 2, 1]
+        modules = []
+        for i in range(4):
+            modules.append(nn.Conv2d(widths[i], widths[i + 1], 4, strides[i], 1))
+            if i > 0:
+                modules.append(nn.InstanceNorm2d(widths[i + 1], affine=False))
+            modules.append(nn.LeakyReLU(negative_slope=0.2))
+        modules.append(nn.Conv2d(widths[-1], 1, 4, 1, 1))
+        self.model = nn.ModuleList(modules)
+
+    def forward(self, x):
+        for layer in self.model:
+            x = layer(x)
+        return x
+""",
+            "a helper that returns conv, norm, activation": """
+def block(c_in, c_out, stride, norm=True):
+    layers = [nn.Conv2d(c_in, c_out, 4, stride=stride, padding=1, padding_mode="zeros")]
+    if norm:
+        layers.append(nn.InstanceNorm2d(c_out, track_running_stats=False))
+    return layers + [nn.LeakyReLU(0.2)]
+
+
+class NLayerDiscriminator(nn.Module):
+    def __init__(self, input_nc=3, ndf=64):
+        super().__init__()
+        self.model = nn.Sequential(
+            *block(input_nc, ndf, 2, norm=False),
+            *block(ndf, ndf * 2, 2),
+            *block(ndf * 2, ndf * 4, 2),
+            *block(ndf * 4, ndf * 8, 1),
+            nn.Conv2d(ndf * 8, 1, 4, stride=1, padding=1),
+        )
+
+    def forward(self, images):
+        return self.model(images)
+""",
+        },
+        "mistakes": {
+            "LeakyReLU with PyTorch's default slope": (
+                "slope 0.01",
+                """
+class NLayerDiscriminator(nn.Module):
+    def __init__(self, input_nc=3, ndf=64):
+        super().__init__()
+        self.model = nn.Sequential(
+            nn.Conv2d(input_nc, ndf, 4, 2, 1), nn.LeakyReLU(),
+            nn.Conv2d(ndf, ndf * 2, 4, 2, 1), nn.InstanceNorm2d(ndf * 2), nn.LeakyReLU(),
+            nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1), nn.InstanceNorm2d(ndf * 4), nn.LeakyReLU(),
+            nn.Conv2d(ndf * 4, ndf * 8, 4, 1, 1), nn.InstanceNorm2d(ndf * 8), nn.LeakyReLU(),
+            nn.Conv2d(ndf * 8, 1, 4, 1, 1),
+        )
+
+    def forward(self, x):
+        return self.model(x)
+""",
+            ),
+            "a sigmoid at the end": (
+                "a sigmoid at the end",
+                """
+class NLayerDiscriminator(nn.Module):
+    def __init__(self, input_nc=3, ndf=64):
+        super().__init__()
+        self.model = nn.Sequential(
+            nn.Conv2d(input_nc, ndf, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(ndf, ndf * 2, 4, 2, 1), nn.InstanceNorm2d(ndf * 2), nn.LeakyReLU(0.2),
+            nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1), nn.InstanceNorm2d(ndf * 4), nn.LeakyReLU(0.2),
+            nn.Conv2d(ndf * 4, ndf * 8, 4, 1, 1), nn.InstanceNorm2d(ndf * 8), nn.LeakyReLU(0.2),
+            nn.Conv2d(ndf * 8, 1, 4, 1, 1), nn.Sigmoid(),
+        )
+
+    def forward(self, x):
+        return self.model(x)
+""",
+            ),
+            "stride 2 in the fourth convolution": (
+                "The 4th convolution has stride 1, not 2",
+                """
+class NLayerDiscriminator(nn.Module):
+    def __init__(self, input_nc=3, ndf=64):
+        super().__init__()
+        layers = [nn.Conv2d(input_nc, ndf, 4, 2, 1), nn.LeakyReLU(0.2)]
+        for mult in (1, 2, 4):
+            c = ndf * mult * 2
+            layers += [nn.Conv2d(ndf * mult, c, 4, 2, 1), nn.InstanceNorm2d(c), nn.LeakyReLU(0.2)]
+        layers.append(nn.Conv2d(ndf * 8, 1, 4, 1, 1))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.model(x)
+""",
+            ),
+            "3x3 kernels instead of 4x4": (
+                "kernel_size=4",
+                """
+class NLayerDiscriminator(nn.Module):
+    def __init__(self, input_nc=3, ndf=64):
+        super().__init__()
+        self.model = nn.Sequential(
+            nn.Conv2d(input_nc, ndf, 3, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(ndf, ndf * 2, 3, 2, 1), nn.InstanceNorm2d(ndf * 2), nn.LeakyReLU(0.2),
+            nn.Conv2d(ndf * 2, ndf * 4, 3, 2, 1), nn.InstanceNorm2d(ndf * 4), nn.LeakyReLU(0.2),
+            nn.Conv2d(ndf * 4, ndf * 8, 3, 1, 1), nn.InstanceNorm2d(ndf * 8), nn.LeakyReLU(0.2),
+            nn.Conv2d(ndf * 8, 1, 3, 1, 1),
+        )
+
+    def forward(self, x):
+        return self.model(x)
+""",
+            ),
+            "instance normalisation with a learned scale and shift": (
+                "affine=False",
+                """
+class NLayerDiscriminator(nn.Module):
+    def __init__(self, input_nc=3, ndf=64):
+        super().__init__()
+        self.model = nn.Sequential(
+            nn.Conv2d(input_nc, ndf, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(ndf, ndf * 2, 4, 2, 1), nn.InstanceNorm2d(ndf * 2, affine=True), nn.LeakyReLU(0.2),
+            nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1), nn.InstanceNorm2d(ndf * 4, affine=True), nn.LeakyReLU(0.2),
+            nn.Conv2d(ndf * 4, ndf * 8, 4, 1, 1), nn.InstanceNorm2d(ndf * 8, affine=True), nn.LeakyReLU(0.2),
+            nn.Conv2d(ndf * 8, 1, 4, 1, 1),
+        )
+
+    def forward(self, x):
+        return self.model(x)
+""",
+            ),
+        },
+    },
     "lsgan_loss": {
         "test": "test_lsgan_loss",
         "correct": {
