@@ -258,6 +258,14 @@ def sample_noise(batch_size, z_dim, device=None):
     return torch.from_numpy(np.random.randn(batch_size, z_dim)).to(device)
 """,
             ),
+            "a sum of twelve uniforms minus six (mean 0, std 1, not normal)": (
+                "is not standard normal",
+                """
+def sample_noise(batch_size, z_dim, device=None):
+    # the old trick: by the central limit theorem, close to normal (and bounded to [-6, 6])
+    return torch.rand(batch_size, z_dim, 12, device=device).sum(dim=-1) - 6
+""",
+            ),
         },
     },
     "discriminator_loss": {
