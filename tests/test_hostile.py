@@ -675,7 +675,8 @@ raise NotImplementedError()""",
 
 
 def lesson5_attacks(defs: dict[str, str]) -> dict[str, dict]:
-    everything = list(defs)
+    # the function exercises; networks (classes) reach the grader as lesson 3's do (tests/test_remote.py attacks that)
+    everything = [gid for gid, line in defs.items() if not line.startswith("class ")]
     first = everything[0]
     huge_returns = {  # results the grader must refuse or survive; one 51-million-element tensor would cost ~20-60 s
         "lsgan_loss": "torch.empty(10**12, device='meta')",
@@ -769,6 +770,8 @@ def crash_attacks(defs: dict[str, str]) -> dict[str, dict]:
 # Exercises an attacker answers correctly on purpose: it must keep exactly these points, and only these.
 KEEPS = {
     (L5, "h_killparent"): {
+        "test_ResnetBlock",
+        "test_NLayerDiscriminator",
         "test_lsgan_loss",
         "test_discriminator_loss",
         "test_cycle_consistency_loss",
@@ -777,6 +780,8 @@ KEEPS = {
         "test_discriminator_step",
     },
     (L5, "o_unfrozen"): {
+        "test_ResnetBlock",
+        "test_NLayerDiscriminator",
         "test_lsgan_loss",
         "test_discriminator_loss",
         "test_cycle_consistency_loss",
