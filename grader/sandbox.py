@@ -5,9 +5,11 @@ A grading kernel started by :class:`SandboxedKernelManager`
 - reads, and cannot write: the system (``/usr``, the ``/bin`` and ``/lib*`` links, a few files of ``/etc``), the
   Python environment that runs nbgrader (the virtual environment and the interpreter it was made from), the packages
   installed in editable mode (``helpers/``), the course's data folder (``$GAN_COURSE_DATA``, else
-  ``~/.cache/gan-course``) and the folder of the one submission it grades (its working directory);
+  ``~/.cache/gan-course``);
 - writes only to its own folders, which go with it: a scratch folder (its home with the IPython profile, matplotlib
-  and other caches; its ``TMPDIR``; the Unix sockets nbgrader talks to it through), deleted when the kernel stops;
+  and other caches; its ``TMPDIR``; the Unix sockets nbgrader talks to it through; and its working directory, a copy
+  of the folder of the one submission it grades, :func:`copy_submission`, in that folder's place), deleted when the
+  kernel stops;
   its data folder ``$GAN_COURSE_DATA``, a tmpfs holding a link to each file of the real one (:func:`mirror`: a new or
   replaced file, such as a lesson's checkpoint, stays in the tmpfs); and ``/dev/shm``. Everything else, ``/tmp``
   included, is read-only;
@@ -52,6 +54,7 @@ MISSING = (
 UID = 65534
 DATA_SIZE = 2 << 30  # bytes: the most a kernel may write into its data folder (a tmpfs: memory)
 FOLDER_LINKS, MAX_LINKS = 256, 2_000  # see mirror()
+WORK_SIZE, WORK_FILES = 64 << 20, 2_000  # bytes and files: the most copy_submission() copies (see there)
 # Every namespace (user, mount, PID, network, IPC, UTS, cgroup), no nested user namespace, no capabilities; the
 # sandbox dies with bwrap, and the kernel gets a session of its own (no terminal to push keystrokes into).
 NAMESPACES = (
@@ -203,6 +206,45 @@ def mirror(source: Path, target: Path, size: int = DATA_SIZE) -> list[str]:
     return args
 
 
+def copy_submission(source: Path | str | None, target: Path) -> bool:
+    """Copy a submission folder into ``target`` (an empty folder), to be the writable working folder of one kernel or
+    one exercise: what a student's code writes there (``open("scratch.txt", "w")``) stays in that copy.
+
+    Only folders and regular files are copied, never followed through a link; links, devices and other special files
+    are left out. A notebook becomes an empty file: the one being graded holds the hidden tests by now. False (and
+    ``target`` left empty) when the folder holds more than :data:`WORK_SIZE` bytes or :data:`WORK_FILES` files.
+    """
+    if source is None or not Path(source).is_dir():
+        return False
+    source, plan, size = Path(source), [], 0
+    for folder, dirs, files in os.walk(source):  # os.walk never follows a link to a folder
+        dirs[:] = sorted(d for d in dirs if not Path(folder, d).is_symlink())
+        for name in sorted(files):
+            path = Path(folder, name)
+            if not path.is_file() or path.is_symlink():
+                continue
+            empty = path.suffix == ".ipynb"
+            size += 0 if empty else path.lstat().st_size
+            plan.append((path, empty))
+            if size > WORK_SIZE or len(plan) > WORK_FILES:
+                return False
+        for name in dirs:
+            (target / Path(folder, name).relative_to(source)).mkdir(parents=True, exist_ok=True)
+    for path, empty in plan:
+        destination = target / path.relative_to(source)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if empty:
+            destination.touch()
+        else:
+            try:
+                with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW)) as src:
+                    with open(destination, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+            except OSError:
+                continue  # changed under us: left out
+    return True
+
+
 def gpu_devices() -> list[str]:
     """The NVIDIA device files (``/dev/nvidia*``), which CUDA needs inside the sandbox; none on a CPU machine."""
     return sorted(glob.glob("/dev/nvidia*"))
@@ -269,10 +311,12 @@ def bwrap_command(
     read_only: Iterable[Path],
     data: Path | None = None,
     uid: int = UID,
+    work: Path | None = None,
 ) -> list[str]:
     """``kernel_cmd`` wrapped in bwrap: the namespaces, the read-only binds (system, ``/etc`` files, ``read_only``
     and ``data``), the GPU devices, ``scratch`` writable with ``data``'s :func:`mirror` in ``scratch/data``, ``cwd``
-    read-only as the working directory, the rest of ``/`` absent.
+    as the working directory, the rest of ``/`` absent. ``cwd`` is read-only, or, with ``work`` (a copy of it in
+    ``scratch``, :func:`copy_submission`), that copy, writable, in its place.
 
     Raises:
         SandboxUnavailable: a read-only path holds ``cwd`` (it would show other students' folders and the course).
@@ -319,7 +363,7 @@ def bwrap_command(
     if data is not None:
         args += mirror(data, scratch / "data")
     if cwd is not None:
-        args += ["--ro-bind", str(cwd), str(cwd), "--chdir", str(cwd)]
+        args += ["--bind" if work else "--ro-bind", str(work or cwd), str(cwd), "--chdir", str(cwd)]
         # nbgrader has already written the notebook being graded here, with its test cells restored from the
         # gradebook (hidden tests included): the kernel sees every notebook of the folder as an empty file
         for notebook in sorted(Path(cwd).glob("**/*.ipynb"))[:MAX_LINKS]:
@@ -377,6 +421,12 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self._scratch is not None:
             env, executable = kw.get("env") or dict(os.environ), kernel_cmd[0]
             read_only = [*python_roots(executable), *editable_paths(), *map(Path, self.read_only)]
+            # the submission folder, as a writable copy: a scratch file written there stays in the scratch folder
+            work = self._scratch / "work"
+            work.mkdir()
+            if not copy_submission(kw.get("cwd"), work):
+                self.log.warning("Submission folder too large to copy: the kernel's working folder is read-only")
+                work = None
             try:
                 kernel_cmd = bwrap_command(
                     kernel_cmd,
@@ -385,6 +435,7 @@ class SandboxedKernelManager(AsyncKernelManager):
                     read_only=read_only,
                     data=data_root(env),
                     uid=self.uid,
+                    work=work,
                 )
             except SandboxUnavailable:
                 await self._async_cleanup_resources()

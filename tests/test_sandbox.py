@@ -5,9 +5,9 @@ start is most of the cost), graded with the repository's nbgrader_config.py plus
 also defines a correct ``double``, prints what its attack achieved, and must still score full marks (but the looper):
 
 - ``a_reader``   reads solutions/, the gradebook, another student's submission, the repository, the grader's profile;
-- ``b_writer``   appends to the gradebook, another student's submission and autograded notebook, solutions/, its own
-  folder, the virtual environment and helpers/, and swaps its notebook for a link to the gradebook (which nbgrader
-  would then overwrite with the graded notebook);
+- ``b_writer``   appends to the gradebook, another student's submission and autograded notebook, solutions/, the
+  virtual environment and helpers/, and swaps its notebook for a link to the gradebook (which nbgrader would then
+  overwrite with the graded notebook); a file written in its working folder lands in a private copy of it;
 - ``c_network``  connects to a TCP server and an abstract Unix socket that this test listens on, and resolves a name;
 - ``d_detacher`` leaves three sleeping processes behind (a new session, a double fork, nohup);
 - ``e_startup``  writes an IPython startup file into the grader's profile;
@@ -219,7 +219,6 @@ def attacks(course: Path, listener: Listener, instructor_ipython: Path, token: s
         str(honest),
         f"{course}/autograded/a_reader/{ASSIGNMENT}/{ASSIGNMENT}.ipynb",
         f"{course}/solutions/tiny/tiny.ipynb",
-        "planted.txt",
         f"{site_packages}/sandbox-probe-{token}.txt",
         f"{ROOT}/helpers/sandbox-probe-{token}.txt",
     ]
@@ -254,6 +253,9 @@ try:
     print("WROTE the link")
 except OSError as error:
     print("NOWRITE the link", type(error).__name__)
+with open("planted.txt", "w") as file:  # the working folder is a private copy: writable, and nothing reaches the course
+    file.write(payload)
+print("SCRATCH", open("planted.txt").read() == payload)
 """,
         "c_network": head
         + f"""import socket
@@ -378,6 +380,7 @@ def test_nothing_outside_the_kernel_can_be_written(graded):
     text = output(graded, "b_writer")
     print(text)
     assert "NOWRITE" in text and "WROTE" not in text
+    assert "SCRATCH True" in text, "the kernel's working folder (a copy of the submission folder) must be writable"
     course = graded["course"]
     touched = [p for p in course.rglob("*") if p.is_file() and b"PWNED" in p.read_bytes()]
     assert not touched, f"the attack wrote into {touched}"
