@@ -59,3 +59,14 @@ from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+
+# A copy-pasted answer cell (a repeated grade id, nbgrader issue #1083) is graded as the kernel ran it: the last copy
+# is the answer, the earlier ones are the student's own cells (grader/preprocessors/keep_last_copy.py); nbgrader's own
+# DeduplicateIds leaves the notebook ungraded.
+from grader.preprocessors.keep_last_copy import with_last_copies  # noqa: E402
+
+c.Autograde.sanitize_preprocessors = with_last_copies(
+    c.Autograde.sanitize_preprocessors
+    if "sanitize_preprocessors" in c.Autograde
+    else Autograde.class_traits()["sanitize_preprocessors"].default()
+)

@@ -2,6 +2,8 @@
 
 In the order they run (``nbgrader_config.py`` puts them in nbgrader's list):
 
+- :mod:`.keep_last_copy` -- :class:`KeepLastCopy` (sanitizing, in place of nbgrader's DeduplicateIds): of a
+  copy-pasted graded cell the last copy is graded, the earlier ones become the student's own cells;
 - :mod:`.hide_tests` -- :class:`HideTests` empties the test cells before the student's kernel runs the notebook;
 - :mod:`.sandboxed_execute` -- :class:`SandboxedExecute` is nbgrader's Execute with the kernel in the bubblewrap
   sandbox (:mod:`grader.sandbox`);
