@@ -24,6 +24,19 @@ c.Execute.shutdown_kernel = "immediate"
 # A submission that deleted or edited a test cell is graded with the original test cells from the gradebook.
 c.OverwriteCells.add_missing_cells = True
 
+# One submission never affects another or the run (grader/submission_guard.py): a submission with links or special
+# files is refused before nbgrader copies anything, in `nbgrader autograde` and `nbgrader collect`, and a notebook
+# whose nbgrader metadata has the wrong schema is that student's error; each submission is graded against the
+# instructor's cells, its tests in the instructor's order (grader/preprocessors/instructor_cells.py).
+from nbgrader.converters.autograde import Autograde  # noqa: E402
+
+from grader.preprocessors.instructor_cells import with_instructor_cells  # noqa: E402
+from grader.submission_guard import install  # noqa: E402
+
+install()
+c.ExchangeFactory.collect = "grader.submission_guard.SafeExchangeCollect"
+c.Autograde.sanitize_preprocessors = with_instructor_cells(Autograde.class_traits()["sanitize_preprocessors"].default())
+
 # Grading never downloads data: helpers.data.mnist.offline_reason() sees NBGRADER_EXECUTION, which nbgrader sets in
 # every grading kernel (command line and formgrader alike); cached data is still used.
 
@@ -33,7 +46,6 @@ c.IgnorePattern.pattern = r"(?m)^.*:\d+: \w*Warning: "  # the format of warnings
 
 # Keep feedback readable when a submission prints without end: nbgrader's LimitOutput counts lines, and one
 # enormous line (print("x" * 10**7)) passes it, so autograding uses a LimitOutput that also counts characters.
-from nbgrader.converters.autograde import Autograde  # noqa: E402
 from nbgrader.preprocessors import LimitOutput  # noqa: E402
 
 from grader.preprocessors.limit_output_size import LimitOutputSize  # noqa: E402

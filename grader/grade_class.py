@@ -31,6 +31,7 @@ from pathlib import Path
 
 import nbformat
 
+from grader.submission_guard import RefusedSubmission, copy_regular_tree, refusal, unsafe_entries
 from helpers.data.download import install_folder
 
 
@@ -110,6 +111,16 @@ def _copy_files(source: Path, destination: Path, skip: set[str] = frozenset()) -
     return skipped
 
 
+def refused(course: Path, student: str, lesson: str) -> str | None:
+    """Why ``submitted/<student>/<lesson>/`` may not be graded (links or special files in it, or it or the student's
+    folder a link: :mod:`grader.submission_guard`), or None."""
+    folder = course / "submitted" / student / lesson
+    problems = unsafe_entries(folder)
+    if folder.parent.is_symlink():
+        problems.insert(0, f"{folder.parent}: a symbolic link to {os.readlink(folder.parent)}")
+    return refusal(problems) if problems else None
+
+
 def worker_gradebook(course_db: Path, worker_db: Path) -> None:
     """A copy of the course's gradebook with its assignments (cells, source cells, due dates) and no student:
     no grade, comment or name of anybody reaches a worker, and nothing a worker writes but its verdicts comes back."""
@@ -137,25 +148,28 @@ def make_worker(
     :func:`worker_gradebook`), a copy of the lesson's source folder (the grader reads the instructor notebook; the
     grading kernels never see it, see grader/sandbox.py) and the submissions' regular files. Nothing in it leads
     back to the course folder: a process that follows every link in it stays in the copy. A submission that cannot
-    be copied (an unreadable file) is left out, with the reason in ``failures``.
+    be copied (an unreadable file) or holds links or special files (:mod:`grader.submission_guard`, as in
+    ``nbgrader autograde``) is left out, with the reason in ``failures``.
     """
     root.mkdir(parents=True)
     shutil.copy(course / "nbgrader_config.py", root / "nbgrader_config.py")
     worker_gradebook(course / "gradebook.db", root / "gradebook.db")
     _copy_files(course / "solutions" / lesson, root / "solutions" / lesson, skip={".ipynb_checkpoints", "__pycache__"})
     for student in students:
+        folder = course / "submitted" / student / lesson
         try:
-            skipped = _copy_files(course / "submitted" / student / lesson, root / "submitted" / student / lesson)
-        except OSError as error:
+            reason = refused(course, student, lesson)
+            if reason:
+                raise RefusedSubmission(reason)
+            copy_regular_tree(folder, root / "submitted" / student / lesson)  # refuses links and special files
+        except (OSError, RefusedSubmission) as error:
             shutil.rmtree(root / "submitted" / student, ignore_errors=True)
             if failures is None:
                 raise
-            failures[student] = f"its submission could not be copied for grading ({error})"
-            continue
-        if skipped:
-            print(
-                f"{lesson}: {student}: left out of grading (links or special files): {', '.join(skipped)}",
-                file=sys.stderr,
+            failures[student] = (
+                str(error)
+                if isinstance(error, RefusedSubmission)
+                else f"its submission could not be copied for grading ({error})"
             )
     return root
 
@@ -327,6 +341,11 @@ def autograde(
     if not students:
         print(f"{lesson}: no submissions in submitted/*/{lesson}/")
         return [], []
+    # refused before anything is copied (links, special files), as the course's `nbgrader autograde` refuses them
+    not_copied = {student: reason for student in students if (reason := refused(course, student, lesson))}
+    students = [student for student in students if student not in not_copied]
+    if not students:
+        return [], _report(lesson, not_copied, reasons)
     jobs = max(1, min(jobs, len(students)))
     env = environment(single_thread=jobs > 1)
     ensure_assignment(course, lesson, env)
@@ -335,6 +354,7 @@ def autograde(
     with tempfile.TemporaryDirectory(prefix=f"grade-{lesson}-") as tmp:
         tmp = Path(tmp).resolve()
         graded, failures = _grade_shares(course, tmp, lesson, shares, command, env, jobs, "worker")
+        failures |= not_copied
         again = [student for share in shares if len(share) > 1 for student in share if student in failures]
         if again:
             print(f"{lesson}: grading {', '.join(again)} again, each alone", file=sys.stderr)
@@ -343,11 +363,16 @@ def autograde(
             )
             graded += regraded
             failures = {s: r for s, r in failures.items() if s not in again} | failures_alone
+    return sorted(graded), _report(lesson, failures, reasons)
+
+
+def _report(lesson: str, failures: dict[str, str], reasons: dict[str, str] | None) -> list[str]:
+    """Print each student not graded, with the reason (also into ``reasons``); return them, sorted."""
     for student, reason in sorted(failures.items()):
         print(f"{lesson}: {student}: NOT GRADED: {reason}", file=sys.stderr)
     if reasons is not None:
         reasons.update(failures)
-    return sorted(graded), sorted(failures)
+    return sorted(failures)
 
 
 def grade_lessons(

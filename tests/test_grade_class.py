@@ -96,9 +96,10 @@ def test_only_the_autograders_verdicts_reach_the_gradebook_and_workers_hold_copi
     variants = up_to_last_test(released)
     submit(course, "honest", LESSON, fill(variants, solution_sources(LESSON)))
     submit(course, "inflated", LESSON, variants)
-    # a link in a submission to the course's solutions must not be followed into the worker
+    # a link in a submission to the course's solutions: the submission is refused, nothing of it reaches a worker
+    submit(course, "linked", LESSON, fill(variants, solution_sources(LESSON)))
     os.symlink(
-        course / "solutions" / LESSON / f"{LESSON}.ipynb", course / "submitted" / "honest" / LESSON / "answers.ipynb"
+        course / "solutions" / LESSON / f"{LESSON}.ipynb", course / "submitted" / "linked" / LESSON / "answers.ipynb"
     )
     db = f"sqlite:///{course / 'gradebook.db'}"
     with Gradebook(db) as gradebook:  # a grader's work from before: kept as it is
@@ -148,14 +149,15 @@ def test_only_the_autograders_verdicts_reach_the_gradebook_and_workers_hold_copi
     monkeypatch.setattr(grade_class, "run", doctored_run)
     reasons = {}
     graded, failed = grade_class.autograde(course, LESSON, 2, [], reasons)
-    assert graded == ["honest"] and failed == ["inflated"], reasons
+    assert graded == ["honest"] and failed == ["inflated", "linked"], reasons
     assert "outside" in reasons["inflated"], reasons
+    assert "answers.ipynb: a symbolic link" in reasons["linked"], reasons
 
     assert len(workers) == 2
     for root, links, notebooks, submitted, people, sources in workers:
         assert not links, f"{root}: links or paths out of the worker: {links}"
         assert notebooks == [f"{LESSON}.ipynb"], f"{root}: the lesson's source is not copied: {notebooks}"
-        assert "answers.ipynb" not in submitted, "the submission's link to the solutions was copied"
+        assert "answers.ipynb" not in submitted and "linked" not in submitted, "the linked submission was copied"
         assert people == 0, "a worker's gradebook holds the class's students"
         assert sources > 0, "a worker's gradebook lacks the cells that restore the test cells"
 
