@@ -164,3 +164,199 @@ def job_for(
         else:
             refs[name] = references[name]
     return chosen, refs
+
+
+# -- the student's own cells (what the kernel had defined when the test cell ran) -------------------------------------
+
+CELL_SECONDS = 2.0  # the most the definitions of one of the student's cells may take in the worker, per exercise
+FIXED = frozenset({"device"})  # names the grader sets itself in the worker (the CPU): never taken from a cell
+DEFINITIONS = (
+    ast.Import,
+    ast.ImportFrom,
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.Assign,
+    ast.AnnAssign,
+    ast.AugAssign,
+)
+HIDDEN_MARKER = "BEGIN HIDDEN TESTS"
+
+
+def python_source(source: str) -> str:
+    """A code cell's source as Python: IPython's magics and shell escapes (``%matplotlib``, ``!pip``) become calls."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:  # pragma: no cover - nbgrader brings IPython
+        return source
+    try:
+        return TransformerManager().transform_cell(source)
+    except Exception:  # noqa: BLE001 - a cell IPython cannot read either: parsed as it is
+        return source
+
+
+def statements(source: str) -> list[tuple[ast.stmt, int, str]]:
+    """``(node, first line, source)`` of each top-level statement of a cell (decorators included), [] when the cell is
+    not valid Python."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    lines = source.splitlines()
+    out = []
+    for node in tree.body:
+        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+        out.append((node, first, "\n".join(lines[first - 1 : node.end_lineno])))
+    return out
+
+
+def bound_names(node: ast.stmt) -> set[str]:
+    """The names a top-level statement binds (``assigned_names`` of one statement)."""
+    return assigned_names(ast.unparse(node)) if isinstance(node, DEFINITIONS) else set()
+
+
+def lesson_statements(source_nb) -> set[str]:
+    """Every top-level statement of the instructor's notebook outside exercises and tests (``ast.dump``): the lesson's
+    own code. The prelude holds its definitions and :func:`lesson_setup` its setup variables; the rest (training
+    runs, figures) is never run again by the grader, even where the student's notebook holds it unchanged."""
+    return {
+        ast.dump(node)
+        for cell in source_nb.cells
+        if cell.cell_type == "code" and not utils.is_grade(cell) and not utils.is_solution(cell)
+        for node, _, _ in statements(python_source(cell.source))
+    }
+
+
+def _test_ids(source_nb) -> set[str]:
+    return {cell.metadata.nbgrader.grade_id for cell in source_nb.cells if is_test(cell)}
+
+
+def student_cells(nb, source_nb, exercises: dict[str, str]) -> list[tuple[int, list[tuple[int, str]]]]:
+    """The definitions the student's notebook makes outside its test cells, as the worker replays them: ``(cell index,
+    [(line, source), ...])`` per code cell, in notebook order.
+
+    Kept from every code cell that is not a test cell (the student's own cells, the lesson's cells as the student has
+    them, and the answer cells): the top-level imports, ``def``, ``class`` and assignments. Left out: statements
+    identical to the lesson's own (:func:`lesson_statements`: the lesson's runs are not repeated), definitions of an
+    exercise's name (the exercise is the student's answer cell or the reference, as :func:`job_for` decides), and
+    assignments to :data:`FIXED` names. No test cell is read (nor a cell that claims a test's id or holds hidden tests).
+    """
+    lesson, tests = lesson_statements(source_nb), _test_ids(source_nb)
+    out = []
+    for index, cell in enumerate(nb.cells):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.cell_type != "code" or is_test(cell) or grade_id in tests or HIDDEN_MARKER in cell.source:
+            continue
+        kept = []
+        for node, line, source in statements(python_source(cell.source)):
+            if not isinstance(node, DEFINITIONS) or ast.dump(node) in lesson:
+                continue
+            if bound_names(node) & (set(exercises) | FIXED):
+                continue
+            kept.append((line, source))
+        if kept:
+            out.append((index, kept))
+    return out
+
+
+def lesson_setup(source_nb, needed: set[str]) -> str:
+    """The lesson's setup variables that the student's code names (``settings``, ``data``), for the worker's prelude:
+    the assignments of the instructor's cells above the first exercise that bind ``needed`` names, with the
+    assignments those depend on, in notebook order, each on its own (one that fails is left out). ``device`` stays the
+    CPU (:data:`FIXED`)."""
+    setup = []
+    for cell in source_nb.cells:
+        if is_answer(cell):
+            break
+        if cell.cell_type != "code" or utils.is_grade(cell):
+            continue
+        for node, _, source in statements(python_source(cell.source)):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and not bound_names(node) & FIXED:
+                setup.append((node, source))
+    chosen: set[int] = set()
+    wanted = set(needed)
+    changed = True
+    while changed:
+        changed = False
+        for k, (node, _) in enumerate(setup):
+            if k not in chosen and bound_names(node) & wanted:
+                chosen.add(k)
+                wanted |= free_names(ast.unparse(node))
+                changed = True
+    parts = []
+    for k in sorted(chosen):
+        body = textwrap.indent(setup[k][1], "    ")
+        parts.append(f"try:\n{body}\nexcept Exception:\n    pass")
+    return "\n".join(parts) + ("\n" if parts else "")
+
+
+def names_used(nb, cells: list[tuple[int, list[tuple[int, str]]]]) -> set[str]:
+    """The names the student's answer cells and the definitions of ``cells`` (:func:`student_cells`) use."""
+    used = set()
+    for cell in nb.cells:
+        if is_answer(cell):
+            used |= free_names(python_source(cell.source))
+    for _, kept in cells:
+        for _, source in kept:
+            used |= free_names(source)
+    return used
+
+
+RUNNER = "<the grader: your cells>"  # the name of the job entry that defines the replay and enters the working folder
+
+
+def runner_source(folder: str | None, seconds: float = CELL_SECONDS) -> str:
+    """The first entry of an exercise's job: enter the exercise's private working folder, and define the function
+    that replays one of the student's cells (:func:`with_student_cells`).
+
+    Each statement of a cell runs on its own: one that raises is skipped (what depends on it then fails as it would in
+    the kernel), and the cell's statements together get ``seconds``, after which the rest is skipped.
+    """
+    enter = f"__import__('os').chdir({folder!r})\n" if folder else ""
+    return enter + textwrap.dedent(
+        f"""
+        def __gan_replay__(cell, filename, seconds={seconds!r}):
+            import signal, time
+
+            def stop(signum, frame):
+                raise TimeoutError(f"{{filename}} took longer than {{seconds:g}} s to define its names")
+
+            previous = signal.signal(signal.SIGALRM, stop)
+            deadline = time.monotonic() + seconds
+            try:
+                for line, source in cell:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    code = compile("\\n" * (line - 1) + source, filename, "exec")
+                    signal.setitimer(signal.ITIMER_REAL, left, 0.05)
+                    try:
+                        exec(code, globals())
+                    except BaseException:
+                        pass
+                    finally:
+                        signal.setitimer(signal.ITIMER_REAL, 0)
+            finally:
+                signal.signal(signal.SIGALRM, previous)
+        """
+    )
+
+
+def with_student_cells(
+    chosen: list[tuple[str, str]],
+    nb,
+    cells: list[tuple[int, list[tuple[int, str]]]],
+    test_index: int,
+    folder: str | None = None,
+) -> list[tuple[str, str]]:
+    """One exercise's job entries in the order the student's kernel ran them: the answer cells :func:`job_for` chose,
+    each at its place in the notebook, and before the test cell (``test_index``), the definitions of the student's
+    other cells (:func:`student_cells`), replayed by :func:`runner_source`'s function, which comes first."""
+    where = {cell.source: index for index, cell in reversed(list(enumerate(nb.cells))) if is_answer(cell)}
+    entries = [(where.get(source, test_index), 1, name, source) for name, source in chosen]
+    for index, kept in cells:
+        if index < test_index and not any(where.get(source) == index for _, source in chosen):
+            replay = f"__gan_replay__({kept!r}, {f'<your cell [{index}]>'!r})\n"
+            entries.append((index, 0, f"<your cell {index + 1}>", replay))
+    entries.sort(key=lambda entry: entry[:2])
+    return [(RUNNER, runner_source(folder))] + [(name, source) for _, _, name, source in entries]

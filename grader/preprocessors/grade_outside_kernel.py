@@ -17,6 +17,8 @@ from __future__ import annotations
 import builtins
 import contextlib
 import io
+import shutil
+import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -35,9 +37,13 @@ from grader.answer_cells import (
     free_names,
     job_for,
     lesson_prelude,
+    lesson_setup,
+    names_used,
+    student_cells,
+    with_student_cells,
 )
 from grader.preprocessors.hide_tests import HIDDEN_TESTS, HideTests
-from grader.sandbox import sandbox_disabled
+from grader.sandbox import copy_submission, sandbox_disabled
 
 
 def run_test(source: str, namespace: dict, *, label: str) -> list:
@@ -81,7 +87,12 @@ class GradeOutsideKernel(NbGraderPreprocessor):
         namespace = {"__name__": "__gan_test__", "__builtins__": builtins}
         exec(compile(prelude, "<lesson>", "exec"), namespace)  # noqa: S102 - the instructor's notebook
         self.log.info("Grader ready in %.2f s", time.perf_counter() - start)
-        worker = Worker(prelude, sandboxed=not sandbox_disabled(), timeout=self.timeout)
+        # what the student's kernel had defined: their own cells' definitions, replayed before each answer, and the
+        # lesson's setup variables their code names (the fork server computes those once)
+        cells = student_cells(nb, source_nb, exercises)
+        setup = lesson_setup(source_nb, names_used(nb, cells))
+        worker = Worker(prelude + setup, sandboxed=not sandbox_disabled(), timeout=self.timeout)
+        folder = resources.get("metadata", {}).get("path") or None
         try:
             for index in sorted(tests):
                 cell, source = nb.cells[index], tests[index]
@@ -89,12 +100,15 @@ class GradeOutsideKernel(NbGraderPreprocessor):
                 # the exercises this test calls: those it names and does not define itself
                 tested = sorted((free_names(source) - assigned_names(source)) & set(exercises))
                 current: list = []
+                work: list = []
 
-                def exercise_for(tested=tested, current=current):
+                def exercise_for(tested=tested, current=current, work=work, index=index):
                     if not current:  # at the first call: the references may be defined by this very cell
                         found = namespace.get(REFERENCES)
                         chosen, refs = job_for(tested, answers, exercises, found if isinstance(found, dict) else {})
-                        current.append(worker.exercise(chosen, refs))
+                        work.append(working_folder(worker, folder))
+                        job = with_student_cells(chosen, nb, cells, index, str(work[0]))
+                        current.append(worker.exercise(job, refs))
                     return current[0]
 
                 for name in exercises:
@@ -105,6 +119,8 @@ class GradeOutsideKernel(NbGraderPreprocessor):
                 finally:
                     if current:
                         current[0].close()
+                    for path in work:  # the worker child and what it started are gone
+                        shutil.rmtree(path, ignore_errors=True)
                 self.log.info(
                     "Graded %s outside the kernel in %.2f s",
                     cell.metadata.nbgrader.grade_id,
@@ -120,6 +136,18 @@ class GradeOutsideKernel(NbGraderPreprocessor):
         course = CourseDirectory(config=self.config)
         path = Path(course.format_path(course.source_directory, ".", info["assignment"]), f"{info['notebook']}.ipynb")
         return nbformat.read(path, as_version=4)
+
+
+def working_folder(worker, folder: str | None) -> Path:
+    """A new working folder for one exercise in the worker's scratch folder (which the sandbox shows at the same path):
+    a copy of the submission folder (:func:`grader.sandbox.copy_submission`), so that a scratch file an answer writes
+    works and reaches no other exercise (the grader removes the folder when the exercise ends)."""
+    if not worker.alive():  # (re)started here rather than in Worker.exercise: the folder lives in its scratch
+        worker.close()
+        worker.start()
+    work = Path(tempfile.mkdtemp(prefix="work-", dir=worker.scratch))
+    copy_submission(folder, work)
+    return work
 
 
 def graded_outside_kernel(preprocessors: Iterable[type]) -> list[type]:
