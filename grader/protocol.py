@@ -9,7 +9,10 @@ grader -> worker, trusted by the worker (cloudpickle: the test's own inputs, net
 - the prelude, once: the lesson's imports and definitions, as UTF-8 source (:func:`encode_prelude`);
 - :data:`FORK`, then one exercise's job: the student's answer cells and the references they may call
   (:func:`encode_job`);
-- calls ``(name, args, kwargs, grads)`` (:func:`encode_call`), then :data:`STOP`.
+- calls ``(name, args, kwargs, grads)`` (:func:`encode_call`), then :data:`STOP`;
+- the answer to a callback: the result of one of the grader's own functions, or the gradients of an earlier one
+  (:func:`serve_callback`). No function of the grader's (a reference, a loss a test passes) is ever sent: a
+  :class:`CallbackRef` takes its place, and the worker calls back (:func:`callback_proxy`).
 
 worker -> grader, never trusted (the student's code runs in the worker and can write anything into its pipe): JSON
 objects of plain data, at most :data:`MAX_REPLY` bytes, checked field by field; anything else raises
@@ -19,7 +22,9 @@ objects of plain data, at most :data:`MAX_REPLY` bytes, checked field by field; 
 - setup: the errors of the answer cells and the functions they defined (:func:`encode_setup`);
 - result: the return value, the state of every argument afterwards and the earlier results this call changed in
   place (:func:`encode_result`), or the student's exception (:func:`encode_error`), with the printed text;
-- exit: the exit status of a worker child that ended (:func:`encode_exit`).
+- exit: the exit status of a worker child that ended (:func:`encode_exit`);
+- callback: run the grader's function ``index`` on these arguments, or its backward pass with these gradients
+  (:func:`callback_proxy`'s messages, :func:`is_callback`), inside a call that is under way.
 
 Values are numbers, strings, lists, dicts and tensors as raw bytes with a dtype and a shape (:func:`encode`). The
 grader rebuilds every tensor itself, as an exact ``torch.Tensor`` (never a subclass the student made), so nothing a
@@ -114,10 +119,12 @@ def decode_prelude(payload: bytes) -> str:
     return payload.decode()
 
 
-def encode_job(answers: list[tuple[str, str]], references: dict[str, Any]) -> bytes:
+def encode_job(answers: list[tuple[str, str]], references: dict[str, Any], callbacks: list | None = None) -> bytes:
     """One exercise: ``answers`` are ``(exercise name, source)`` of the student's cells, in the order they run;
-    ``references`` are the instructor's functions bound by name before they run."""
-    return cloudpickle.dumps({"answers": answers, "references": references})
+    ``references`` are the instructor's functions bound by name before they run. No function of the grader's travels:
+    each becomes a :class:`CallbackRef` (registered in ``callbacks``) that runs in the grader when called."""
+    callbacks = [] if callbacks is None else callbacks
+    return cloudpickle.dumps({"answers": answers, "references": externalize(references, callbacks)})
 
 
 def decode_job(payload: bytes) -> tuple[list[tuple[str, str]], dict[str, Any]]:
@@ -127,10 +134,12 @@ def decode_job(payload: bytes) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     return job["answers"], job["references"]
 
 
-def encode_call(name: str, args: tuple, kwargs: dict, grads: list) -> bytes:
+def encode_call(name: str, args: tuple, kwargs: dict, grads: list, callbacks: list | None = None) -> bytes:
     """A call of the student's function ``name``; ``grads`` are the ``.grad`` of :func:`leaves_of` ``(args, kwargs)``
-    (None for a leaf without one), which cloudpickle does not carry with the tensors."""
-    return cloudpickle.dumps((name, args, kwargs, grads))
+    (None for a leaf without one), which cloudpickle does not carry with the tensors. A function among the arguments
+    (a loss the test passes) stays in the grader: a :class:`CallbackRef` registered in ``callbacks`` travels instead."""
+    callbacks = [] if callbacks is None else callbacks
+    return cloudpickle.dumps((name, externalize(args, callbacks), externalize(kwargs, callbacks), grads))
 
 
 STOP = cloudpickle.dumps(None)  # in place of a call: the exercise is over, the worker child exits
@@ -460,15 +469,16 @@ def decode(node: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
     raise BadReply(f"an unknown kind of value {kind[:40]!r}")
 
 
-def leaves_of(args: tuple, kwargs: dict) -> list[torch.Tensor]:
+def leaves_of(args: tuple, kwargs: dict, *, modules: bool = True) -> list[torch.Tensor]:
     """Every tensor in ``args``/``kwargs`` (one level into lists, tuples and dicts) and every parameter of every
-    module among them, in a fixed order: both ends enumerate their own copies of the arguments this way."""
+    module among them (unless ``modules`` is false), in a fixed order: both ends enumerate their own copies of the
+    arguments this way."""
     out: list[torch.Tensor] = []
 
     def walk(value, depth):
         if isinstance(value, torch.Tensor):
             out.append(value)
-        elif isinstance(value, nn.Module):
+        elif isinstance(value, nn.Module) and modules:
             out.extend(value.parameters())
         elif type(value) in (list, tuple) and depth < 2:
             for item in value:
@@ -482,6 +492,197 @@ def leaves_of(args: tuple, kwargs: dict) -> list[torch.Tensor]:
     for key in sorted(kwargs):
         walk(kwargs[key], 0)
     return out
+
+
+# -- callbacks: the grader's own functions, called from the worker, run in the grader ---------------------------------
+#
+# A reference the student's answer calls (another exercise's function, ``_GRADING_REFERENCES``) or a function a test
+# passes (a loss that records what it is given) never enters the worker: the worker gets a proxy. Calling it sends
+# ``{"callback": index, "args", "kwargs", "track"}``; the grader runs its function on the decoded arguments and answers
+# ``("ok", (token, result))`` (cloudpickle, plain tensors and numbers) or ``("error", message)``. When the arguments
+# need gradients, the proxy is an autograd function: its backward sends ``{"callback_backward": token, "grads"}`` and
+# the grader answers with the gradients of its own graph for each argument tensor. Both frames ride inside the call
+# that is under way: the fork server relays them as it relays any reply, one frame from the grader per frame sent.
+
+
+class CallbackRef:
+    """In a job or a call, the place of one of the grader's functions (:func:`externalize`): the worker binds a proxy
+    to it (:func:`callback_proxy`)."""
+
+    def __init__(self, index: int, name: str):
+        self.index, self.name = index, name
+
+
+def runs_in_worker(value: Any) -> bool:
+    """Whether a callable may travel into the worker by value: a network, an optimizer, a class, or PyTorch's own
+    functions (nothing of a test's or a reference's code)."""
+    if isinstance(value, (nn.Module, torch.optim.Optimizer, type)):
+        return True
+    module = getattr(value, "__module__", None)
+    return isinstance(module, str) and module.split(".")[0] == "torch" and not hasattr(value, "__wrapped__")
+
+
+def externalize(value: Any, callbacks: list, depth: int = 0) -> Any:
+    """``value`` with each of the grader's functions in it (one level into lists, tuples and dicts) replaced by a
+    :class:`CallbackRef` whose index is its place in ``callbacks`` (appended)."""
+    if callable(value) and not runs_in_worker(value):
+        callbacks.append(value)
+        return CallbackRef(len(callbacks) - 1, str(getattr(value, "__name__", type(value).__name__))[:80])
+    if type(value) in (list, tuple) and depth < 2:
+        return type(value)(externalize(v, callbacks, depth + 1) for v in value)
+    if type(value) is dict and depth < 2:
+        return {k: externalize(v, callbacks, depth + 1) for k, v in value.items()}
+    return value
+
+
+def internalize(value: Any, make: Callable[[CallbackRef], Any], depth: int = 0) -> Any:
+    """The worker's side of :func:`externalize`: each :class:`CallbackRef` replaced by ``make(ref)``."""
+    if isinstance(value, CallbackRef):
+        return make(value)
+    if type(value) in (list, tuple) and depth < 2:
+        return type(value)(internalize(v, make, depth + 1) for v in value)
+    if type(value) is dict and depth < 2:
+        return {k: internalize(v, make, depth + 1) for k, v in value.items()}
+    return value
+
+
+class CallbackChannel:
+    """The worker child's end: send a callback message, wait for the grader's answer."""
+
+    def __init__(self, read_exact: Callable[[int], bytes], out):
+        self.read_exact, self.out = read_exact, out
+
+    def request(self, message: dict) -> Any:
+        write_frame(self.out, encode_message(message))
+        frame = read_frame(self.read_exact, MAX_FRAME)
+        if frame is None:
+            raise SystemExit("the grader is gone")
+        answer = cloudpickle.loads(frame)
+        if type(answer) is not tuple or len(answer) != 2 or answer[0] not in ("ok", "error"):
+            raise RuntimeError("the grader did not answer the call of its function")
+        if answer[0] == "error":
+            raise RuntimeError(answer[1])
+        return answer[1]
+
+
+class _Callback(torch.autograd.Function):
+    """A call into the grader as one differentiable operation of the worker's graph."""
+
+    @staticmethod
+    def forward(ctx, channel, message, *tensors):
+        token, result = channel.request(message)
+        ctx.channel, ctx.token = channel, token
+        outputs = result if isinstance(result, tuple) else (result,)
+        if not all(isinstance(out, torch.Tensor) for out in outputs):
+            raise TypeError(f"{message.get('name')} returned something other than tensors where gradients are needed")
+        return result
+
+    @staticmethod
+    def backward(ctx, *grads):
+        message = {
+            "callback_backward": ctx.token,
+            "grads": [None if g is None else encode_tensor(g, grad=False) for g in grads],
+        }
+        _, input_grads = ctx.channel.request(message)
+        return (None, None, *input_grads)
+
+
+def callback_proxy(ref: CallbackRef, channel: CallbackChannel) -> Callable:
+    """The worker's stand-in for the grader's function ``ref``: a call runs it in the grader, on plain data."""
+
+    def proxy(*args, **kwargs):
+        tensors = leaves_of(args, kwargs, modules=False)
+        track = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+        message = {
+            "callback": ref.index,
+            "name": ref.name,
+            "args": encode(tuple(args)),
+            "kwargs": encode(dict(kwargs)),
+            "track": track,
+        }
+        if not track:
+            return channel.request(message)[1]
+        return _Callback.apply(channel, message, *tensors)
+
+    proxy.__name__ = proxy.__qualname__ = ref.name
+    return proxy
+
+
+def is_callback(message: dict) -> bool:
+    """Whether a message from the worker asks the grader to run one of its functions (or that function's backward)."""
+    return "callback" in message or "callback_backward" in message
+
+
+def serve_callback(message: dict, callbacks: list, graphs: list) -> bytes:
+    """The grader's answer to a :func:`callback_proxy` message: its function run on the decoded arguments (or the
+    gradients of an earlier such run, ``graphs`` keeps them). The arguments are plain data the grader rebuilt; a
+    malformed message raises :class:`BadReply`."""
+    if "callback_backward" in message:
+        token, grads = message.get("callback_backward"), message.get("grads")
+        if type(token) is not int or not 0 <= token < len(graphs) or type(grads) is not list:
+            raise BadReply("a backward call of an unknown function call")
+        inputs, outputs = graphs[token]
+        if len(grads) != len(outputs):
+            raise BadReply("gradients that do not match the function's outputs")
+        pairs = []
+        for out, node in zip(outputs, grads):
+            if node is None:
+                continue
+            grad = decode(node)
+            if not isinstance(grad, torch.Tensor) or grad.shape != out.shape or grad.dtype != out.dtype:
+                raise BadReply("a gradient of the wrong shape or dtype")
+            if out.requires_grad:
+                pairs.append((out, grad.detach()))
+        wanted = [t for t in inputs if t.requires_grad]
+        try:
+            found = (
+                torch.autograd.grad(
+                    [o for o, _ in pairs], wanted, [g for _, g in pairs], allow_unused=True, retain_graph=True
+                )
+                if pairs and wanted
+                else [None] * len(wanted)
+            )
+        except RuntimeError as error:
+            return cloudpickle.dumps(("error", f"the backward pass through the grader's function failed: {error}"))
+        by_input = iter(found)
+        return cloudpickle.dumps(("ok", (token, [next(by_input) if t.requires_grad else None for t in inputs])))
+    index = message.get("callback")
+    if type(index) is not int or not 0 <= index < len(callbacks):
+        raise BadReply("a call of a function the grader does not have")
+    args, kwargs = decode(message.get("args")), decode(message.get("kwargs"))
+    if type(args) is not tuple or type(kwargs) is not dict or not all(type(k) is str for k in kwargs):
+        raise BadReply("a call whose arguments are not (args, kwargs)")
+    track = message.get("track") is True
+    try:
+        with torch.enable_grad() if track else torch.no_grad():
+            result = callbacks[index](*args, **kwargs)
+    except Exception as error:  # noqa: BLE001 - the student's arguments made the grader's function fail: say so there
+        return cloudpickle.dumps(("error", f"{type(error).__name__}: {error}"[:2000]))
+    token = None
+    if track:
+        outputs = result if isinstance(result, tuple) else (result,)
+        if not all(isinstance(out, torch.Tensor) for out in outputs):
+            return cloudpickle.dumps(("error", "the function returned something other than tensors"))
+        token = len(graphs)
+        graphs.append((leaves_of(args, kwargs, modules=False), outputs))
+    try:
+        plain = _plain(result)
+    except TypeError as error:
+        return cloudpickle.dumps(("error", str(error)))
+    return cloudpickle.dumps(("ok", (token, plain)))
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """A result of the grader's function as data for the worker: tensors detached, containers rebuilt, nothing else."""
+    if isinstance(value, torch.Tensor):
+        return torch.Tensor.as_subclass(value.detach(), torch.Tensor).clone()
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if type(value) in (list, tuple) and depth < 3:
+        return type(value)(_plain(v, depth + 1) for v in value)
+    if type(value) is dict and depth < 3:
+        return {k: _plain(v, depth + 1) for k, v in value.items() if type(k) in (str, int)}
+    raise TypeError(f"the grader's function returned a {type(value).__name__}, which stays in the grader")
 
 
 # -- an argument's state after a call ----------------------------------------------------------------------------------
@@ -570,8 +771,12 @@ def assign_tensor(target: torch.Tensor, node: Any) -> None:
         elif new.shape == target.shape and new.dtype == target.dtype:
             if not torch.equal(new, target.detach()):
                 target.data.copy_(new)
-        else:
-            target.data = new.detach()
+        else:  # the grader's own inputs keep their shapes and dtypes whatever the student's code did to its copies
+            raise BadReply(
+                f"an argument that changed from {tuple(target.shape)} {str(target.dtype).removeprefix('torch.')} to "
+                f"{tuple(new.shape)} {str(new.dtype).removeprefix('torch.')} in place: leave the arguments' shapes and "
+                f"dtypes as they are"
+            )
     if target.is_leaf:
         if bool(node.get("rg")) != target.requires_grad and (target.is_floating_point() or target.is_complex()):
             target.requires_grad_(bool(node.get("rg")))
@@ -899,6 +1104,12 @@ def encode_result(
     }
 
 
+def _stayed_in_grader(value: Any) -> bool:
+    """A function the call's arguments held stayed in the grader (:func:`externalize`): what the worker reports of
+    its proxy's state is not taken (a loss that records what it is given records it in the grader)."""
+    return callable(value) and not runs_in_worker(value)
+
+
 def rebuild_result(
     reply: dict, args: tuple, kwargs: dict, leaves: list[torch.Tensor], returned: list, call=None
 ) -> Any:
@@ -915,9 +1126,10 @@ def rebuild_result(
     ):
         raise BadReply("a reply without a result")
     for value, state in zip(args, reply["args"]):
-        apply_state(value, state)
+        if not _stayed_in_grader(value):
+            apply_state(value, state)
     for key, value in kwargs.items():
-        if key in reply["kwargs"]:
+        if key in reply["kwargs"] and not _stayed_in_grader(value):
             apply_state(value, reply["kwargs"][key])
     apply_changes(reply.get("changed"), returned)
     return rebuild_return(reply["return"], leaves, returned, call=call)

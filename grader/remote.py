@@ -154,9 +154,15 @@ class Worker:
             self.close()
             self.start()
         self._write(protocol.FORK)
-        self._write(protocol.encode_job(answers, references))
+        callbacks: list = []  # the grader's functions this exercise may call back (references, then test arguments)
+        graphs: list = []
+        self._write(protocol.encode_job(answers, references, callbacks))
         try:
-            setup = protocol.decode_setup(self._read(self.timeout))
+            message = self._read(self.timeout)
+            while protocol.is_callback(message):  # an answer cell that calls a reference while it runs
+                self._write(protocol.serve_callback(message, callbacks, graphs))
+                message = self._read(self.timeout)
+            setup = protocol.decode_setup(message)
         except TimeoutError:
             self.close()
             return Exercise(self, dead=f"by running longer than {self.timeout:g} s in an answer cell")
@@ -166,7 +172,7 @@ class Worker:
         if setup is None:
             return Exercise(self, dead="while running your answer cells")
         errors, defined = setup
-        return Exercise(self, errors, defined)
+        return Exercise(self, errors, defined, callbacks=callbacks, graphs=graphs)
 
 
 class Exercise:
@@ -185,8 +191,12 @@ class Exercise:
         errors: dict[str, dict] | None = None,
         defined: set[str] | None = None,
         dead: str | None = None,
+        callbacks: list | None = None,
+        graphs: list | None = None,
     ):
         self.worker, self.dead = worker, dead
+        self.callbacks = [] if callbacks is None else callbacks  # the grader's functions the worker calls back
+        self.graphs = [] if graphs is None else graphs  # their tracked runs, for a backward pass through them
         self.errors = errors or {}
         self.defined = defined or set()
         self.returned: list[torch.Tensor] = []  # the grader's copies of the worker's remembered results, in order
@@ -221,12 +231,17 @@ class Exercise:
             raise GradingError(f"{name} is not defined by its answer cell: keep the line `def {name}(...)` there.")
         leaves = protocol.leaves_of(args, kwargs)
         try:
-            payload = protocol.encode_call(name, args, kwargs, [t.grad if t.is_leaf else None for t in leaves])
+            grads = [t.grad if t.is_leaf else None for t in leaves]
+            payload = protocol.encode_call(name, args, kwargs, grads, self.callbacks)
         except Exception as error:  # noqa: BLE001 - the test's own arguments: a bug in the test, not the student
             raise RuntimeError(f"the grader could not send the arguments of {name}: {error}") from error
         try:
             self.worker._write(payload)
+            deadline = time.monotonic() + self.worker.timeout  # for the whole call, the callbacks it makes included
             reply = self.worker._read(self.worker.timeout)
+            while protocol.is_callback(reply):  # the student's code calls a reference or a function the test passed
+                self.worker._write(protocol.serve_callback(reply, self.callbacks, self.graphs))
+                reply = self.worker._read(deadline - time.monotonic())
             exited = protocol.is_exit(reply)
         except TimeoutError:
             self.worker.close()

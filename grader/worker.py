@@ -4,7 +4,9 @@ Started by :class:`grader.remote.Worker` (``python -m grader.worker``, in the bu
 once, runs the lesson's own imports and definitions (the ``prelude``, sent first), then for each exercise forks a
 child that:
 
-1. reads the exercise: the student's answer cells and the reference versions of the other exercises they may call;
+1. reads the exercise: the student's answer cells, and the names of the other exercises they may call, bound to
+   proxies that run the references in the grader (:func:`grader.protocol.callback_proxy`: no reference code or text
+   reaches this process; a function among a call's arguments, such as a loss a test passes, is a proxy too);
 2. answers calls ``(name, args, kwargs, grads)`` with plain data (:func:`grader.protocol.encode_result`): the return
    value (a tensor's gradient of ``sum()`` with respect to every input tensor and parameter rides along), the state
    of every argument afterwards (parameters, their ``.grad`` and ``requires_grad``, optimizer state, the plain
@@ -39,8 +41,13 @@ def child(read_exact, out, base: dict) -> None:
     if job is None:
         return
     answers, references = protocol.decode_job(job)
+    channel = protocol.CallbackChannel(read_exact, out)  # the grader's functions run in the grader, called from here
+
+    def proxy(ref):
+        return protocol.callback_proxy(ref, channel)
+
     ns = dict(base)
-    ns.update(references)
+    ns.update(protocol.internalize(references, proxy))
     errors = {}
     for name, source in answers:
         try:
@@ -61,6 +68,7 @@ def child(read_exact, out, base: dict) -> None:
         if call is None:
             return
         name, args, kwargs, grads = call
+        args, kwargs = protocol.internalize(args, proxy), protocol.internalize(kwargs, proxy)
         leaves = protocol.leaves_of(args, kwargs)
         for leaf, grad in zip(leaves, grads):
             if grad is not None and leaf.is_leaf:

@@ -14,6 +14,7 @@ import io
 import json
 import math
 
+import cloudpickle
 import numpy as np
 import pytest
 import torch
@@ -26,6 +27,7 @@ from grader.protocol import (
     MAX_REPLY,
     STOP,
     BadReply,
+    CallbackRef,
     Opaque,
     RemoteError,
     apply_changes,
@@ -52,11 +54,13 @@ from grader.protocol import (
     encode_setup,
     encode_state,
     encode_tensor,
+    is_callback,
     is_exit,
     leaves_of,
     read_frame,
     rebuild_result,
     rebuild_return,
+    serve_callback,
     stream_reader,
     write_frame,
 )
@@ -137,9 +141,60 @@ def test_a_job_round_trips_with_its_references():
         return scale * x
 
     answers = [("f", "def f(x):\n    return g(x) + 1"), ("g", "def g(x):\n    return x")]
-    got_answers, got_references = decode_job(to_worker(encode_job(answers, {"g": reference})))
+    callbacks: list = []
+    payload = encode_job(answers, {"g": reference}, callbacks)
+    got_answers, got_references = decode_job(to_worker(payload))
     assert got_answers == answers
-    assert list(got_references) == ["g"] and got_references["g"](2) == 6
+    # the reference stays in the grader: the job names it, the grader keeps it by index
+    assert list(got_references) == ["g"] and isinstance(got_references["g"], CallbackRef)
+    assert callbacks[got_references["g"].index] is reference
+    assert b"scale" not in payload and reference.__code__.co_code not in payload
+
+
+def _serve(message, callbacks, graphs):
+    """The grader's answer to a callback message, as the worker reads it."""
+    return cloudpickle.loads(to_worker(serve_callback(to_grader(message), callbacks, graphs)))
+
+
+def test_a_callback_round_trips_with_its_gradient_and_errors_come_back_as_messages():
+    def reference(x, *, scale=1.0):
+        return (scale * x**2).sum()
+
+    x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    message = {"callback": 0, "name": "g", "args": encode((x,)), "kwargs": encode({"scale": 2.0}), "track": True}
+    graphs: list = []
+    status, (token, value) = _serve(message, [reference], graphs)
+    assert status == "ok" and token == 0 and torch.equal(value, torch.tensor(28.0)) and not value.requires_grad
+    backward = {"callback_backward": token, "grads": [encode_tensor(torch.tensor(0.5), grad=False)]}
+    status, (_, grads) = _serve(backward, [reference], graphs)
+    assert status == "ok" and torch.allclose(grads[0], 0.5 * 2.0 * 2 * x.detach())  # d(2 x^2)/dx times 0.5
+    # untracked: no graph kept; the grader's function failing on the student's arguments is the student's error
+    untracked = {**message, "track": False}
+    assert _serve(untracked, [reference], graphs)[1][0] is None and len(graphs) == 1
+    status, text = _serve({**message, "args": encode(("not a tensor",))}, [reference], graphs)
+    assert status == "error" and "TypeError" in text
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"callback": 5, "args": encode(()), "kwargs": encode({})},
+        {"callback": "0", "args": encode(()), "kwargs": encode({})},
+        {"callback": 0, "args": encode([1]), "kwargs": encode({})},
+        {"callback": 0, "args": encode(()), "kwargs": {"t": "dict", "v": [[1, 2]]}},
+        {"callback": 0, "args": {"t": "tensor", "dtype": "evil"}, "kwargs": encode({})},
+        {"callback_backward": 3, "grads": []},
+        {"callback_backward": 0, "grads": "x"},
+        {"callback_backward": 0, "grads": [encode_tensor(torch.ones(2), grad=False)]},
+        {"callback_backward": 0, "grads": [encode_tensor(torch.ones(()), grad=False), None]},
+    ],
+)
+def test_a_malformed_callback_is_a_bad_reply(message):
+    x = torch.ones(3, requires_grad=True)
+    graphs = [([x], (x.sum(),))]
+    assert is_callback(message)
+    with pytest.raises(BadReply):
+        serve_callback(message, [lambda *a, **k: a], graphs)
 
 
 def test_a_call_round_trips_and_stop_ends_the_exercise():
@@ -582,3 +637,15 @@ def test_a_plain_json_reply_is_what_the_worker_sends():
     """The worker's messages are JSON text: nothing in them is code the grader could be made to run."""
     reply = encode_result((torch.ones(2), {"k": np.float32(1)}), (nn.Linear(2, 1),), {}, [], [])
     assert json.loads(encode_message(reply)) == reply
+
+
+def test_an_argument_whose_shape_or_dtype_changed_in_the_worker_is_refused_and_the_graders_copy_kept():
+    from grader.protocol import assign_tensor
+
+    mine = torch.arange(6.0)
+    for changed in (torch.arange(3.0), torch.arange(6, dtype=torch.float64), torch.zeros(2, 3)):
+        with pytest.raises(BadReply, match=r"changed from \(6,\) float32 to"):
+            assign_tensor(mine, to_grader({"v": encode_tensor(changed)})["v"])
+    assert torch.equal(mine, torch.arange(6.0))
+    assign_tensor(mine, to_grader({"v": encode_tensor(torch.ones(6))})["v"])  # the same shape: the new values
+    assert torch.equal(mine, torch.ones(6))

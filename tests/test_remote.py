@@ -377,3 +377,59 @@ def test_a_child_that_forges_its_exit_is_ended_and_the_next_exercise_is_graded(w
     nxt = exercise(worker, g="def g(x):\n    return x * 2")
     assert torch.equal(nxt.call("g", (torch.ones(2),), {}), torch.full((2,), 2.0))
     nxt.close()
+
+
+# -- the grader's functions stay in the grader: references and the functions a test passes are called back
+
+
+def test_a_reference_runs_in_the_grader_and_its_gradient_reaches_the_students_graph(worker):
+    secret = 4.25  # a value only the reference holds
+
+    def reference_loss(x):
+        return secret * x.pow(2).sum()
+
+    peek = """
+def peek():
+    parts = [reference_loss.__name__, repr(reference_loss.__code__.co_consts), repr(reference_loss.__defaults__)]
+    for cell in reference_loss.__closure__ or ():
+        try:
+            parts.append(repr(vars(cell.cell_contents)))
+        except TypeError:
+            parts.append(repr(cell.cell_contents))
+    return " ".join(parts)
+"""
+    ex = worker.exercise(
+        [("f", "def f(x):\n    return reference_loss(x) + x.sum()\n"), ("peek", peek)],
+        {"reference_loss": reference_loss},
+    )
+    x = torch.randn(5, requires_grad=True)
+    loss = ex.call("f", (x,), {})
+    assert torch.allclose(loss, secret * x.detach().pow(2).sum() + x.detach().sum())
+    loss.backward()  # through the student's graph in the worker, and the reference's in the grader
+    assert torch.allclose(x.grad, 2 * secret * x.detach() + 1)
+    seen = ex.call("peek", (), {})
+    assert "reference_loss" in seen and "4.25" not in seen and "pow" not in seen
+    ex.close()
+
+
+def test_a_function_the_test_passes_records_in_the_grader_and_cannot_be_forged(worker):
+    calls = []
+
+    def recording_loss(d_fake):
+        calls.append(d_fake.detach().clone())
+        return d_fake.mean()
+
+    step = """
+def step(x, loss_fn):
+    loss_fn.calls = ["forged"]
+    loss = loss_fn(x * 2)
+    loss.backward()
+    return loss
+"""
+    ex = exercise(worker, step=step)
+    x = torch.ones(3, requires_grad=True)
+    loss = ex.call("step", (x, recording_loss), {})
+    assert len(calls) == 1 and torch.equal(calls[0], torch.full((3,), 2.0))
+    assert not hasattr(recording_loss, "calls")  # what the worker set on its proxy stays there
+    assert torch.allclose(loss, torch.tensor(2.0)) and torch.allclose(x.grad, torch.full((3,), 2 / 3))
+    ex.close()

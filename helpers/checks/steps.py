@@ -322,6 +322,7 @@ class StepChecks:
         with torch.no_grad():
             expected_fake = D(G(*self.g_args(case)), case["fake_labels"]) if self.conditional else D(G(case["z"]))
         G_before, D_before = parameters_of(G), parameters_of(D)
+        G_grads_before = grads_of(G)
         G.calls.clear()
         g_loss = Recorder(test_g_loss, watch=G)
         loss = self._attempt(step, G, D, opt_G, *self.g_args(case), g_loss)
@@ -353,7 +354,12 @@ class StepChecks:
         )
         check_loss_tensor(loss, name, test_g_loss(expected_fake))
         if not changed_parameters(G_before, G):
-            if not any(g_loss.reaches):
+            # a gradient reached G: the loss's argument led back to G (seen where the loss ran in the same process),
+            # or G's .grad came out of the step changed and not zero (seen wherever the step ran)
+            filled = not same_grads(G_grads_before, G) and any(
+                p.grad is not None and bool(p.grad.abs().sum() > 0) for p in G.parameters()
+            )
+            if not (any(g_loss.reaches) or filled):
                 raise GradingError(
                     f"{name}: G's parameters did not change. It looks like G's output was detached in "
                     f"G's step: no gradient reached G. Do not detach {self.make_fake} (nor compute it "
