@@ -173,7 +173,7 @@ def decode_message(payload: bytes) -> dict:
     """The JSON object in a frame from the worker. Raises :class:`BadReply` for anything else."""
     try:
         message = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+    except (ValueError, RecursionError, MemoryError) as error:  # bad JSON, bad UTF-8, a 5,000-digit integer, nesting
         raise BadReply("a reply that is not JSON") from error
     if type(message) is not dict:
         raise BadReply("a reply that is not an object")

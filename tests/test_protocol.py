@@ -649,3 +649,13 @@ def test_an_argument_whose_shape_or_dtype_changed_in_the_worker_is_refused_and_t
     assert torch.equal(mine, torch.arange(6.0))
     assign_tensor(mine, to_grader({"v": encode_tensor(torch.ones(6))})["v"])  # the same shape: the new values
     assert torch.equal(mine, torch.ones(6))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b'{"exited": ' + b"9" * 5000 + b"}", b"[" * 100_000 + b"]" * 100_000, b'{"a": "\xff"}', b"\x00", b"NaN"],
+    ids=["huge integer", "deep nesting", "bad utf-8", "binary", "not an object"],
+)
+def test_any_reply_the_json_decoder_cannot_read_is_a_bad_reply(payload):
+    with pytest.raises(BadReply):
+        decode_message(payload)
