@@ -27,8 +27,8 @@ new files, so no honest submission has one. Copy submissions, never hard-link th
 Why a subclass and one patch: ``nbgrader collect`` takes its class from the configuration
 (``c.ExchangeFactory.collect``), but ``nbgrader autograde`` builds ``Autograde`` by name in
 ``nbgrader.apps.autogradeapp`` and has no hook that runs per student before the copy (``pre_convert_hook`` gets the
-command's glob, not the student, and its exceptions are only logged). :func:`install` points that name at
-:class:`SafeAutograde`; ``nbgrader_config.py`` calls it, so the command line and the formgrader both use it.
+command's glob, not the student, and its exceptions are only logged). :func:`install` points that name, and the
+formgrader's (``nbgrader.apps.api``), at :class:`SafeAutograde`; ``nbgrader_config.py`` calls it.
 """
 
 from __future__ import annotations
@@ -270,10 +270,14 @@ class SafeExchangeCollect(ExchangeCollect):
 
 
 def install() -> None:
-    """Make ``nbgrader autograde`` use :class:`SafeAutograde` (module docstring: why a patch); for
-    ``nbgrader_config.py``. Fails loudly if nbgrader no longer builds its converter by that name."""
+    """Make ``nbgrader autograde`` and the formgrader's autograde use :class:`SafeAutograde` (module docstring: why a
+    patch); for ``nbgrader_config.py``. Fails loudly if nbgrader no longer builds its converter by that name."""
+    import nbgrader.apps.api as api
     import nbgrader.apps.autogradeapp as app
 
-    if getattr(app, "Autograde", None) not in (Autograde, SafeAutograde):
-        raise RuntimeError("nbgrader autograde no longer builds Autograde by name: update grader/submission_guard.py")
-    app.Autograde = SafeAutograde
+    for module in (app, api):
+        if getattr(module, "Autograde", None) not in (Autograde, SafeAutograde):
+            raise RuntimeError(
+                f"{module.__name__} no longer builds Autograde by name: update grader/submission_guard.py"
+            )
+        module.Autograde = SafeAutograde
