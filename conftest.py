@@ -36,6 +36,7 @@ FIRST = [
     "tests/test_classroom.py",  # 103 / 155
     "tests/test_autograder.py::test_grade_a_class_in_parallel_with_feedback_and_csv",  # 108 / 78
     "tests/test_hostile.py",  # 189 / 110
+    "tests/test_honest.py",  # 110 / 85
     "tests/test_browser.py",  # 106 / 128
     "tests/test_autograder.py[02_simple_pattern_gan]",  # 90 / 60 to 90, each lesson
     "tests/test_autograder.py[03_mnist_gan]",

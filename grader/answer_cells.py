@@ -168,18 +168,8 @@ def job_for(
 
 # -- the student's own cells (what the kernel had defined when the test cell ran) -------------------------------------
 
-CELL_SECONDS = 2.0  # the most the definitions of one of the student's cells may take in the worker, per exercise
+CELL_SECONDS = 2.0  # the most one of the student's cells may take when replayed in the worker, per exercise
 FIXED = frozenset({"device"})  # names the grader sets itself in the worker (the CPU): never taken from a cell
-DEFINITIONS = (
-    ast.Import,
-    ast.ImportFrom,
-    ast.FunctionDef,
-    ast.AsyncFunctionDef,
-    ast.ClassDef,
-    ast.Assign,
-    ast.AnnAssign,
-    ast.AugAssign,
-)
 HIDDEN_MARKER = "BEGIN HIDDEN TESTS"
 
 
@@ -211,8 +201,31 @@ def statements(source: str) -> list[tuple[ast.stmt, int, str]]:
 
 
 def bound_names(node: ast.stmt) -> set[str]:
-    """The names a top-level statement binds (``assigned_names`` of one statement)."""
-    return assigned_names(ast.unparse(node)) if isinstance(node, DEFINITIONS) else set()
+    """The global names a top-level statement binds: its ``def``/``class`` name, assignment targets and imports, and
+    those of the blocks it holds (a loop, an ``if``, a ``with``, a ``try``), not the local names of a function body."""
+    names, todo = set(), [node]
+    while todo:
+        current = todo.pop()
+        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(current.name)
+            todo += current.decorator_list
+            continue
+        if isinstance(current, (ast.Lambda, ast.GeneratorExp, ast.ListComp, ast.SetComp, ast.DictComp)):
+            continue  # a scope of its own
+        if isinstance(current, (ast.Import, ast.ImportFrom)):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in current.names}
+        elif isinstance(current, ast.Name) and isinstance(current.ctx, (ast.Store, ast.Del)):
+            names.add(current.id)
+        elif isinstance(current, (ast.Attribute, ast.Subscript)) and isinstance(current.ctx, (ast.Store, ast.Del)):
+            base = current
+            while isinstance(base, (ast.Attribute, ast.Subscript)):
+                base = base.value
+            if isinstance(base, ast.Name):  # `Generator.forward = ...`, `table[k] = ...` change that global
+                names.add(base.id)
+        elif isinstance(current, ast.Global):
+            names |= set(current.names)
+        todo += list(ast.iter_child_nodes(current))
+    return names
 
 
 def lesson_statements(source_nb) -> set[str]:
@@ -232,14 +245,15 @@ def _test_ids(source_nb) -> set[str]:
 
 
 def student_cells(nb, source_nb, exercises: dict[str, str]) -> list[tuple[int, list[tuple[int, str]]]]:
-    """The definitions the student's notebook makes outside its test cells, as the worker replays them: ``(cell index,
-    [(line, source), ...])`` per code cell, in notebook order.
+    """The student's code outside the test cells, as the worker replays it: ``(cell index, [(line, source), ...])``
+    per code cell, in notebook order, one entry per top-level statement.
 
     Kept from every code cell that is not a test cell (the student's own cells, the lesson's cells as the student has
-    them, and the answer cells): the top-level imports, ``def``, ``class`` and assignments. Left out: statements
-    identical to the lesson's own (:func:`lesson_statements`: the lesson's runs are not repeated), definitions of an
-    exercise's name (the exercise is the student's answer cell or the reference, as :func:`job_for` decides), and
-    assignments to :data:`FIXED` names. No test cell is read (nor a cell that claims a test's id or holds hidden tests).
+    them, and the answer cells): every top-level statement, but those identical to one of the lesson's own
+    (:func:`lesson_statements`: the lesson's training runs are not repeated; its definitions are in the prelude) and
+    those that bind an exercise's name (the exercise is the student's answer cell or the reference, as
+    :func:`job_for` decides) or a :data:`FIXED` name. No test cell is read (nor a cell that claims a test's id or
+    holds hidden tests).
     """
     lesson, tests = lesson_statements(source_nb), _test_ids(source_nb)
     out = []
@@ -249,7 +263,7 @@ def student_cells(nb, source_nb, exercises: dict[str, str]) -> list[tuple[int, l
             continue
         kept = []
         for node, line, source in statements(python_source(cell.source)):
-            if not isinstance(node, DEFINITIONS) or ast.dump(node) in lesson:
+            if ast.dump(node) in lesson:
                 continue
             if bound_names(node) & (set(exercises) | FIXED):
                 continue
@@ -291,7 +305,7 @@ def lesson_setup(source_nb, needed: set[str]) -> str:
 
 
 def names_used(nb, cells: list[tuple[int, list[tuple[int, str]]]]) -> set[str]:
-    """The names the student's answer cells and the definitions of ``cells`` (:func:`student_cells`) use."""
+    """The names the student's answer cells and the statements of ``cells`` (:func:`student_cells`) use."""
     used = set()
     for cell in nb.cells:
         if is_answer(cell):
@@ -310,7 +324,8 @@ def runner_source(folder: str | None, seconds: float = CELL_SECONDS) -> str:
     that replays one of the student's cells (:func:`with_student_cells`).
 
     Each statement of a cell runs on its own: one that raises is skipped (what depends on it then fails as it would in
-    the kernel), and the cell's statements together get ``seconds``, after which the rest is skipped.
+    the kernel), and the cell's statements together get ``seconds``, after which the rest of the cell is skipped
+    (a student's training run or experiment costs each later exercise ``seconds`` at most).
     """
     enter = f"__import__('os').chdir({folder!r})\n" if folder else ""
     return enter + textwrap.dedent(
@@ -319,7 +334,7 @@ def runner_source(folder: str | None, seconds: float = CELL_SECONDS) -> str:
             import signal, time
 
             def stop(signum, frame):
-                raise TimeoutError(f"{{filename}} took longer than {{seconds:g}} s to define its names")
+                raise TimeoutError(f"{{filename}} took longer than {{seconds:g}} s")
 
             previous = signal.signal(signal.SIGALRM, stop)
             deadline = time.monotonic() + seconds
@@ -350,8 +365,8 @@ def with_student_cells(
     folder: str | None = None,
 ) -> list[tuple[str, str]]:
     """One exercise's job entries in the order the student's kernel ran them: the answer cells :func:`job_for` chose,
-    each at its place in the notebook, and before the test cell (``test_index``), the definitions of the student's
-    other cells (:func:`student_cells`), replayed by :func:`runner_source`'s function, which comes first."""
+    each at its place in the notebook, and the student's other cells above the test cell (``test_index``,
+    :func:`student_cells`), replayed by :func:`runner_source`'s function, which comes first."""
     where = {cell.source: index for index, cell in reversed(list(enumerate(nb.cells))) if is_answer(cell)}
     entries = [(where.get(source, test_index), 1, name, source) for name, source in chosen]
     for index, kept in cells:

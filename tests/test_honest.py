@@ -5,9 +5,9 @@ score in the student's own kernel: full marks. Each student below carries one la
 exercises hold the solutions), so that a lost point names its layout.
 
 Lesson 1 (01_backquery)
-- ``a_helpers``  make_targets reads constants from a cell of the student's own (``constant cell``); inverse_sigmoid
-                 calls a helper function defined in a cell of its own (``helper cell``); backquery draws its image
-                 with matplotlib while it runs (``plotting``);
+- ``a_helpers``  make_targets reads constants and a table that a loop fills in a cell of the student's own
+                 (``constants and a loop-built table``); inverse_sigmoid calls a helper function defined in a cell of
+                 its own (``helper cell``); backquery draws its image with matplotlib while it runs (``plotting``);
 - ``b_copies``   the make_targets answer cell copy-pasted, a draft left in the first copy (``duplicated cell``, a
                  repeated grade id); inverse_sigmoid uses an import of a cell of the student's own that also holds an
                  IPython magic (``import cell``); backquery prints, in its cell and while it runs, and calls the
@@ -77,7 +77,15 @@ def copied_cell(nb: nbformat.NotebookNode, gid: str, first: str) -> None:
 
 # --- lesson 1 -------------------------------------------------------------------------------------------------------
 
-TARGETS_FROM_CONSTANTS = """def make_targets(label, num_classes=NUM_CLASSES):
+TARGETS_TABLE = """NUM_CLASSES = 10
+OFF, ON = 0.01, 0.99  # the targets of a label
+TABLE = {}
+for label in range(NUM_CLASSES):  # every label's targets, built once
+    TABLE[label] = [ON if k == label else OFF for k in range(NUM_CLASSES)]
+"""
+TARGETS_FROM_TABLE = """def make_targets(label, num_classes=NUM_CLASSES):
+    if num_classes == NUM_CLASSES:
+        return torch.tensor(TABLE[int(label)])
     targets = torch.full((num_classes,), OFF)
     targets[label] = ON
     return targets
@@ -160,9 +168,9 @@ def lesson1_students(released: nbformat.NotebookNode) -> dict[str, nbformat.Note
     solutions = {gid: src for gid, src in solution_sources(L1).items() if not gid.startswith("q_")}
     base = up_to_last_test(released)
 
-    a = fill(base, {**solutions, "make_targets": TARGETS_FROM_CONSTANTS, "inverse_sigmoid": "def inverse_sigmoid(y):\n"
+    a = fill(base, {**solutions, "make_targets": TARGETS_FROM_TABLE, "inverse_sigmoid": "def inverse_sigmoid(y):\n"
                     "    return _logit(y)\n", "backquery": BACKQUERY_PLOTS})  # fmt: skip
-    own_cell(a, "make_targets", "NUM_CLASSES = 10\nOFF, ON = 0.01, 0.99  # the targets of a label\n")
+    own_cell(a, "make_targets", TARGETS_TABLE)
     own_cell(a, "inverse_sigmoid", LOGIT_HELPER)
 
     b = fill(base, {**solutions, "backquery": BACKQUERY_PRINTS, "inverse_sigmoid": "def inverse_sigmoid(y):\n"
@@ -261,7 +269,7 @@ def lesson3_students(released: nbformat.NotebookNode) -> dict[str, nbformat.Note
 
 # (lesson, student, test cell, layout)
 LAYOUTS = [
-    (L1, "a_helpers", "test_make_targets", "constant cell"),
+    (L1, "a_helpers", "test_make_targets", "constants and a loop-built table"),
     (L1, "a_helpers", "test_inverse_sigmoid", "helper cell"),
     (L1, "a_helpers", "test_backquery", "plotting"),
     (L1, "b_copies", "test_make_targets", "duplicated cell"),
