@@ -171,6 +171,18 @@ def job_for(
 CELL_SECONDS = 2.0  # the most one of the student's cells may take when replayed in the worker, per exercise
 FIXED = frozenset({"device"})  # names the grader sets itself in the worker (the CPU): never taken from a cell
 HIDDEN_MARKER = "BEGIN HIDDEN TESTS"
+# what an answer cell of another exercise contributes (its code outside definitions, such as an os._exit() or an
+# endless loop at its top, costs only its own exercise, as it always has)
+DEFINITIONS = (
+    ast.Import,
+    ast.ImportFrom,
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.Assign,
+    ast.AnnAssign,
+    ast.AugAssign,
+)
 
 
 def python_source(source: str) -> str:
@@ -248,8 +260,9 @@ def student_cells(nb, source_nb, exercises: dict[str, str]) -> list[tuple[int, l
     """The student's code outside the test cells, as the worker replays it: ``(cell index, [(line, source), ...])``
     per code cell, in notebook order, one entry per top-level statement.
 
-    Kept from every code cell that is not a test cell (the student's own cells, the lesson's cells as the student has
-    them, and the answer cells): every top-level statement, but those identical to one of the lesson's own
+    Kept from every code cell that is not a test cell (the student's own cells and the lesson's cells as the student
+    has them; of the answer cells, only the imports, ``def``, ``class`` and assignments): every top-level statement,
+    but those identical to one of the lesson's own
     (:func:`lesson_statements`: the lesson's training runs are not repeated; its definitions are in the prelude) and
     those that bind an exercise's name (the exercise is the student's answer cell or the reference, as
     :func:`job_for` decides) or a :data:`FIXED` name. No test cell is read (nor a cell that claims a test's id or
@@ -263,7 +276,7 @@ def student_cells(nb, source_nb, exercises: dict[str, str]) -> list[tuple[int, l
             continue
         kept = []
         for node, line, source in statements(python_source(cell.source)):
-            if ast.dump(node) in lesson:
+            if ast.dump(node) in lesson or (is_answer(cell) and not isinstance(node, DEFINITIONS)):
                 continue
             if bound_names(node) & (set(exercises) | FIXED):
                 continue
@@ -320,14 +333,15 @@ RUNNER = "<the grader: your cells>"  # the name of the job entry that defines th
 
 
 def runner_source(folder: str | None, seconds: float = CELL_SECONDS) -> str:
-    """The first entry of an exercise's job: enter the exercise's private working folder, and define the function
-    that replays one of the student's cells (:func:`with_student_cells`).
+    """The first entry of an exercise's job: enter the exercise's private working folder (and import from it), and
+    define the function that replays one of the student's cells (:func:`with_student_cells`).
 
     Each statement of a cell runs on its own: one that raises is skipped (what depends on it then fails as it would in
     the kernel), and the cell's statements together get ``seconds``, after which the rest of the cell is skipped
     (a student's training run or experiment costs each later exercise ``seconds`` at most).
     """
-    enter = f"__import__('os').chdir({folder!r})\n" if folder else ""
+    # as in the kernel, where the notebook's folder is the first place imports look (a module saved beside it)
+    enter = f"__import__('os').chdir({folder!r})\n__import__('sys').path.insert(0, {folder!r})\n" if folder else ""
     return enter + textwrap.dedent(
         f"""
         def __gan_replay__(cell, filename, seconds={seconds!r}):

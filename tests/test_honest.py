@@ -13,7 +13,8 @@ Lesson 1 (01_backquery)
                  IPython magic (``import cell``); backquery prints, in its cell and while it runs, and calls the
                  student's own make_targets and inverse_sigmoid (``printing``);
 - ``c_files``    make_targets writes and reads back a scratch file in its working folder (``scratch file``);
-                 inverse_sigmoid reads a file the student saved next to the notebook (``file beside the notebook``);
+                 inverse_sigmoid imports a module and reads a file the student saved next to the notebook (``a
+                 module and a file beside the notebook``);
                  backquery's constants sit at the top of an experiment cell of the student's that runs for seconds
                  (``slow cell``).
 
@@ -136,13 +137,18 @@ def make_targets(label, num_classes=10):
     targets[label] = 0.99
     return targets
 """
-SCALE_FILE = "my_scale.txt"  # saved by the student next to the notebook, and submitted with it
-INVERSE_FROM_FILE = f"""with open({SCALE_FILE!r}) as file:
+BESIDE = {  # saved by the student next to the notebook, and submitted with it
+    "my_scale.txt": "1.0\n",
+    "my_logit.py": "import torch\n\n\ndef logit(y):\n    return torch.log(y / (1 - y))\n",
+}
+INVERSE_FROM_FILES = """from my_logit import logit
+
+with open("my_scale.txt") as file:
     SCALE = float(file.read())
 
 
 def inverse_sigmoid(y):
-    return SCALE * torch.log(y / (1 - y))
+    return SCALE * logit(y)
 """
 SLOW_EXPERIMENT = """LOW, SPAN = 0.01, 0.98  # the range backquery rescales to
 
@@ -182,7 +188,7 @@ def lesson1_students(released: nbformat.NotebookNode) -> dict[str, nbformat.Note
         b, "inverse_sigmoid", "%matplotlib inline\nimport numpy as np\nfrom torch.special import logit as torch_logit\n"
     )
 
-    c = fill(base, {**solutions, "make_targets": TARGETS_SCRATCH, "inverse_sigmoid": INVERSE_FROM_FILE,
+    c = fill(base, {**solutions, "make_targets": TARGETS_SCRATCH, "inverse_sigmoid": INVERSE_FROM_FILES,
                     "backquery": BACKQUERY_CONSTANTS})  # fmt: skip
     own_cell(c, "backquery", SLOW_EXPERIMENT)
     return {"a_helpers": a, "b_copies": b, "c_files": c}
@@ -276,7 +282,7 @@ LAYOUTS = [
     (L1, "b_copies", "test_inverse_sigmoid", "import cell"),
     (L1, "b_copies", "test_backquery", "printing"),
     (L1, "c_files", "test_make_targets", "scratch file"),
-    (L1, "c_files", "test_inverse_sigmoid", "file beside the notebook"),
+    (L1, "c_files", "test_inverse_sigmoid", "a module and a file beside the notebook"),
     (L1, "c_files", "test_backquery", "slow cell"),
     (L3, "d_helpers", "test_Generator", "helper function and lesson variable"),
     (L3, "d_helpers", "test_Discriminator", "helper class"),
@@ -297,7 +303,8 @@ def graded(tmp_path_factory, release):
         released = read(courses[lesson] / "notebooks" / lesson / f"{lesson}.ipynb")
         for student, notebook in students(released).items():
             submit(courses[lesson], student, lesson, notebook)
-    (courses[L1] / "submitted" / "c_files" / L1 / SCALE_FILE).write_text("1.0\n")
+    for name, text in BESIDE.items():
+        (courses[L1] / "submitted" / "c_files" / L1 / name).write_text(text)
     start, runs = time.perf_counter(), {}
     for lesson, course in courses.items():
         with open(course / "autograde.log", "w") as log:

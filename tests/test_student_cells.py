@@ -60,7 +60,7 @@ def instructor() -> nbformat.NotebookNode:
 
 def student() -> nbformat.NotebookNode:
     nb = instructor()
-    nb.cells[3].source = "def double(x):\n    return _twice(x)\n"
+    nb.cells[3].source = "import os\n\nos._exit(0)\nHALF = 0.5\n\n\ndef double(x):\n    return _twice(x)\n"
     nb.cells[2:2] = [
         new_code_cell("%matplotlib inline\nimport math\n\n\n@staticmethod\ndef _twice(x):\n    return x + x\n")
     ]
@@ -97,6 +97,8 @@ def test_student_cells_replay_the_students_code_and_nothing_of_the_tests_or_the_
     assert "'cuda'" not in replayed, "device is the grader's"
     assert "return 0" not in replayed, "an exercise's name was taken from a cell of the student's own"
     assert "return _twice(x)" not in replayed, "an answer's def is the answer cell's (or the reference)"
+    assert "HALF = 0.5" in replayed and "import os" in replayed, "another answer cell's definitions are replayed"
+    assert "_exit" not in replayed, "another answer cell's other code (a crash) must cost its own exercise only"
 
 
 def test_the_lesson_setup_is_what_the_students_code_names_with_what_it_depends_on():
@@ -114,15 +116,18 @@ def test_a_job_replays_the_cells_above_the_test_in_notebook_order_then_the_answe
     exercises = exercises_of(source)
     cells = student_cells(nb, source, exercises)
     test = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "test_double")
+    nb.cells[test - 1].source = "def double(x):\n    return _twice(x)\n"  # (this test runs the job right here)
     job = with_student_cells([("double", nb.cells[test - 1].source)], nb, cells, test, "/work")
     names = [name for name, _ in job]
-    assert names[0].startswith("<the grader") and "chdir('/work')" in job[0][1]
+    assert (
+        names[0].startswith("<the grader") and "chdir('/work')" in job[0][1] and "path.insert(0, '/work')" in job[0][1]
+    )
     assert names.index("<your cell 3>") < names.index("<your cell 5>") < names.index("double")
     assert all(not name.startswith("<your cell") or int(name.split()[-1][:-1]) <= test for name in names)
     namespace = {}
     for name, source_code in job:
         if name.startswith("<the grader"):
-            source_code = source_code.split("\n", 1)[1]  # not the chdir
+            source_code = source_code.split("\n", 2)[2]  # not the chdir and sys.path
         exec(compile(source_code, name, "exec"), namespace)  # noqa: S102 - the test's own notebook
     assert namespace["double"](4) == 8 and namespace["TABLE"] == {0: 0, 1: 1, 2: 2}
 
