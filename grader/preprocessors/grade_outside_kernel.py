@@ -5,7 +5,8 @@ process, with every exercise's name bound to a :class:`grader.remote.RemoteFunct
 in a sandboxed worker (:mod:`grader.worker`), one fresh child per test cell, and only plain data comes back
 (:mod:`grader.protocol`). The cell's outputs become what the test printed, plus an error when it failed, so
 SaveAutoGrades scores the grader's verdict. The other exercises an answer calls are bound to their references when
-the test cells define them (``_GRADING_REFERENCES``), so one mistake costs its own points only
+the test cells define them (``_GRADING_REFERENCES``, run in the grader and called back from the worker:
+:func:`grader.protocol.callback_proxy`), so one mistake costs its own points only
 (:func:`grader.answer_cells.job_for`).
 
 It needs :class:`grader.preprocessors.hide_tests.HideTests` before Execute: :func:`graded_outside_kernel` puts both in
