@@ -42,6 +42,9 @@ Lesson 5 (05_cyclegan)
                    generator_loss may lose its points;
 - ``l_huge``       huge outputs: 10 MB on one line and 20,000 lines in the kernel; a 10^12-element tensor, an 8 MB
                    tensor, a 200,000-item list and dict, a 100-deep list and a 10 MB exception message from the worker;
+- ``p_leak``       its steps (whose worker may call the loss exercises) raise with everything they can read of those
+                   functions (source, constants, closures, bytecode), kept in /tmp and /dev/shm for the next one: the
+                   references run in the grader, so nothing of them may show;
 - ``o_unfrozen``   not an attack but a real mistake that the grading outside the kernel must still catch:
                    generator_step never freezes D_A and D_B (D's .grad is cleared at the end, so only the test's
                    forward hooks on D can tell), every other answer correct.
@@ -377,6 +380,51 @@ def _hunt(name):
 if "get_ipython" in globals() and (globals().get("_GRADING_REFERENCES") or any(
         k.startswith("_ref_") for k in globals())):
     print("LEA" + "KED:", [k for k in globals() if k.startswith("_ref_") or k == "_GRADING_REFERENCES"])
+'''
+
+LEAK_ATTACK = r'''
+def _reference_code():
+    """Everything the worker can learn of the functions it may call for the other exercises: source, constants,
+    names, closures, bytecode; kept in /tmp and /dev/shm for a later exercise, and raised into the feedback."""
+    import dis
+    import inspect
+    import io
+
+    if False:  # names every other exercise, so that the grader binds their references in the worker
+        print(lsgan_loss, discriminator_loss, cycle_consistency_loss, identity_loss, generator_loss)
+    parts = []
+    for name in ("lsgan_loss", "discriminator_loss", "cycle_consistency_loss", "identity_loss", "generator_loss"):
+        f = globals().get(name)
+        code = getattr(f, "__code__", None)
+        if code is None:
+            continue
+        if not code.co_filename.startswith("<your") and "grader" not in code.co_filename:
+            parts.append("LEA" + "KED: the code of " + name + " from " + code.co_filename)
+        try:
+            parts.append(inspect.getsource(f))
+        except (OSError, TypeError) as error:
+            parts.append(repr(error))
+        parts += [repr(code.co_consts), repr(code.co_names)]
+        for cell in getattr(f, "__closure__", None) or ():
+            try:
+                parts.append(repr(getattr(cell.cell_contents, "__dict__", cell.cell_contents))[:500])
+            except ValueError:
+                pass
+        text = io.StringIO()
+        dis.dis(f, file=text)
+        parts.append(text.getvalue()[:2000])
+    for folder in ("/tmp", "/dev/shm"):
+        try:
+            with open(folder + "/p_leak.txt") as kept:
+                parts.append(kept.read()[:2000])
+        except OSError:
+            pass
+        try:
+            with open(folder + "/p_leak.txt", "w") as kept:
+                kept.write("\n".join(parts))
+        except OSError:
+            pass
+    return "\n".join(parts)
 '''
 
 NOOP_ATTACK = '''
@@ -730,6 +778,12 @@ return reference(*[value for value in locals().values()][:reference.__code__.co_
         },
         "h_killparent": {"base": "solutions", "answers": {"generator_loss": killing}},
         "o_unfrozen": {"base": "solutions", "answers": {"generator_step": answer(defs["generator_step"], UNFROZEN)}},
+        "p_leak": {
+            "answers": {
+                gid: answer(defs[gid], "raise RuntimeError(_reference_code()[:20000])", LEAK_ATTACK)
+                for gid in ("generator_step", "discriminator_step")
+            }
+        },
         "l_huge": {
             "answers": {
                 **{gid: answer(defs[gid], huge(gid)) for gid in everything},
@@ -831,6 +885,7 @@ ATTACK_NAMES = {
     "k_liar": "objects whose __len__, __getattr__, __class__ and comparisons lie",
     "l_huge": "huge outputs in the kernel and huge results from the worker",
     "o_unfrozen": "generator_step that never freezes D_A and D_B, then clears their .grad (a real mistake)",
+    "p_leak": "raising the code, constants, closures and bytecode of the functions it may call for other exercises",
     "m_hang": "an endless loop at the top of the generator_loss answer cell",
     "n_deaf": "an endless loop that ignores SIGINT at the top of the sample_noise answer cell",
 }
@@ -1088,7 +1143,7 @@ def hidden_text_in(text: str, lesson: str) -> list[str]:
 
 ATTACKERS = (
     [(L3, s) for s in ("a_ast", "b_subclass", "c_frames", "d_solutions", "e_damage", "i_monkey", "j_hooks", "k_liar")]
-    + [(L5, s) for s in ("a_noop", "b_ast", "d_hunt", "g_forge", "h_killparent", "l_huge", "o_unfrozen")]
+    + [(L5, s) for s in ("a_noop", "b_ast", "d_hunt", "g_forge", "h_killparent", "l_huge", "o_unfrozen", "p_leak")]
     + [(CRASH, s) for s in ("f_exit", "m_hang", "n_deaf")]
 )
 
