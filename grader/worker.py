@@ -25,6 +25,7 @@ import contextlib
 import ctypes
 import io
 import os
+import shutil
 import signal
 import sys
 
@@ -107,6 +108,41 @@ def kill_strays() -> None:
                 os.kill(int(entry), signal.SIGKILL)
 
 
+def writable_roots() -> list[str]:
+    """The folders a child can write to in the sandbox: ``/dev/shm`` and the scratch folder that holds its
+    ``TMPDIR`` (the rest of the sandbox, its home included, is read-only)."""
+    tmp = os.environ.get("TMPDIR", "")
+    roots = ["/dev/shm", os.path.dirname(tmp.rstrip("/")) if tmp else ""]
+    return [root for root in dict.fromkeys(roots) if root and os.path.isdir(root)]
+
+
+def snapshot(roots: list[str]) -> set[str]:
+    """Every path under ``roots`` now: what the fork server itself left there before the first exercise."""
+    kept = set()
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            kept.update(os.path.join(folder, name) for name in dirs + files)
+    return kept
+
+
+def wipe(roots: list[str], kept: set[str]) -> None:
+    """Remove everything under ``roots`` that is not in ``kept``: what one exercise wrote (a file in ``/dev/shm``,
+    ``$TMPDIR`` or its home) is gone before the next exercise's child starts, so no exercise reads another's."""
+    for root in roots:
+        for folder, dirs, files in os.walk(root, topdown=False):
+            for name in files + dirs:
+                path = os.path.join(folder, name)
+                if path in kept:
+                    continue
+                with contextlib.suppress(OSError):
+                    if os.path.isdir(path) and not os.path.islink(path):
+                        os.chmod(path, 0o700)  # a child may have made its folder unwritable
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        os.chmod(folder, 0o700)
+                        os.unlink(path)
+
+
 def not_dumpable() -> None:
     """Make the fork server non-dumpable (``PR_SET_DUMPABLE`` 0): a child running a student's code, same uid, can then
     neither ptrace it nor open its pipes through ``/proc/<pid>/fd``."""
@@ -178,6 +214,8 @@ def main() -> None:
         return
     warm_up()
     not_dumpable()
+    roots = writable_roots() if sandboxed else []  # unsandboxed, HOME is the grader's own: never wiped
+    kept = snapshot(roots)
     protocol.write_frame(out, protocol.encode_message(protocol.encode_ready()))
     while True:
         command = protocol.read_frame(read_exact, protocol.MAX_FRAME)
@@ -203,6 +241,7 @@ def main() -> None:
         _, status = os.waitpid(pid, 0)
         if sandboxed:
             kill_strays()
+            wipe(roots, kept)
         protocol.write_frame(out, protocol.encode_message(protocol.encode_exit(os.waitstatus_to_exitcode(status))))
 
 

@@ -433,3 +433,35 @@ def step(x, loss_fn):
     assert not hasattr(recording_loss, "calls")  # what the worker set on its proxy stays there
     assert torch.allclose(loss, torch.tensor(2.0)) and torch.allclose(x.grad, torch.full((3,), 2 / 3))
     ex.close()
+
+
+def test_what_one_exercise_writes_is_gone_before_the_next_one_starts():
+    require_bwrap("the writable folders are the sandbox's", skip=False)
+    w = Worker(PRELUDE, sandboxed=True, timeout=20)
+    write = """
+import os
+def leave():
+    written = []
+    for folder in ("/dev/shm", os.environ["TMPDIR"], os.path.dirname(os.environ["TMPDIR"])):
+        os.makedirs(folder + "/kept/deep", exist_ok=True)
+        with open(folder + "/kept/deep/note.txt", "w") as f:
+            f.write("for the next exercise")
+        os.chmod(folder + "/kept", 0o500)  # and made hard to remove
+        written.append(folder)
+    return len(written)
+"""
+    read = """
+import os
+def find():
+    folders = ("/dev/shm", os.environ["TMPDIR"], os.path.dirname(os.environ["TMPDIR"]))
+    return sum(os.path.exists(folder + "/kept/deep/note.txt") for folder in folders)
+"""
+    try:
+        first = w.exercise([("leave", write)], {})
+        assert first.call("leave", (), {}) == 3
+        first.close()
+        second = w.exercise([("find", read)], {})
+        assert second.call("find", (), {}) == 0
+        second.close()
+    finally:
+        w.close()
