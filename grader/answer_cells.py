@@ -157,13 +157,36 @@ def job_for(
         if name in seen:
             continue
         seen.add(name)
-        if name in tested or name not in references or reaches(references[name], secret):
+        if (
+            name in tested
+            or name not in references
+            or reaches(references[name], secret)
+            # the student's own answer for it calls a tested exercise (two answers that call each other forever in
+            # the kernel): a reference there would compute the tested one's value and break the recursion
+            or _calls_tested(name, tested, answers, exercises)
+        ):
             if name in answers:
                 chosen.append((name, answers[name]))
                 todo += sorted((free_names(answers[name]) & set(exercises)) - seen)
         else:
             refs[name] = references[name]
     return chosen, refs
+
+
+def _calls_tested(name: str, tested: list[str], answers: dict[str, str], exercises: dict[str, str]) -> bool:
+    """Whether the student's answer for ``name``, or an answer it calls (through the student's cells), names one of
+    the ``tested`` exercises."""
+    todo, seen = [name], set()
+    while todo:
+        current = todo.pop()
+        if current in seen or current not in answers:
+            continue
+        seen.add(current)
+        called = free_names(answers[current]) & set(exercises)
+        if called & set(tested):
+            return True
+        todo += sorted(called - seen)
+    return False
 
 
 # -- the student's own cells (what the kernel had defined when the test cell ran) -------------------------------------

@@ -329,7 +329,7 @@ def encode_tensor(t: torch.Tensor, *, grad: bool = True) -> dict:
     return node
 
 
-def decode_tensor(node: dict) -> torch.Tensor:
+def _decode_tensor(node: dict) -> torch.Tensor:
     """A new, exact ``torch.Tensor`` (on the CPU, or the meta device) from :func:`encode_tensor`'s node, without its
     ``.grad`` (:func:`decode` adds it). Raises :class:`BadReply` for an unknown dtype, a bad or huge shape, or bytes
     that do not fit the shape."""
@@ -401,7 +401,29 @@ def _opaque(name: Any) -> Opaque:
     return type(name, (Opaque,), {})()
 
 
+def decode_tensor(node: dict) -> torch.Tensor:
+    """A new, exact ``torch.Tensor`` from :func:`encode_tensor`'s node (:func:`_decode_tensor`); whatever goes wrong
+    on the way (an overflowing shape, a dtype NumPy or torch refuses) is a :class:`BadReply`."""
+    return _untrusted(_decode_tensor, node)
+
+
 def decode(node: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
+    """The plain value :func:`encode` made (grader side), rebuilt by :func:`_decode`. Any failure on the way (an
+    integer too large for a float, a shape that overflows, a dtype NumPy cannot parse) is a :class:`BadReply`: a
+    reply is never trusted to fail only in the ways the decoder expects."""
+    return _untrusted(_decode, node, depth, budget)
+
+
+def _untrusted(function, *args):
+    try:
+        return function(*args)
+    except BadReply:
+        raise
+    except Exception as error:  # noqa: BLE001 - anything a crafted value makes the decoder raise
+        raise BadReply(f"a value that cannot be read ({type(error).__name__})") from None
+
+
+def _decode(node: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
     """The plain value :func:`encode` made (grader side). Tensors come back as new, exact ``torch.Tensor`` objects,
     with their ``.grad`` (``node["grad"]``) where one was sent. Raises :class:`BadReply` for anything else."""
     budget = budget if budget is not None else [MAX_ITEMS]
@@ -414,9 +436,9 @@ def decode(node: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
         raise BadReply(f"a {type(node).__name__} where plain data was expected")
     kind = node["t"]
     if kind == "tensor":
-        t = decode_tensor(node)
+        t = _decode_tensor(node)
         if isinstance(node.get("grad"), dict):
-            grad = decode_tensor(node["grad"])
+            grad = _decode_tensor(node["grad"])
             if grad.shape == t.shape and grad.dtype == t.dtype and t.is_leaf:
                 t.grad = grad
         return t
@@ -443,7 +465,7 @@ def decode(node: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
             raise BadReply("a NumPy array whose bytes do not match its shape")
         return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
     if kind == "npscalar":
-        value = decode(node.get("v"), depth + 1, budget)
+        value = _decode(node.get("v"), depth + 1, budget)
         if type(value) not in (bool, int, float):
             raise BadReply("a NumPy scalar that is not a number")
         return np.float64(value) if isinstance(value, float) else np.int64(value)
@@ -451,7 +473,7 @@ def decode(node: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
         items = node.get("v")
         if type(items) is not list:
             raise BadReply("a list that is not a list")
-        values = [decode(v, depth + 1, budget) for v in items]
+        values = [_decode(v, depth + 1, budget) for v in items]
         return values if kind == "list" else tuple(values)
     if kind == "dict":
         pairs = node.get("v")
@@ -459,10 +481,10 @@ def decode(node: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
             raise BadReply("a dict that is not a list of pairs")
         out = {}
         for k, v in pairs:
-            key = decode(k, depth + 1, budget)
+            key = _decode(k, depth + 1, budget)
             if not (key is None or type(key) in (str, int, float, bool)):
                 raise BadReply("a dict key that is not a number or a string")
-            out[key] = decode(v, depth + 1, budget)
+            out[key] = _decode(v, depth + 1, budget)
         return out
     if kind == "opaque":
         return _opaque(node.get("type"))
@@ -503,6 +525,10 @@ def leaves_of(args: tuple, kwargs: dict, *, modules: bool = True) -> list[torch.
 # need gradients, the proxy is an autograd function: its backward sends ``{"callback_backward": token, "grads"}`` and
 # the grader answers with the gradients of its own graph for each argument tensor. Both frames ride inside the call
 # that is under way: the fork server relays them as it relays any reply, one frame from the grader per frame sent.
+
+
+MAX_GRAPHS = 256  # differentiable callbacks one call may make (each keeps its graph until the call ends)
+MAX_SAVED = 25_000_000  # numbers those graphs may keep in all (100 MB of float32); the lessons' stay under 100,000
 
 
 class CallbackRef:
@@ -621,7 +647,7 @@ def serve_callback(message: dict, callbacks: list, graphs: list) -> bytes:
         token, grads = message.get("callback_backward"), message.get("grads")
         if type(token) is not int or not 0 <= token < len(graphs) or type(grads) is not list:
             raise BadReply("a backward call of an unknown function call")
-        inputs, outputs = graphs[token]
+        inputs, outputs, _ = graphs[token]
         if len(grads) != len(outputs):
             raise BadReply("gradients that do not match the function's outputs")
         pairs = []
@@ -653,18 +679,35 @@ def serve_callback(message: dict, callbacks: list, graphs: list) -> bytes:
     if type(args) is not tuple or type(kwargs) is not dict or not all(type(k) is str for k in kwargs):
         raise BadReply("a call whose arguments are not (args, kwargs)")
     track = message.get("track") is True
+    saved = [0]
+
+    def pack(tensor):  # what the graph of a tracked run keeps, counted
+        saved[0] += tensor.numel()
+        return tensor
+
+    def unpack(tensor):
+        return tensor
+
     try:
-        with torch.enable_grad() if track else torch.no_grad():
+        with torch.enable_grad() if track else torch.no_grad(), torch.autograd.graph.saved_tensors_hooks(pack, unpack):
             result = callbacks[index](*args, **kwargs)
     except Exception as error:  # noqa: BLE001 - the student's arguments made the grader's function fail: say so there
-        return cloudpickle.dumps(("error", f"{type(error).__name__}: {error}"[:2000]))
+        # only the exception's type: its text may hold what the function knows (a hidden weight's shape, a constant)
+        name = str(message.get("name") or "the function")[:80]
+        return cloudpickle.dumps(("error", f"{name} failed on the arguments it was given ({type(error).__name__})"))
     token = None
     if track:
         outputs = result if isinstance(result, tuple) else (result,)
         if not all(isinstance(out, torch.Tensor) for out in outputs):
             return cloudpickle.dumps(("error", "the function returned something other than tensors"))
+        kept = saved[0] + sum(entry[2] for entry in graphs)
+        if len(graphs) >= MAX_GRAPHS or kept > MAX_SAVED:
+            raise BadReply(
+                f"differentiable calls of the grader's functions that keep more than {MAX_GRAPHS} graphs or "
+                f"{MAX_SAVED:,} numbers in one call"
+            )
         token = len(graphs)
-        graphs.append((leaves_of(args, kwargs, modules=False), outputs))
+        graphs.append((leaves_of(args, kwargs, modules=False), outputs, saved[0]))
     try:
         plain = _plain(result)
     except TypeError as error:

@@ -157,16 +157,17 @@ class Worker:
         callbacks: list = []  # the grader's functions this exercise may call back (references, then test arguments)
         graphs: list = []
         self._write(protocol.encode_job(answers, references, callbacks))
+        deadline = time.monotonic() + self.timeout  # for the answer cells, the callbacks they make included
         try:
             message = self._read(self.timeout)
             while protocol.is_callback(message):  # an answer cell that calls a reference while it runs
                 self._write(protocol.serve_callback(message, callbacks, graphs))
-                message = self._read(self.timeout)
+                message = self._read(deadline - time.monotonic())
             setup = protocol.decode_setup(message)
         except TimeoutError:
             self.close()
             return Exercise(self, dead=f"by running longer than {self.timeout:g} s in an answer cell")
-        except (WorkerDied, BadReply):
+        except Exception:  # noqa: BLE001 - WorkerDied, BadReply, or anything a crafted message made fail: the child goes
             self.close()
             return Exercise(self, dead="while running your answer cells")
         if setup is None:
@@ -242,6 +243,7 @@ class Exercise:
             while protocol.is_callback(reply):  # the student's code calls a reference or a function the test passed
                 self.worker._write(protocol.serve_callback(reply, self.callbacks, self.graphs))
                 reply = self.worker._read(deadline - time.monotonic())
+            self.graphs.clear()  # a callback's graph serves the backward passes of the call that made it, no later
             exited = protocol.is_exit(reply)
         except TimeoutError:
             self.worker.close()
@@ -256,6 +258,10 @@ class Exercise:
             raise GradingError(
                 f"{name} ended the grading process (os._exit(), exit(), a crash or a kill): {error}"
             ) from None
+        except Exception as error:  # noqa: BLE001 - a callback message the grader could not serve: the child goes
+            self.worker.close()
+            self.dead = "while it ran"
+            raise GradingError(f"{name} sent the grader something it could not read ({type(error).__name__})") from None
         if exited:
             self.dead = "while it ran"
             raise GradingError(

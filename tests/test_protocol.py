@@ -191,7 +191,7 @@ def test_a_callback_round_trips_with_its_gradient_and_errors_come_back_as_messag
 )
 def test_a_malformed_callback_is_a_bad_reply(message):
     x = torch.ones(3, requires_grad=True)
-    graphs = [([x], (x.sum(),))]
+    graphs = [([x], (x.sum(),), 0)]
     assert is_callback(message)
     with pytest.raises(BadReply):
         serve_callback(message, [lambda *a, **k: a], graphs)
