@@ -35,8 +35,10 @@ from __future__ import annotations
 
 import base64
 import builtins
+import contextlib
 import json
 import math
+import os
 import struct
 import traceback
 from collections.abc import Callable
@@ -528,6 +530,7 @@ def leaves_of(args: tuple, kwargs: dict, *, modules: bool = True) -> list[torch.
 
 
 MAX_GRAPHS = 256  # differentiable callbacks one call may make (each keeps its graph until the call ends)
+CALLBACK_MEMORY = 2 << 30  # bytes of address space one run of a grader's function may add (RLIMIT_AS, Linux)
 MAX_SAVED = 25_000_000  # numbers those graphs may keep in all (100 MB of float32); the lessons' stay under 100,000
 
 
@@ -634,6 +637,29 @@ def callback_proxy(ref: CallbackRef, channel: CallbackChannel) -> Callable:
     return proxy
 
 
+@contextlib.contextmanager
+def memory_capped(extra: int = CALLBACK_MEMORY):
+    """Run the block with the grader's address space capped at its present size plus ``extra`` bytes: a grader's
+    function that the student's arguments make allocate more (``make_targets(0, num_classes=5 * 10**9)``, a
+    broadcast of two long vectors) fails with a MemoryError or RuntimeError instead of taking the grading machine's
+    memory. Where ``RLIMIT_AS`` does not exist, the block runs uncapped."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        with open("/proc/self/statm") as statm:
+            size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (ImportError, OSError, ValueError):
+        yield
+        return
+    limit = size + extra if hard == resource.RLIM_INFINITY else min(hard, size + extra)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
 def is_callback(message: dict) -> bool:
     """Whether a message from the worker asks the grader to run one of its functions (or that function's backward)."""
     return "callback" in message or "callback_backward" in message
@@ -661,15 +687,18 @@ def serve_callback(message: dict, callbacks: list, graphs: list) -> bytes:
                 pairs.append((out, grad.detach()))
         wanted = [t for t in inputs if t.requires_grad]
         try:
-            found = (
-                torch.autograd.grad(
-                    [o for o, _ in pairs], wanted, [g for _, g in pairs], allow_unused=True, retain_graph=True
+            with memory_capped():
+                found = (
+                    torch.autograd.grad(
+                        [o for o, _ in pairs], wanted, [g for _, g in pairs], allow_unused=True, retain_graph=True
+                    )
+                    if pairs and wanted
+                    else [None] * len(wanted)
                 )
-                if pairs and wanted
-                else [None] * len(wanted)
+        except (RuntimeError, MemoryError) as error:
+            return cloudpickle.dumps(
+                ("error", f"the backward pass through the grader's function failed ({type(error).__name__})")
             )
-        except RuntimeError as error:
-            return cloudpickle.dumps(("error", f"the backward pass through the grader's function failed: {error}"))
         by_input = iter(found)
         return cloudpickle.dumps(("ok", (token, [next(by_input) if t.requires_grad else None for t in inputs])))
     index = message.get("callback")
@@ -689,7 +718,11 @@ def serve_callback(message: dict, callbacks: list, graphs: list) -> bytes:
         return tensor
 
     try:
-        with torch.enable_grad() if track else torch.no_grad(), torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+        with (
+            memory_capped(),
+            torch.enable_grad() if track else torch.no_grad(),
+            torch.autograd.graph.saved_tensors_hooks(pack, unpack),
+        ):
             result = callbacks[index](*args, **kwargs)
     except Exception as error:  # noqa: BLE001 - the student's arguments made the grader's function fail: say so there
         # only the exception's type: its text may hold what the function knows (a hidden weight's shape, a constant)

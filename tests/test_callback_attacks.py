@@ -178,3 +178,25 @@ def test_answers_that_only_call_each_other_do_not_pass_both_tests(tmp_path):
     }
     print("passed:", verdicts)
     assert not (verdicts["test_cycle_consistency_loss"] and verdicts["test_identity_loss"])
+
+
+def test_a_reference_asked_for_gigabytes_fails_in_the_grader_instead_of_taking_its_memory(worker):
+    def make_targets(label, num_classes=10):  # 01_backquery's reference
+        targets = torch.full((num_classes,), 0.01)
+        targets[label] = 0.99
+        return targets
+
+    source = """
+def f():
+    try:
+        make_targets(0, num_classes=5 * 10**9)  # 20 GB
+    except RuntimeError as error:
+        return str(error)
+    return "allocated"
+"""
+    ex = worker.exercise([("f", source)], {"make_targets": make_targets})
+    before = _rss()
+    said = ex.call("f", (), {})
+    assert "failed on the arguments it was given" in said and _rss() - before < 400 * 2**20
+    assert ex.call("f", (), {}) == said  # the grader is fine and answers again
+    ex.close()
