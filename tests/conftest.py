@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from course import make_course, nbgrader
+from course import WORKER_PRELUDE, make_course, nbgrader, require_bwrap
 from filelock import FileLock  # comes with torch
 
 
@@ -39,3 +39,15 @@ def release(tmp_path_factory):
         return Path(shutil.copytree(built / "course", folder / "course"))
 
     return release
+
+
+@pytest.fixture(scope="module")
+def worker():
+    """One grading worker (in its sandbox where bwrap exists; required under CI) for a test file that drives it
+    without nbgrader (tests/test_remote.py, tests/test_callback_attacks.py)."""
+    from grader.remote import Worker
+
+    sandboxed = require_bwrap("the grading worker must be tested in its sandbox", skip=False)
+    w = Worker(WORKER_PRELUDE, sandboxed=sandboxed, timeout=20)
+    yield w
+    w.close()

@@ -18,6 +18,7 @@ SOLUTIONS = ROOT / "solutions"
 NOTEBOOKS = ROOT / "notebooks"
 LESSONS = sorted(p.name for p in SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").exists())
 MARKERS = re.compile(r"BEGIN SOLUTION|END SOLUTION|BEGIN HIDDEN TESTS|END HIDDEN TESTS")
+WORKER_PRELUDE = "import torch\nfrom torch import nn\n"  # the lesson prelude of the tests that drive a worker alone
 
 
 def require_bwrap(why: str, *, skip: bool = True) -> bool:

@@ -11,20 +11,12 @@ import time
 
 import pytest
 import torch
-from course import require_bwrap
+from course import WORKER_PRELUDE, require_bwrap
 
 from grader.remote import Worker
 from helpers.checks.core import GradingError
 
-PRELUDE = "import torch\nfrom torch import nn\n"
-
-
-@pytest.fixture(scope="module")
-def worker():
-    sandboxed = require_bwrap("the grading worker must be tested in its sandbox", skip=False)
-    w = Worker(PRELUDE, sandboxed=sandboxed, timeout=20)
-    yield w
-    w.close()
+PRELUDE = WORKER_PRELUDE  # the ``worker`` fixture (tests/conftest.py) runs the same
 
 
 def _rss() -> int:

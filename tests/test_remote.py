@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from course import require_bwrap
+from course import WORKER_PRELUDE, require_bwrap
 from torch import nn
 
 from grader import sandbox
@@ -18,15 +18,7 @@ from grader.protocol import RemoteError
 from grader.remote import Exercise, Worker
 from helpers.checks.core import GradingError, compare, require_grad_flow
 
-PRELUDE = "import torch\nfrom torch import nn\n"
-
-
-@pytest.fixture(scope="module")
-def worker():
-    sandboxed = require_bwrap("the grading worker must be tested in its sandbox", skip=False)
-    w = Worker(PRELUDE, sandboxed=sandboxed, timeout=20)
-    yield w
-    w.close()
+PRELUDE = WORKER_PRELUDE  # the ``worker`` fixture (tests/conftest.py) runs the same
 
 
 def exercise(worker, **answers) -> Exercise:
