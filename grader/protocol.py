@@ -551,10 +551,16 @@ def runs_in_worker(value: Any) -> bool:
     return isinstance(module, str) and module.split(".")[0] == "torch" and not hasattr(value, "__wrapped__")
 
 
+def stays_in_grader(value: Any) -> bool:
+    """One of the grader's functions, which :func:`externalize` keeps in the grader: what the worker reports of its
+    proxy's state is never taken (:func:`rebuild_result`; a loss that records what it is given records it here)."""
+    return callable(value) and not runs_in_worker(value)
+
+
 def externalize(value: Any, callbacks: list, depth: int = 0) -> Any:
     """``value`` with each of the grader's functions in it (one level into lists, tuples and dicts) replaced by a
     :class:`CallbackRef` whose index is its place in ``callbacks`` (appended)."""
-    if callable(value) and not runs_in_worker(value):
+    if stays_in_grader(value):
         callbacks.append(value)
         return CallbackRef(len(callbacks) - 1, str(getattr(value, "__name__", type(value).__name__))[:80])
     if type(value) in (list, tuple) and depth < 2:
@@ -1180,12 +1186,6 @@ def encode_result(
     }
 
 
-def _stayed_in_grader(value: Any) -> bool:
-    """A function the call's arguments held stayed in the grader (:func:`externalize`): what the worker reports of
-    its proxy's state is not taken (a loss that records what it is given records it in the grader)."""
-    return callable(value) and not runs_in_worker(value)
-
-
 def rebuild_result(
     reply: dict, args: tuple, kwargs: dict, leaves: list[torch.Tensor], returned: list, call=None
 ) -> Any:
@@ -1202,10 +1202,10 @@ def rebuild_result(
     ):
         raise BadReply("a reply without a result")
     for value, state in zip(args, reply["args"]):
-        if not _stayed_in_grader(value):
+        if not stays_in_grader(value):
             apply_state(value, state)
     for key, value in kwargs.items():
-        if key in reply["kwargs"] and not _stayed_in_grader(value):
+        if key in reply["kwargs"] and not stays_in_grader(value):
             apply_state(value, reply["kwargs"][key])
     apply_changes(reply.get("changed"), returned)
     return rebuild_return(reply["return"], leaves, returned, call=call)

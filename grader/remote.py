@@ -147,6 +147,17 @@ class Worker:
             raise WorkerDied("the grading worker closed its output")
         return protocol.decode_message(payload)
 
+    def _answer(self, callbacks: list, graphs: list) -> dict:
+        """The worker's next message that is not a callback, within ``timeout`` s in all: each callback on the way
+        (the student's code calling a reference or a function the test passed) is served in the grader
+        (:func:`grader.protocol.serve_callback`), and counts against the same deadline."""
+        deadline = time.monotonic() + self.timeout
+        message = self._read(self.timeout)
+        while protocol.is_callback(message):
+            self._write(protocol.serve_callback(message, callbacks, graphs))
+            message = self._read(deadline - time.monotonic())
+        return message
+
     # -- exercises ----------------------------------------------------------------------------------------------
     def exercise(self, answers: list[tuple[str, str]], references: dict[str, Any]) -> Exercise:
         """Fork a child that runs ``answers`` (``(name, source)`` of the student's cells) with ``references`` bound."""
@@ -157,13 +168,8 @@ class Worker:
         callbacks: list = []  # the grader's functions this exercise may call back (references, then test arguments)
         graphs: list = []
         self._write(protocol.encode_job(answers, references, callbacks))
-        deadline = time.monotonic() + self.timeout  # for the answer cells, the callbacks they make included
-        try:
-            message = self._read(self.timeout)
-            while protocol.is_callback(message):  # an answer cell that calls a reference while it runs
-                self._write(protocol.serve_callback(message, callbacks, graphs))
-                message = self._read(deadline - time.monotonic())
-            setup = protocol.decode_setup(message)
+        try:  # an answer cell may call a reference while it runs
+            setup = protocol.decode_setup(self._answer(callbacks, graphs))
         except TimeoutError:
             self.close()
             return Exercise(self, dead=f"by running longer than {self.timeout:g} s in an answer cell")
@@ -238,11 +244,7 @@ class Exercise:
             raise RuntimeError(f"the grader could not send the arguments of {name}: {error}") from error
         try:
             self.worker._write(payload)
-            deadline = time.monotonic() + self.worker.timeout  # for the whole call, the callbacks it makes included
-            reply = self.worker._read(self.worker.timeout)
-            while protocol.is_callback(reply):  # the student's code calls a reference or a function the test passed
-                self.worker._write(protocol.serve_callback(reply, self.callbacks, self.graphs))
-                reply = self.worker._read(deadline - time.monotonic())
+            reply = self.worker._answer(self.callbacks, self.graphs)
             self.graphs.clear()  # a callback's graph serves the backward passes of the call that made it, no later
             exited = protocol.is_exit(reply)
         except TimeoutError:
