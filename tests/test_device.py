@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from helpers import device as dev
-from helpers.device import DEVICE_ENV, fixed_noise, get_device, set_seed
+from helpers.device import DEVICE_ENV, choose_cpu_threads, fixed_noise, get_device, set_seed
 
 
 @pytest.fixture
@@ -185,3 +185,73 @@ def test_fixed_noise_does_not_touch_global_rng():
     state = torch.get_rng_state()
     fixed_noise((16, 8), seed=3)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+# --- choose_cpu_threads ---------------------------------------------------------------------------
+# A lesson's first cell calls it before PyTorch is imported (the unit tests pass the environment and the machine).
+
+
+def test_cpu_threads_on_a_two_core_laptop_one_thread_that_sleeps_when_idle(capsys):
+    env = {}
+    choice = choose_cpu_threads(env, cores=2, gpu=None, torch_imported=False)
+    assert env == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
+    assert choice.threads == 1 and choice.environment == env
+    printed = capsys.readouterr().out
+    assert printed.startswith("CPU threads: 1 of 2 cores") and "OMP_WAIT_POLICY=PASSIVE" in printed
+
+
+@pytest.mark.parametrize(("cores", "threads"), [(1, 1), (4, 2), (8, 4), (16, 8)])
+def test_cpu_threads_half_the_cores(cores, threads):
+    env = {}
+    assert choose_cpu_threads(env, cores=cores, gpu=None, torch_imported=False, verbose=False).threads == threads
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == str(threads)
+
+
+def test_cpu_threads_keeps_a_wait_policy_you_set():
+    env = {"OMP_WAIT_POLICY": "ACTIVE"}
+    choose_cpu_threads(env, cores=2, gpu=None, torch_imported=False, verbose=False)
+    assert env["OMP_WAIT_POLICY"] == "ACTIVE" and env["OMP_NUM_THREADS"] == "1"
+
+
+@pytest.mark.parametrize("name", ["OMP_NUM_THREADS", "MKL_NUM_THREADS"])
+def test_cpu_threads_keeps_a_thread_count_you_set(name, capsys):
+    env = {name: "3"}
+    choice = choose_cpu_threads(env, cores=2, gpu=None, torch_imported=False)
+    assert env == {name: "3"} and choice.threads is None
+    assert f"{name}=3 was set before Jupyter started: kept" in capsys.readouterr().out
+
+
+def test_cpu_threads_too_late_once_torch_is_imported(capsys):
+    env = {}
+    choice = choose_cpu_threads(env, cores=2, gpu=None, torch_imported=True)
+    assert env == {} and choice.threads is None
+    assert "restart the kernel" in capsys.readouterr().out
+
+
+def test_cpu_threads_left_alone_on_a_gpu_unless_the_cpu_is_asked_for():
+    env = {}
+    assert choose_cpu_threads(env, cores=8, gpu="an NVIDIA GPU", torch_imported=False, verbose=False).threads is None
+    assert env == {}
+    env = {DEVICE_ENV: "mps"}
+    assert choose_cpu_threads(env, cores=8, gpu=None, torch_imported=False, verbose=False).threads is None
+    env = {DEVICE_ENV: "cpu"}
+    assert choose_cpu_threads(env, cores=8, gpu="an NVIDIA GPU", torch_imported=False, verbose=False).threads == 4
+    assert env["OMP_NUM_THREADS"] == "4"
+
+
+def test_a_first_cell_sets_pytorchs_threads_before_it_starts_them():
+    """In a fresh interpreter, as in a student's kernel: importing helpers.device does not import PyTorch, and the
+    choice made before ``import torch`` is the thread count PyTorch then runs with."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from helpers.device import choose_cpu_threads; assert 'torch' not in sys.modules\n"
+        "choice = choose_cpu_threads(gpu=None, verbose=False)\n"
+        "import torch; print(choice.threads, torch.get_num_threads())"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", DEVICE_ENV)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    chosen, used = out.stdout.split()
+    assert chosen == used == str(max(1, dev._cpu_cores() // 2))

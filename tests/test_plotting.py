@@ -164,3 +164,181 @@ def test_plot_history_of_a_single_log_shows_a_visible_point():
     h.log(1, d_loss=0.7)  # a 1-step run from the panel: one point, which a plain line would not draw
     (line,) = plot_history(h).axes[0].get_lines()
     assert line.get_marker() not in (None, "None", "", " ")
+
+
+# --- every figure fits the notebook column, its text inside and apart ------------------------------------------
+# JupyterLab shows a figure at the inline backend's 100 pixels per inch, cropped to what is drawn ("tight"). A
+# figure wider than the column is scaled down or, inside a widget, cut off (lesson 5's dashboard lost its right
+# column's titles); text that overlaps other text is unreadable. tests/test_browser.py checks the column itself.
+
+INLINE_DPI = 100
+
+
+def _drawn_texts(fig: Figure) -> list[tuple[str, object]]:
+    """Every piece of text the figure draws, with where it lands: titles, axis labels, the tick labels that are
+    drawn, legends, annotations, the suptitle. Draws the figure first (constrained layout runs at draw time)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    if not isinstance(fig.canvas, FigureCanvasAgg):  # a closed figure (a dashboard's) keeps a bare canvas
+        FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts: list[Text] = list(fig.texts)  # the suptitle among them
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        texts += [ax.title, ax._left_title, ax._right_title, *ax.texts]
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_visible() and ax.axison:
+                texts.append(axis.label)
+                texts += [tick.label1 for tick in axis._update_ticks() if tick.label1.get_visible()]
+                texts += [tick.label2 for tick in axis._update_ticks() if tick.label2.get_visible()]
+        if ax.get_legend() is not None:
+            texts += ax.get_legend().get_texts()
+    unique = list({id(t): t for t in texts}.values())
+    return [
+        (repr(t.get_text()), t.get_window_extent(renderer)) for t in unique if t.get_visible() and t.get_text().strip()
+    ]
+
+
+def assert_fits_the_column(fig: Figure) -> None:
+    """No wider than the notebook column as shown; every text inside the figure; no two texts overlap."""
+    from matplotlib.transforms import Bbox
+
+    from helpers.display.plotting import COLUMN_INCHES
+
+    width, _ = fig.get_size_inches()
+    assert width <= COLUMN_INCHES + 1e-6, f"the figure is {width:.2f} in wide, more than the column's {COLUMN_INCHES}"
+    texts = _drawn_texts(fig)
+    assert texts, "the figure draws no text at all"
+    frame = Bbox.from_bounds(0, 0, fig.bbox.width, fig.bbox.height).expanded(1.0, 1.0).padded(1.0)
+    outside = [
+        name
+        for name, box in texts
+        if not frame.containsx(box.x0)
+        or not frame.containsx(box.x1)
+        or not frame.containsy(box.y0)
+        or not frame.containsy(box.y1)
+    ]
+    assert not outside, f"text outside the figure (cut off when shown): {outside}"
+    overlapping = [
+        f"{a} and {b}"
+        for i, (a, box_a) in enumerate(texts)
+        for b, box_b in texts[i + 1 :]
+        if box_a.shrunk(0.98, 0.9).overlaps(box_b.shrunk(0.98, 0.9))
+    ]
+    assert not overlapping, f"texts drawn over each other: {overlapping}"
+    tight = fig.get_tightbbox(fig.canvas.get_renderer())  # inches: what the inline backend shows, plus 0.1 a side
+    assert tight.width <= width + 0.01, f"drawn {tight.width:.2f} in wide, wider than the figure's {width:.2f} in"
+
+
+class _GanTrainer:
+    """What gan_figure reads of a GANTrainer, after the lesson's 6,000 steps."""
+
+    def __init__(self, steps: int = 6_000):
+        self.step, self.history = steps, History()
+        for step in range(0, steps + 1, 100) if steps else []:
+            self.history.log(step, **{"D": 1.2, "G": 0.9, "D(x)": 0.6, "D(G(z))": 0.4, "D accuracy": 0.7})
+
+    def samples(self):
+        return torch.rand(16, 784, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+
+class _CycleTrainer:
+    """What cyclegan_figure reads of a CycleGANTrainer, after the cpu profile's 900 steps."""
+
+    from helpers.training.cycle_trainer import TERMS
+
+    def __init__(self, steps: int = 900):
+        self.step, self.history = steps, History()
+        for step in range(0, steps + 1, 50) if steps else []:
+            self.history.log(step, G=5.0, D=0.4, D_A=0.2, D_B=0.2, **dict.fromkeys(self.TERMS, 1.0))
+
+    def samples(self):
+        keys = ("real A", "fake B", "rec A", "real B", "fake A", "rec B")
+        return {k: torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1 for k in keys}
+
+
+def _gan1d_run():
+    from helpers.device import set_seed
+    from helpers.training.gan1d import train_gan1d
+
+    def d_step(D, optimizer, inputs, targets, loss_fn):  # the lesson's steps, written for the test
+        optimizer.zero_grad()
+        loss = loss_fn(D(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    def g_step(G, D, optimizer, inputs, targets, loss_fn):
+        optimizer.zero_grad()
+        loss = loss_fn(D(G(inputs)), targets)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    set_seed(0)
+    return train_gan1d(d_step, g_step, torch.rand, num_steps=100, lr=7e-4, progress=False)
+
+
+def _filmstrip(frame, count: int = 12):
+    from helpers.display.filmstrip import Filmstrip
+
+    film = Filmstrip()
+    for k in range(count):
+        film.record(500 * k, frame)
+    return film
+
+
+def _figures():
+    """Each figure the helpers draw, as the lessons draw them (their titles and sizes)."""
+    from helpers.display.dashboards import cyclegan_figure, gan_figure
+    from helpers.display.gan1d_figures import gan1d_figure, show_frames
+    from helpers.display.plotting import show_image_rows
+
+    digits = torch.rand(16, 784, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    rows = torch.rand(10, 8, 28, 28, generator=torch.Generator().manual_seed(3))
+    horses = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    return {
+        "lesson 3-4 dashboard": lambda: gan_figure(_GanTrainer()),
+        "lesson 3-4 dashboard, step 0": lambda: gan_figure(_GanTrainer(0)),
+        "lesson 5 dashboard": lambda: cyclegan_figure(_CycleTrainer(), title="horse2zebra stand-in:"),
+        "lesson 5 panel": lambda: cyclegan_figure(
+            _CycleTrainer(400), title="horse2zebra stand-in, λ_cyc 10, λ_id 0.5:"
+        ),
+        "lesson 2 1-D dashboard": lambda: gan1d_figure(_gan1d_run()),
+        "lesson 2 1-D frames": lambda: show_frames(_gan1d_run()),
+        "lesson 3 filmstrip": lambda: _filmstrip(digits).strip(
+            lambda images, ax: show_images(images, nrow=4, ax=ax, value_range=(-1, 1)), title="DCGAN:"
+        ),
+        "lesson 4 filmstrip": lambda: _filmstrip(rows).strip(
+            lambda grid, ax: show_image_rows(grid, row_labels=[str(k) for k in range(10)], ax=ax),
+            figsize=(2.2, 4.6),
+        ),
+        "lesson 5 filmstrip": lambda: _filmstrip(horses).strip(
+            lambda images, ax: show_images(images, nrow=len(images), ax=ax, value_range=(-1, 1)), figsize=(4.0, 1.6)
+        ),
+        "lesson 1 digits": lambda: show_images(torch.rand(32, 28, 28), nrow=16, title="some training digits"),
+        "digit rows": lambda: show_image_rows(rows, row_labels=[str(k) for k in range(10)], title="G(z, label)"),
+        "patterns": lambda: plot_patterns(torch.rand(6, 4), row_labels=[f"step {500 * k}" for k in range(6)]),
+    }
+
+
+@pytest.mark.parametrize("name", list(_figures()))
+def test_every_figure_fits_the_notebook_column_with_its_text_apart(name):
+    assert_fits_the_column(_figures()[name]())
+
+
+def test_the_layout_check_sees_overlapping_and_cut_off_text():
+    fig, (left, right) = plt.subplots(2, 1, figsize=(4, 3))  # no layout: the upper x label runs into the title below
+    left.set_xlabel("step")
+    right.set_title("discriminator losses")
+    with pytest.raises(AssertionError, match="over each other"):
+        assert_fits_the_column(fig)
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.text(0.9, 0.5, "a label that runs off the right edge", transform=ax.transAxes)
+    with pytest.raises(AssertionError, match="outside the figure"):
+        assert_fits_the_column(fig)
+    with pytest.raises(AssertionError, match="more than the column"):
+        assert_fits_the_column(plt.figure(figsize=(14, 3)))

@@ -17,7 +17,7 @@ from typing import Any
 
 from IPython.display import HTML
 
-from helpers.display.plotting import plot_history, show_images
+from helpers.display.plotting import COLUMN_INCHES, plot_history, show_images
 from helpers.display.widgets import LiveArea
 
 
@@ -66,7 +66,8 @@ def gan_figure(trainer: Any, *, title: str = ""):
     :class:`helpers.training.gan_trainer.GANTrainer`."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), gridspec_kw={"width_ratios": [3, 3, 2]})
+    # as wide as the notebook column; constrained layout keeps every label inside the figure and off the others
+    fig, axes = plt.subplots(1, 3, figsize=(COLUMN_INCHES, 3.3), width_ratios=[3, 3, 2], layout="constrained")
     if len(trainer.history):
         plot_history(trainer.history, names=["D", "G"], ax=axes[0], title=f"{title} losses".strip())
         plot_history(trainer.history, names=["D accuracy", "D(x)", "D(G(z))"], ax=axes[1], title="discriminator")
@@ -75,7 +76,6 @@ def gan_figure(trainer: Any, *, title: str = ""):
     show_images(
         _as_images(trainer.samples()), nrow=4, ax=axes[2], title=f"fixed z, step {trainer.step}", value_range=(-1, 1)
     )
-    fig.tight_layout()
     plt.close(fig)
     return fig
 
@@ -86,12 +86,14 @@ def cyclegan_figure(trainer: Any, *, title: str = ""):
     import matplotlib.pyplot as plt
 
     images = trainer.samples()
-    fig = plt.figure(figsize=(14, 5.2))
+    fig = plt.figure(figsize=(COLUMN_INCHES, 4.6), layout="constrained")  # fits the notebook column
+    fig.suptitle(f"{title} step {trainer.step}".strip())
     grid = fig.add_gridspec(2, 5, width_ratios=[3, 3, 2, 2, 2])
     curves = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[:, 1])
     history = trainer.history
     if len(history):
-        plot_history(history, names=["G"], ax=curves[0], title=f"{title} generator loss".strip())
+        plot_history(history, names=["G"], ax=curves[0], title="generator loss")
+        curves[0].set_xlabel("")  # the plot below names the axis: its title needs the room
         plot_history(
             history,
             names=[n for n in ("D", "D_A", "D_B") if n in history.names],
@@ -104,7 +106,6 @@ def cyclegan_figure(trainer: Any, *, title: str = ""):
     for row, keys in enumerate((("real A", "fake B", "rec A"), ("real B", "fake A", "rec B"))):
         for col, key in enumerate(keys):
             ax = fig.add_subplot(grid[row, 2 + col])
-            show_images(images[key], nrow=2, ax=ax, value_range=(-1, 1), title=f"{key} (step {trainer.step})")
-    fig.tight_layout()
+            show_images(images[key], nrow=2, ax=ax, value_range=(-1, 1), title=key)  # the step is in the suptitle
     plt.close(fig)
     return fig

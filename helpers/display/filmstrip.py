@@ -111,16 +111,21 @@ class Filmstrip:
         title: str = "",
         figsize: tuple[float, float] = (3.2, 3.2),
     ):
-        """One figure with ``count`` evenly spaced frames (first and last included), each titled with its step."""
+        """One figure with ``count`` evenly spaced frames (first and last included), each titled with its step.
+        ``figsize``: inches per frame; the row is scaled down to fit the notebook column, ``title`` goes above it."""
         import matplotlib.pyplot as plt
+
+        from helpers.display.plotting import fit_to_column
 
         count = max(1, min(count, len(self.frames)))
         picks = sorted({round(i * (len(self.frames) - 1) / max(count - 1, 1)) for i in range(count)})
-        fig, axes = plt.subplots(1, len(picks), figsize=(figsize[0] * len(picks), figsize[1]), squeeze=False)
+        width, height = fit_to_column(figsize[0] * len(picks), figsize[1] + (0.3 if title else 0.0))
+        fig, axes = plt.subplots(1, len(picks), figsize=(width, height), squeeze=False, layout="constrained")
+        if title:
+            fig.suptitle(title.rstrip(":"))
         for ax, i in zip(axes[0], picks):
             draw(self.frames[i], ax)
-            ax.set_title(f"{title} step {self.steps[i]}".strip())
-        fig.tight_layout()
+            ax.set_title(f"step {self.steps[i]}", fontsize="medium" if width / len(picks) >= 1.5 else "small")
         plt.show()
         return fig
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from helpers.display.plotting import plot_history
+from helpers.display.plotting import COLUMN_INCHES, fit_to_column, plot_history
 from helpers.training.gan1d import Gan1d, data_density
 
 
@@ -39,26 +39,26 @@ def gan1d_figure(run: Gan1d):
     """The live dashboard: :func:`draw_frame` of the run now, beside the loss curves with ln 2 marked (closed)."""
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [3, 2]})
+    # as wide as the notebook column; constrained layout keeps every label inside the figure and off the others
+    fig, (left, right) = plt.subplots(1, 2, figsize=(COLUMN_INCHES, 3.4), width_ratios=[3, 2], layout="constrained")
     draw_frame(run.frame(), left)
     low, high = run.d_range()
     left.set_title(f"step {run.step}: D(x) from {low:.2f} to {high:.2f} where the data lie")
     if len(run.history):
         plot_history(run.history, ax=right, smooth=20, reference={"ln 2": math.log(2)}, title="losses (BCE)")
-    fig.tight_layout()
     plt.close(fig)
     return fig
 
 
 def show_frames(run: Gan1d, *, panel_size: tuple[float, float] = (3.4, 2.8)):
-    """The kept frames side by side, as in Goodfellow et al.'s Figure 1 (a)-(d); returns the figure (not shown)."""
+    """The kept frames side by side, as in Goodfellow et al.'s Figure 1 (a)-(d); returns the figure (not shown).
+    ``panel_size``: inches per frame, scaled down so that the row fits the notebook column."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(
-        1, len(run.frames), figsize=(panel_size[0] * len(run.frames), panel_size[1]), squeeze=False
-    )
+    count = len(run.frames)
+    size = fit_to_column(panel_size[0] * count, panel_size[1])
+    fig, axes = plt.subplots(1, count, figsize=(size[0], max(size[1], 2.4)), squeeze=False, layout="constrained")
     for ax, frame in zip(axes[0], run.frames):
         draw_frame(frame, ax)
         ax.set_title(f"after step {frame['step']}")
-    fig.tight_layout()
     return fig

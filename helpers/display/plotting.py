@@ -3,6 +3,9 @@
 Each function draws into ``ax`` when given one (so a lesson can lay out a
 figure), otherwise makes its own figure. They return the figure and never call
 ``plt.show()``: in Jupyter the figure shows at the end of the cell.
+
+A figure the helpers make is at most :data:`COLUMN_INCHES` wide, so that it fits JupyterLab's notebook column
+without being scaled down or cut off (:func:`fit_to_column` shrinks a row of panels to it).
 """
 
 from __future__ import annotations
@@ -17,9 +20,21 @@ if TYPE_CHECKING:  # pragma: no cover
     from helpers.training.loop import History
 
 
+# JupyterLab's notebook column, in a 1,280-pixel-wide browser window with the side bar collapsed, holds about 1,100
+# pixels of output (tests/test_browser.py measures it); the inline backend draws 100 pixels per inch (matplotlib's
+# figure.dpi) and crops to the drawn area. A figure no wider than this fits the column at its own size.
+COLUMN_INCHES = 10.0
+
+
+def fit_to_column(width: float, height: float, *, max_width: float = COLUMN_INCHES) -> tuple[float, float]:
+    """``(width, height)`` in inches, scaled down (both sides alike) to at most ``max_width`` wide."""
+    scale = min(1.0, max_width / width)
+    return width * scale, height * scale
+
+
 def _axes(ax, figsize):
-    if ax is None:
-        fig, ax = plt.subplots(figsize=figsize)
+    if ax is None:  # constrained layout: the labels stay inside the figure, which keeps its size when shown
+        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
         return fig, ax
     return ax.figure, ax
 
@@ -113,7 +128,7 @@ def show_images(
     grid = _grid(images, nrow=nrow, padding=2, value_range=value_range)
     ncols = min(nrow, images.shape[0])
     nrows = -(-images.shape[0] // nrow)
-    fig, ax = _axes(ax, figsize or (max(2.0, 0.8 * ncols), max(2.0, 0.8 * nrows)))
+    fig, ax = _axes(ax, figsize or fit_to_column(max(2.0, 0.8 * ncols), max(2.0, 0.8 * nrows)))
     ax.imshow(grid, cmap=cmap, interpolation="nearest")
     ax.axis("off")
     if title:
@@ -141,7 +156,7 @@ def plot_patterns(
     if patterns.dim() != 2:
         raise ValueError(f"patterns must be (rows, length), got shape {tuple(patterns.shape)}")
     rows, length = patterns.shape
-    fig, ax = _axes(ax, figsize or (1.0 + 0.8 * length, 0.6 + 0.35 * rows))
+    fig, ax = _axes(ax, figsize or fit_to_column(1.0 + 0.8 * length, 0.6 + 0.35 * rows))
     image = ax.imshow(patterns.numpy(), cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
     for r in range(rows):
         for c in range(length):
@@ -184,7 +199,7 @@ def show_image_rows(
     grid = _grid(
         images.reshape(rows * columns, *images.shape[2:]), nrow=columns, padding=padding, value_range=value_range
     )
-    fig, ax = _axes(ax, figsize or (max(2.0, 0.6 * columns + 0.5), max(2.0, 0.6 * rows)))
+    fig, ax = _axes(ax, figsize or fit_to_column(max(2.0, 0.6 * columns + 0.5), max(2.0, 0.6 * rows)))
     ax.imshow(grid, cmap=cmap, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([padding + r * (height + padding) + height / 2 for r in range(rows)])
