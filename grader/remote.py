@@ -60,7 +60,11 @@ class Worker:
             self.scratch = sandbox.make_scratch(env, sandbox.UID)
             read_only = [*sandbox.python_roots(sys.executable), *sandbox.editable_paths()]
             command = sandbox.bwrap_command(
-                [*command, "--sandboxed"], scratch=self.scratch, cwd=str(self.scratch / "home"), read_only=read_only
+                [*command, "--sandboxed"],
+                scratch=self.scratch,
+                cwd=str(self.scratch / "home"),
+                read_only=read_only,
+                capabilities=sandbox.WORKER_CAPABILITIES,
             )
             env = sandbox.sandbox_env(env, self.scratch, sys.executable)
         else:

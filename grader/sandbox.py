@@ -52,6 +52,10 @@ MISSING = (
     "to grade without a sandbox (NOT for untrusted submissions)"
 )
 UID = 65534
+# What the grading worker's fork server keeps (never a kernel, never a child that runs student code): SYS_ADMIN to
+# make each exercise's PID, mount and IPC namespaces and mount its /proc and folders, SETPCAP to empty its children's
+# bounding sets.
+WORKER_CAPABILITIES = ("CAP_SYS_ADMIN", "CAP_SETPCAP")
 DATA_SIZE = 2 << 30  # bytes: the most a kernel may write into its data folder (a tmpfs: memory)
 FOLDER_LINKS, MAX_LINKS = 256, 2_000  # see mirror()
 WORK_SIZE, WORK_FILES = 64 << 20, 2_000  # bytes and files: the most copy_submission() copies (see there)
@@ -245,6 +249,19 @@ def copy_submission(source: Path | str | None, target: Path) -> bool:
     return True
 
 
+KERNEL_MEMORY = 16 << 30  # bytes of address space a grading kernel may reserve (RLIMIT_AS; not with a GPU)
+KERNEL_FILE_SIZE = 1 << 30  # bytes: the largest file a grading kernel may write (RLIMIT_FSIZE)
+
+
+def capped(command: list[str], *, memory: int = KERNEL_MEMORY, file_size: int = KERNEL_FILE_SIZE) -> list[str]:
+    """``command`` run by util-linux's ``prlimit`` with its address space and file size capped: a submission that
+    allocates more fails with a MemoryError in its own notebook, one that writes a larger file gets ``EFBIG``, and
+    neither takes the grading machine's memory or disk. With a GPU the address space is left uncapped (CUDA reserves
+    far more address space than it uses)."""
+    limits = [f"--fsize={file_size}"] + ([] if gpu_devices() else [f"--as={memory}"])
+    return ["prlimit", *limits, "--", *command]
+
+
 def gpu_devices() -> list[str]:
     """The NVIDIA device files (``/dev/nvidia*``), which CUDA needs inside the sandbox; none on a CPU machine."""
     return sorted(glob.glob("/dev/nvidia*"))
@@ -312,11 +329,16 @@ def bwrap_command(
     data: Path | None = None,
     uid: int = UID,
     work: Path | None = None,
+    capabilities: Iterable[str] = (),
 ) -> list[str]:
     """``kernel_cmd`` wrapped in bwrap: the namespaces, the read-only binds (system, ``/etc`` files, ``read_only``
     and ``data``), the GPU devices, ``scratch`` writable with ``data``'s :func:`mirror` in ``scratch/data``, ``cwd``
     as the working directory, the rest of ``/`` absent. ``cwd`` is read-only, or, with ``work`` (a copy of it in
     ``scratch``, :func:`copy_submission`), that copy, writable, in its place.
+
+    ``capabilities`` are kept inside the sandbox's own user namespace (none by default): the grading worker's fork
+    server keeps :data:`WORKER_CAPABILITIES` to give each exercise namespaces of its own, and drops them in every
+    child before any student code runs (:class:`grader.worker.Namespaces`).
 
     Raises:
         SandboxUnavailable: a read-only path holds ``cwd`` (it would show other students' folders and the course).
@@ -332,6 +354,7 @@ def bwrap_command(
     args = [
         "bwrap",
         *NAMESPACES,
+        *(arg for capability in capabilities for arg in ("--cap-add", capability)),
         "--uid",
         str(uid),
         "--gid",
@@ -429,7 +452,7 @@ class SandboxedKernelManager(AsyncKernelManager):
                 work = None
             try:
                 kernel_cmd = bwrap_command(
-                    kernel_cmd,
+                    capped(kernel_cmd),
                     scratch=self._scratch,
                     cwd=kw.get("cwd"),
                     read_only=read_only,

@@ -12,7 +12,11 @@ child that:
    of every argument afterwards (parameters, their ``.grad`` and ``requires_grad``, optimizer state, the plain
    attributes of other objects) and the new values of earlier results this call changed in place;
 3. ends when the grader sends :data:`grader.protocol.STOP`, or when the student's code ends it (``os._exit``, a
-   crash): the fork server then kills whatever else runs in the sandbox and reports the exit.
+   crash); the fork server reports the exit.
+
+In the sandbox each child is process 1 of its own PID namespace, with its own mount and IPC namespaces, fresh
+size-capped folders, a memory cap and no capabilities (:class:`Namespaces`): when it ends, the kernel ends every
+process it started and frees everything it wrote, so no exercise meets another's leftovers.
 
 Every message, both ways, is framed and encoded by :mod:`grader.protocol`, on stdin/stdout; the student's prints go
 to stderr.
@@ -25,7 +29,6 @@ import contextlib
 import ctypes
 import io
 import os
-import shutil
 import signal
 import sys
 
@@ -99,48 +102,148 @@ def warm_up() -> None:
     cloudpickle.loads(cloudpickle.dumps((net, optimizer)))
 
 
-def kill_strays() -> None:
-    """Kill every process of the sandbox but bwrap (pid 1) and this one: what a child left running."""
-    me = os.getpid()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) not in (1, me):
+# Linux constants (sched.h, prctl.h, mount.h, capability.h) for the exercise's own namespaces below.
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID = 0x00020000, 0x08000000, 0x20000000
+MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x4000, 0x40000
+PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+EXERCISE_STORAGE = 256 << 20  # bytes: the most one exercise may write into each of its folders (tmpfs: memory)
+EXERCISE_MEMORY = 4 << 30  # bytes of address space one exercise may add to what the fork server holds (RLIMIT_AS)
+
+
+class Namespaces:
+    """Give every exercise its own PID, mount and IPC namespaces (the fork server holds ``CAP_SYS_ADMIN`` inside the
+    sandbox for this alone; it runs no student code).
+
+    The fork server forks each exercise's child with :meth:`fork`: process 1 of a new PID namespace, which calls
+    :meth:`enter` before it reads its exercise: a new mount namespace with empty size-capped tmpfs folders over
+    ``/dev/shm`` and the scratch folder (its home, ``$TMPDIR``), a new IPC namespace (no System V memory outlives it),
+    an address-space cap, and then no capability at all. When the child ends or is killed, the kernel kills every
+    process left in its PID namespace and frees its folders: nothing an exercise started or wrote reaches the next
+    one, by construction rather than by a scan of ``/proc``.
+    """
+
+    def __init__(self, scratch: str):
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.scratch = scratch
+        self.fontlists = {}  # matplotlib's font cache, kept for every exercise's new home (spares a font scan)
+        fonts = os.path.join(scratch, "home", ".config", "matplotlib")
+        for name in os.listdir(fonts) if os.path.isdir(fonts) else []:
+            with open(os.path.join(fonts, name), "rb") as file:
+                self.fontlists[name] = file.read()
+
+    def _check(self, result: int, what: str) -> None:
+        if result != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+    def fork(self, keeper_closes: list[int]) -> tuple[int, int] | None:
+        """Fork the child of one exercise, the first process of a new PID namespace: ``None`` in that child, else
+        ``(keeper, child)``, the pids to wait for and to kill (the child's as the fork server sees it).
+
+        A keeper process in between makes the namespace (a process can make only one PID namespace for its children,
+        and the fork server needs one per exercise), waits for the child and ends as it ended; it closes
+        ``keeper_closes`` first, so that the child alone holds the ends of its pipes. Killing the child (the
+        namespace's process 1) kills every process in the namespace.
+        """
+        read_end, write_end = os.pipe()
+        keeper = os.fork()
+        if keeper != 0:
+            os.close(write_end)
+            with os.fdopen(read_end, "rb") as pipe:
+                pid = int.from_bytes(pipe.read(4), "little")
+            if not pid:
+                os.waitpid(keeper, 0)
+                raise OSError("the keeper could not make the exercise's PID namespace")
+            return keeper, pid
+        os.close(read_end)
+        try:
+            self._check(self.libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+            pid = os.fork()
+        except BaseException:  # noqa: BLE001 - the fork server raises on the empty pid
+            os._exit(70)
+        if pid == 0:
+            os.close(write_end)
+            return None
+        for fd in keeper_closes:
             with contextlib.suppress(OSError):
-                os.kill(int(entry), signal.SIGKILL)
+                os.close(fd)
+        os.write(write_end, pid.to_bytes(4, "little"))
+        os.close(write_end)
+        _, status = os.waitpid(pid, 0)  # returns once every process of the namespace is gone
+        code = os.waitstatus_to_exitcode(status)
+        if code < 0:  # killed by a signal: end the same way, so the fork server reports the signal
+            signal.signal(-code, signal.SIG_DFL)
+            os.kill(os.getpid(), -code)
+        os._exit(code & 0xFF)
+
+    def _mount(self, kind: str, target: str, flags: int, options: str | None = None) -> None:
+        data = options.encode() if options else None
+        self._check(self.libc.mount(kind.encode(), target.encode(), kind.encode(), flags, data), f"mount {target}")
+
+    def enter(self) -> None:
+        """In the child, before any student code: own folders, own processes, a memory cap, no capability."""
+        os.setsid()  # a process group of its own: kill(0, ...) reaches this exercise's processes, not the fork server
+        self._check(self.libc.unshare(CLONE_NEWNS | CLONE_NEWIPC), "unshare(CLONE_NEWNS | CLONE_NEWIPC)")
+        self._check(self.libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+        for folder in ("/dev/shm", self.scratch):
+            self._mount("tmpfs", folder, MS_NOSUID | MS_NODEV, f"size={EXERCISE_STORAGE},mode=0700")
+        for folder in ("home/.ipython", "home/.cache", "home/.config/matplotlib", "tmp"):
+            os.makedirs(os.path.join(self.scratch, folder), exist_ok=True)
+        for name, data in self.fontlists.items():
+            with open(os.path.join(self.scratch, "home", ".config", "matplotlib", name), "wb") as file:
+                file.write(data)
+        os.chdir(os.path.join(self.scratch, "home"))
+        cap_memory(EXERCISE_MEMORY)
+        self.drop_capabilities()
+
+    def drop_capabilities(self) -> None:
+        """No capability left in any set (bounding, ambient, effective, permitted, inheritable), and no way back."""
+        self._check(self.libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        self._check(self.libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient capabilities")
+        for capability in range(64):
+            if self.libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0 and ctypes.get_errno() != 22:  # EINVAL: none
+                self._check(-1, f"drop capability {capability} from the bounding set")
+        header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
+        data = (ctypes.c_uint32 * 6)()  # two {effective, permitted, inheritable} words, all zero
+        self._check(self.libc.capset(header, data), "capset")
+        with open("/proc/self/status") as status:
+            held = [line for line in status if line.startswith("Cap") and int(line.split()[1], 16)]
+        if held:
+            raise OSError(f"capabilities left after dropping them: {held}")
 
 
-def writable_roots() -> list[str]:
-    """The folders a child can write to in the sandbox: ``/dev/shm`` and the scratch folder that holds its
-    ``TMPDIR`` (the rest of the sandbox, its home included, is read-only)."""
-    tmp = os.environ.get("TMPDIR", "")
-    roots = ["/dev/shm", os.path.dirname(tmp.rstrip("/")) if tmp else ""]
-    return [root for root in dict.fromkeys(roots) if root and os.path.isdir(root)]
+def cap_memory(extra: int) -> None:
+    """Cap this process's address space (``RLIMIT_AS``) at its present size plus ``extra`` bytes: an exercise that
+    allocates more fails with a MemoryError or RuntimeError in its own feedback, not by taking the machine's memory."""
+    import resource
+
+    with open("/proc/self/statm") as statm:
+        size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = size + extra if hard == resource.RLIM_INFINITY else min(hard, size + extra)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-def snapshot(roots: list[str]) -> set[str]:
-    """Every path under ``roots`` now: what the fork server itself left there before the first exercise."""
-    kept = set()
-    for root in roots:
-        for folder, dirs, files in os.walk(root):
-            kept.update(os.path.join(folder, name) for name in dirs + files)
-    return kept
-
-
-def wipe(roots: list[str], kept: set[str]) -> None:
-    """Remove everything under ``roots`` that is not in ``kept``: what one exercise wrote (a file in ``/dev/shm``,
-    ``$TMPDIR`` or its home) is gone before the next exercise's child starts, so no exercise reads another's."""
-    for root in roots:
-        for folder, dirs, files in os.walk(root, topdown=False):
-            for name in files + dirs:
-                path = os.path.join(folder, name)
-                if path in kept:
-                    continue
-                with contextlib.suppress(OSError):
-                    if os.path.isdir(path) and not os.path.islink(path):
-                        os.chmod(path, 0o700)  # a child may have made its folder unwritable
-                        shutil.rmtree(path, ignore_errors=True)
-                    else:
-                        os.chmod(folder, 0o700)
-                        os.unlink(path)
+def probe(namespaces: Namespaces) -> None:
+    """Fork one child that enters its namespaces and ends: raise OSError, with the reason, where it cannot (a bwrap
+    without ``--cap-add``, a kernel without unprivileged namespaces), before any student's exercise depends on it."""
+    read_end, write_end = os.pipe()
+    ids = namespaces.fork(keeper_closes=[read_end])
+    if ids is None:
+        try:
+            os.close(read_end)
+            namespaces.enter()
+            os._exit(0)
+        except BaseException as error:  # noqa: BLE001 - reported to the fork server
+            os.write(write_end, str(error).encode()[:1000])
+            os._exit(1)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reason:
+        message = reason.read().decode(errors="replace")
+    _, status = os.waitpid(ids[0], 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise OSError(message or f"the probe ended with status {os.waitstatus_to_exitcode(status)}")
 
 
 def not_dumpable() -> None:
@@ -214,8 +317,15 @@ def main() -> None:
         return
     warm_up()
     not_dumpable()
-    roots = writable_roots() if sandboxed else []  # unsandboxed, HOME is the grader's own: never wiped
-    kept = snapshot(roots)
+    namespaces = None
+    if sandboxed:  # unsandboxed (the tests' plain worker), children share the grader's machine as they are
+        try:
+            namespaces = Namespaces(os.path.dirname(os.environ["TMPDIR"].rstrip("/")))
+            probe(namespaces)
+        except (OSError, KeyError) as error:
+            reason = RuntimeError(f"the sandbox cannot give each exercise its own namespaces ({error})")
+            protocol.write_frame(out, protocol.encode_message(protocol.encode_ready(reason)))
+            return
     protocol.write_frame(out, protocol.encode_message(protocol.encode_ready()))
     while True:
         command = protocol.read_frame(read_exact, protocol.MAX_FRAME)
@@ -223,11 +333,17 @@ def main() -> None:
             return
         job_r, job_w = os.pipe()  # fork server -> child
         reply_r, reply_w = os.pipe()  # child -> fork server
-        pid = os.fork()
+        if namespaces is not None:
+            ids = namespaces.fork(keeper_closes=[job_w, reply_r, job_r, reply_w, inp.fileno(), out.fileno()])
+            keeper, pid = ids if ids is not None else (0, 0)
+        else:
+            keeper = pid = os.fork()
         if pid == 0:
             try:
                 for fd in (job_w, reply_r, inp.fileno(), out.fileno()):
                     os.close(fd)  # the grader's pipes belong to the fork server alone
+                if namespaces is not None:
+                    namespaces.enter()
                 child(
                     protocol.stream_reader(os.fdopen(job_r, "rb", buffering=0)),
                     os.fdopen(reply_w, "wb", buffering=0),
@@ -238,10 +354,7 @@ def main() -> None:
         os.close(job_r)
         os.close(reply_w)
         relay(pid, read_exact, out, job_w, reply_r)
-        _, status = os.waitpid(pid, 0)
-        if sandboxed:
-            kill_strays()
-            wipe(roots, kept)
+        _, status = os.waitpid(keeper, 0)  # the keeper ends once every process of the child's namespace is gone
         protocol.write_frame(out, protocol.encode_message(protocol.encode_exit(os.waitstatus_to_exitcode(status))))
 
 

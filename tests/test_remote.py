@@ -457,3 +457,135 @@ def find():
         second.close()
     finally:
         w.close()
+
+
+# -- each exercise in namespaces of its own (grader.worker.Namespaces) ------------------------------------------------
+HOPPER = """
+import os, subprocess, sys, time
+HOP = '''
+import os, time
+while True:  # a new process every few ms, the old one gone: a single scan of /proc cannot catch it
+    if os.fork():
+        os._exit(0)
+    time.sleep(0.005)
+'''
+def start():
+    for _ in range(2):
+        subprocess.Popen([sys.executable, "-c", HOP, "left-by-the-first-exercise"], start_new_session=True)
+    time.sleep(0.3)
+    return 1
+"""
+
+COUNT = """
+import os
+def count():
+    found = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                found += b"left-by-the-first-exercise" in f.read()
+        except OSError:
+            pass
+    return found
+"""
+
+
+@pytest.fixture(scope="module")
+def sandboxed_worker():
+    require_bwrap("the exercises' namespaces are the sandbox's", skip=False)
+    w = Worker(PRELUDE, sandboxed=True, timeout=20)
+    yield w
+    w.close()
+
+
+def test_nothing_an_exercise_starts_survives_into_the_next(sandboxed_worker):
+    first = sandboxed_worker.exercise([("start", HOPPER), ("count", COUNT)], {})
+    assert first.call("start", (), {}) == 1
+    assert first.call("count", (), {}) >= 1  # the hoppers run while the exercise lasts
+    first.close()
+    later = exercise(sandboxed_worker, count=COUNT)
+    assert later.call("count", (), {}) == 0
+    later.close()
+
+
+def test_killing_its_own_process_group_ends_the_exercise_not_the_worker(sandboxed_worker):
+    def run(source):
+        ex = exercise(sandboxed_worker, f=source)
+        try:
+            return ex.call("f", (), {})
+        finally:
+            ex.close()
+
+    assert run("def f():\n    return 1") == 1  # the fork server is up
+    server = sandboxed_worker.process.pid
+    ex = exercise(sandboxed_worker, f="import os, signal\ndef f():\n    os.kill(0, signal.SIGKILL)")
+    try:  # the exercise's process 1 ignores a kill from inside its namespace, or ends: either way, only it
+        assert ex.call("f", (), {}) is None
+    except GradingError as error:
+        assert "ended the grading process" in str(error)
+    ex.close()
+    assert sandboxed_worker.process.pid == server and sandboxed_worker.alive()
+    assert run("def f():\n    return 2") == 2
+
+
+SYSV = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+KEY, IPC_CREAT = 0x6A6E, 0o1000
+def make():
+    return libc.shmget(KEY, 4096, IPC_CREAT | 0o600) >= 0
+def find():
+    return libc.shmget(KEY, 4096, 0o600) >= 0
+"""
+
+
+def test_system_v_shared_memory_does_not_outlive_its_exercise(sandboxed_worker):
+    first = exercise(sandboxed_worker, make=SYSV)
+    assert first.call("make", (), {}) is True
+    first.close()
+    later = exercise(sandboxed_worker, find=SYSV)
+    assert later.call("find", (), {}) is False
+    later.close()
+
+
+def test_an_exercise_that_asks_for_too_much_memory_fails_in_its_own_feedback(sandboxed_worker):
+    ex = exercise(sandboxed_worker, f="import torch\ndef f():\n    return torch.empty(2**31).numel()")  # 8 GB
+    with pytest.raises(Exception, match="(?i)cannot allocate memory|out of memory|MemoryError"):
+        ex.call("f", (), {})
+    ex.close()
+
+
+def test_an_exercise_cannot_fill_the_disk(sandboxed_worker):
+    fill = """
+import os
+def f():
+    written = 0
+    try:
+        with open(os.path.join(os.environ["TMPDIR"], "big"), "wb") as out:
+            while written < 600 << 20:
+                out.write(bytes(1 << 20))
+                written += 1 << 20
+    except OSError as error:
+        return error.errno, written
+    return 0, written
+"""
+    ex = exercise(sandboxed_worker, f=fill)
+    errno, written = ex.call("f", (), {})
+    ex.close()
+    assert errno == 28 and written <= 256 << 20  # ENOSPC at the exercise's cap
+
+
+def test_student_code_runs_without_any_capability(sandboxed_worker):
+    status = """
+import ctypes
+def f():
+    with open("/proc/self/status") as s:
+        caps = {line.split(":")[0]: int(line.split()[1], 16) for line in s if line.startswith("Cap")}
+    unshared = ctypes.CDLL(None, use_errno=True).unshare(0x00020000)  # a mount namespace of its own
+    return caps, unshared
+"""
+    ex = exercise(sandboxed_worker, f=status)
+    caps, unshared = ex.call("f", (), {})
+    ex.close()
+    assert set(caps) >= {"CapEff", "CapPrm", "CapBnd", "CapAmb"} and not any(caps.values())
+    assert unshared == -1

@@ -40,7 +40,14 @@ from traitlets.config import Config
 
 from grader import sandbox
 from grader.preprocessors.sandboxed_execute import SandboxedExecute, sandboxed
-from grader.sandbox import MISSING, SandboxedKernelManager, SandboxUnavailable, bwrap_command, sandbox_available
+from grader.sandbox import (
+    MISSING,
+    SandboxedKernelManager,
+    SandboxUnavailable,
+    bwrap_command,
+    capped,
+    sandbox_available,
+)
 
 ASSIGNMENT = "tiny"
 SOLUTION = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"
@@ -527,3 +534,31 @@ def test_a_read_only_folder_holding_the_submission_is_refused(tmp_path):
         read_only=[Path(sys.prefix), Path(sys.prefix) / "lib"],
     )
     assert command.count(sys.prefix) == 2 and command[-2:] == ["--", "python"]  # bound once, inner path dropped
+
+
+def test_a_capped_command_cannot_take_the_machines_memory_or_write_a_huge_file(tmp_path):
+    """What a grading kernel gets (sandbox.capped): a MemoryError and EFBIG in its own process, at small caps here."""
+    require_bwrap("the sandbox must be tested")
+    scratch = tmp_path / "scratch"
+    (scratch / "etc").mkdir(parents=True)
+    for name in ("passwd", "group"):
+        (scratch / "etc" / name).write_text("")
+    script = f"""
+import errno
+try:
+    bytearray(3 << 30)
+    print("ALLOCATED")
+except MemoryError:
+    print("MEMORY")
+try:
+    with open("{scratch}/big", "wb") as out:
+        out.write(bytes(2 << 20))
+    print("WRITTEN")
+except OSError as error:
+    print(errno.errorcode[error.errno])
+"""
+    command = capped([sys.executable, "-c", script], memory=2 << 30, file_size=1 << 20)
+    command = bwrap_command(command, scratch=scratch, cwd=None, read_only=sandbox.python_roots(sys.executable))
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    expected = ["MEMORY", "EFBIG"] if not sandbox.gpu_devices() else ["ALLOCATED", "EFBIG"]
+    assert result.stdout.split() == expected, result.stderr
