@@ -44,6 +44,8 @@ SETTINGS = [
     ("1 thread (OMP_NUM_THREADS=1)", {"OMP_NUM_THREADS": "1"}),
     ("1 thread, OMP_WAIT_POLICY=PASSIVE", {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}),
 ]
+# ``while True: pass`` that also ends when the process that started it is gone (killed by a timeout, say)
+HOG = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    for _ in range(10**6):\n        pass"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
 
 
@@ -137,10 +139,7 @@ def cpu_hogs(count: int, nice: int | None = None):
     """``count`` processes that each keep one core busy, for as long as the block runs. ``nice``: each in a session
     of its own with this niceness (as other programs on a student's machine; beside a Jupyter kernel, which starts
     its own session); default: in this session, with this process's priority."""
-    hogs = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=nice is not None)
-        for _ in range(count)
-    ]
+    hogs = [subprocess.Popen([sys.executable, "-c", HOG], start_new_session=nice is not None) for _ in range(count)]
     for hog in hogs if nice is not None else []:
         set_priority(nice, hog.pid)
     try:
@@ -176,7 +175,7 @@ def main() -> None:
         rows = []
         for number, (name, env) in enumerate(settings):
             quiet = measure(model, env, args.seconds)
-            with cpu_hogs(args.hogs):
+            with cpu_hogs(args.hogs, args.nice):  # with --nice, each in a session of its own, as other programs
                 busy = measure(model, env, args.seconds)
             rows.append((name, quiet, busy))
             quiet_ms, busy_ms = quiet["step_s"] * 1e3, busy["step_s"] * 1e3

@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_bench(script: str, *args: str) -> str:
+def run_bench(script: str, *args: str, timeout: float = 300) -> str:
     env = dict(os.environ, GAN_COURSE_OFFLINE="1", GAN_COURSE_DEVICE="cpu", OMP_NUM_THREADS="1")
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / script), *args],
@@ -26,7 +26,7 @@ def run_bench(script: str, *args: str) -> str:
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
     assert result.returncode == 0, f"{script} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
     return result.stdout
@@ -72,3 +72,35 @@ def test_lesson_timer_prints_the_table_and_keeps_the_executed_notebook(tmp_path)
     executed = nbformat.read(tmp_path / "01_backquery-quick.ipynb", as_version=4)
     printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "Profile: quick" in printed and "test accuracy" in printed  # the figures the lesson's text quotes
+
+
+def test_cpu_threads_benchmark_measures_each_setting_quiet_and_beside_hogs():
+    out = run_bench("cpu_threads.py", "--models", "gan", "--seconds", "0.2", "--hogs", "1", "--settings", "0", "3")
+    rows = [line.split() for line in out.splitlines() if line.startswith("gan ")]
+    assert [row[1] for row in rows] == ["0", "1"] and rows[1][-4] == "1"  # OMP_NUM_THREADS=1 reached the process
+    assert all(float(row[-3]) > 0 and float(row[-2]) > 0 for row in rows)  # quiet and busy ms per step
+    assert "busy against the fastest quiet setting" in out
+
+
+def test_time_lessons_prints_each_cell_quiet_and_beside_cpu_hogs_side_by_side(tmp_path):
+    out = run_bench(
+        "time_lessons.py",
+        "01_backquery",
+        "--profiles",
+        "quick",
+        "--hogs",
+        "1",
+        "--min-cell",
+        "0",
+        "--save",
+        str(tmp_path),
+        timeout=900,  # the lesson twice, once beside a hog
+    )
+    assert "busy: beside 1 CPU hogs" in out and "the lesson's first cell chooses" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith("01_backquery")]
+    assert len(rows) >= 3 and rows[-1][2] == "all"
+    for row in rows:
+        quiet, busy, times = float(row[3]), float(row[4]), row[5]
+        assert quiet >= 0 and busy >= 0 and times.endswith("x")
+    assert (tmp_path / "01_backquery-quick-quiet.ipynb").exists()
+    assert (tmp_path / "01_backquery-quick-beside-1-hogs.ipynb").exists()

@@ -2,14 +2,16 @@
 
 nbval proves the kernel side; this test proves what a student sees: the notebook runs from top to bottom
 without an error output, the hyperparameter panel renders as widgets (not "Error displaying widget" or a text
-repr), a tqdm progress bar renders, and moving a slider then clicking **Train** changes the panel's output.
+repr), a tqdm progress bar renders, moving a slider then clicking **Train** changes the panel's output, and every
+image (figures, dashboards, panels, grids) fits the notebook column of a 1,280-pixel-wide window: shown at its own
+size, inside the column, with no horizontal scroll bar around it (text inside a figure: tests/test_plotting.py).
 
 One ``jupyter lab`` server (127.0.0.1, a random token, a temporary copy of ``solutions/``, ``GAN_PROFILE=grading``:
 the lessons' smallest honest runs, since this test checks what the browser shows, nbval checks the quick profile)
 and one Chromium serve every lesson. The server's environment drops ``CI``, ``NBVAL`` and ``NBGRADER_EXECUTION``:
 with them the kernels would count as automated and the panels would skip their widgets. Screenshots go to
 ``artifacts/browser/``: ``<lesson>.png`` (the whole notebook after Run All) and ``<lesson>-panel.png`` (the panel
-after the slider moved and Train ran).
+after the slider moved and Train ran), and ``<lesson>-images.json`` lists every image's size against its column.
 
 Run it alone with ``pytest -m browser``. It needs Debian's ``chromium`` (``/usr/bin/chromium``, or set
 ``GAN_COURSE_CHROMIUM``) and the ``playwright`` package; no browser is downloaded. Without them it is skipped,
@@ -49,11 +51,11 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 ARTIFACTS = ROOT / "artifacts" / "browser"
-SERVER_START_S = 120
 # Per lesson, a guard against a hung notebook: the quick profiles take about a minute each on 2 quiet cores.
-# GAN_BROWSER_TIMEOUT_S raises it on a machine shared with other work.
+# GAN_BROWSER_TIMEOUT_S raises it (and the server's start, a fifth of it) on a machine shared with other work.
 RUN_ALL_S = float(os.environ.get("GAN_BROWSER_TIMEOUT_S", 600))
 TRAIN_S = RUN_ALL_S / 2
+SERVER_START_S = max(120.0, RUN_ALL_S / 5)
 # JupyterLab settings for the test's server: every cell stays in the page (no windowing), no news pop-up.
 LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
@@ -62,6 +64,8 @@ LAB_SETTINGS = {
 # The slider moved before Train: the first whose label names the run's length, else the panel's first slider.
 # The Home key moves it to its low end: Train then runs the shortest run, which keeps the test quick.
 RUN_LENGTH_WORDS = ("step", "epoch", "iteration")
+# A laptop's browser window: the figures must fit JupyterLab's notebook column at this width.
+WINDOW = {"width": 1280, "height": 1000}
 
 
 def _missing(reason: str) -> None:
@@ -283,6 +287,47 @@ def _output_signature(area) -> str:
         Array.from(el.querySelectorAll('img')).map(img => img.src).join('\\n')""")
 
 
+_IMAGE_FIT = """root => {
+  const cells = Array.from(document.querySelectorAll('.jp-Cell'));
+  return Array.from(root.querySelectorAll('.jp-OutputArea-output img')).filter(img => img.naturalWidth > 0)
+    .map(img => {
+      const cell = img.closest('.jp-Cell');
+      let column = img.closest('.jp-OutputArea-output'), scrolled = null;
+      for (let el = img.parentElement; el && el !== cell; el = el.parentElement) {
+        if (el.classList.contains('jp-OutputArea-output')) column = el;  // the cell's own output: the column
+        if (!scrolled && el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== 'visible')
+          scrolled = `${el.className.split(' ')[0] || el.tagName} (${el.scrollWidth} px in ${el.clientWidth} px)`;
+      }
+      const box = img.getBoundingClientRect(), area = column.getBoundingClientRect();
+      return {cell: cells.indexOf(cell), natural: img.naturalWidth, shown: Math.round(box.width),
+              left: Math.round(box.left - area.left), right: Math.round(box.right - area.left),
+              column: Math.round(area.width), scrolled};
+    });
+}"""
+
+
+def _images_that_do_not_fit(lesson: str, scope, name: str) -> list[str]:
+    """Every image under ``scope`` against its cell's output column; writes them to ``<lesson>-images.json`` (with
+    ``name``: where they were read) and returns what does not fit: wider than the column at its own size (the
+    browser scales it down), past the column's right edge (cut off), or inside a box that scrolls sideways."""
+    images = scope.evaluate(_IMAGE_FIT)
+    record = ARTIFACTS / f"{lesson}-images.json"
+    kept = json.loads(record.read_text()) if name != "notebook" and record.exists() else {}
+    record.write_text(json.dumps({**kept, name: images}, indent=1))
+    problems = []
+    for image in images:
+        where = f"{name}, cell {image['cell']}: an image {image['natural']} px wide"
+        if image["natural"] > image["column"]:
+            problems.append(f"{where} in a column of {image['column']} px (shown at {image['shown']} px)")
+        elif image["shown"] < image["natural"] - 1:
+            problems.append(f"{where} shown scaled down to {image['shown']} px")
+        if image["right"] > image["column"] + 1 or image["left"] < -1:
+            problems.append(f"{where} runs past the column ({image['left']}..{image['right']} of {image['column']})")
+        if image["scrolled"]:
+            problems.append(f"{where} sits in a box that scrolls sideways: {image['scrolled']}")
+    return problems
+
+
 def _assert_no_errors(lesson: str, notebook, state: dict) -> None:
     """No error output in the model, Run All went to the end, no traceback or error text on screen."""
     assert not state["errors"], f"{lesson}: error outputs in the browser: {state['errors']}"
@@ -349,6 +394,8 @@ def _slide_and_train(lesson: str, page, path: str, panel) -> str:
     assert "Traceback" not in after_output, f"{lesson}: Train shows an error:\n{after_output[-800:]}"
     assert after_output != before_output, f"{lesson}: the panel's output did not change after Train"
     assert output.locator("img").count() >= 1, f"{lesson}: no plot or image in the panel's output after Train"
+    wide = _images_that_do_not_fit(lesson, panel, "panel after Train")
+    assert not wide, f"{lesson}: the panel's figure does not fit the notebook column:\n" + "\n".join(wide)
     return f"{labels[index]} {before_value} -> {value}, Train {train_s:.1f} s"
 
 
@@ -358,7 +405,7 @@ def _slide_and_train(lesson: str, page, path: str, panel) -> str:
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_lesson_runs_in_jupyterlab(lesson, chromium, lab, capsys):  # no Chromium: skipped before the server starts
     path = f"solutions/{lesson}/{lesson}.ipynb"
-    page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+    page = chromium.new_page(viewport=WINDOW)
     page_errors: list[str] = []
     page.on("pageerror", lambda error: page_errors.append(str(error)))
     try:
@@ -385,6 +432,8 @@ def test_lesson_runs_in_jupyterlab(lesson, chromium, lab, capsys):  # no Chromiu
         notebook = page.locator(".jp-NotebookPanel-notebook")
 
         _assert_no_errors(lesson, notebook, state)
+        wide = _images_that_do_not_fit(lesson, notebook, "notebook")
+        assert not wide, f"{lesson}: figures that do not fit the notebook column:\n" + "\n".join(wide)
         panel = _panel(lesson, page, notebook)
         assert notebook.locator(".widget-hprogress, .widget-vprogress, progress").count() >= 1, (
             f"{lesson}: no progress bar rendered as a widget"
