@@ -8,6 +8,7 @@ exercises, the lesson's prelude) and the student's (their answer cells). Nothing
 from __future__ import annotations
 
 import ast
+import re
 import textwrap
 from collections.abc import Iterable
 from typing import Any
@@ -15,6 +16,21 @@ from typing import Any
 from nbgrader import utils
 
 REFERENCES = "_GRADING_REFERENCES"  # a dict a test cell may define: {exercise name: reference function}
+REGION = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")  # nbgrader's markers, each on its own line
+
+
+def split_regions(source: str) -> tuple[list[str], list[str]]:
+    """A cell's lines inside ``### BEGIN/END SOLUTION`` and ``### BEGIN/END HIDDEN TESTS`` regions (what only the
+    instructor sees) and outside them (what the student version shows), markers dropped. The one reading of the
+    markers that scripts/build_student_bundle.py, scripts/check_notebooks.py and tests/test_project.py share."""
+    inside, outside, depth = [], [], 0
+    for line in source.splitlines():
+        found = REGION.match(line)
+        if found:
+            depth = depth + 1 if found.group(1) == "BEGIN" else max(0, depth - 1)
+        else:
+            (inside if depth else outside).append(line)
+    return inside, outside
 
 
 def is_test(cell) -> bool:

@@ -33,6 +33,7 @@ from pathlib import Path
 import nbformat
 import tomllib
 
+from grader.answer_cells import split_regions
 from helpers.data.download import install_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +66,6 @@ FORBIDDEN_SUFFIXES = (".db", ".sqlite", ".pyc")
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".DS_Store", "*.egg-info")
 
 MARKERS = re.compile(r"BEGIN SOLUTION|END SOLUTION|BEGIN HIDDEN TESTS|END HIDDEN TESTS")
-REGION = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
 CODE_STUBS = ("raise NotImplementedError()", "YOUR CODE HERE")
 TEXT_STUB = "YOUR ANSWER HERE"
 STUB_LINES = {"# YOUR CODE HERE", "raise NotImplementedError()", "YOUR ANSWER HERE"}
@@ -88,18 +88,6 @@ def lessons(root: Path = ROOT) -> list[str]:
 
 def _meta(cell) -> dict:
     return cell.metadata.get("nbgrader", {})
-
-
-def split_regions(source: str) -> tuple[list[str], list[str]]:
-    """(lines inside ``### BEGIN/END SOLUTION`` or ``HIDDEN TESTS`` regions, lines outside), markers dropped."""
-    inside, outside, depth = [], [], 0
-    for line in source.splitlines():
-        found = REGION.match(line)
-        if found:
-            depth = depth + 1 if found.group(1) == "BEGIN" else max(0, depth - 1)
-        else:
-            (inside if depth else outside).append(line)
-    return inside, outside
 
 
 def secret_and_public(notebook) -> tuple[list[str], list[str]]:

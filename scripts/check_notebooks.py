@@ -26,6 +26,8 @@ from pathlib import Path
 
 import nbformat
 
+from grader.answer_cells import split_regions
+
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
 
@@ -141,25 +143,12 @@ def check_notebook(path: Path) -> tuple[list[str], dict[str, str]]:
         if not any(function in block for block in hidden):
             problems.append(f"{_where(path, test, f'test_{function}')}: no hidden-test block that calls {function}")
     # a line the student reads anyway (in a hint, a table, a visible test) gives nothing away: keep only the others
-    public = "\n".join(_outside_regions(cell.source) for cell in notebook.cells)
+    public = "\n".join("\n".join(split_regions(cell.source)[1]) for cell in notebook.cells)
     answers = {
         gid: "\n".join(line for line in answer.splitlines() if line.strip() not in public)
         for gid, answer in answers.items()
     }
     return problems, answers
-
-
-def _outside_regions(source: str) -> str:
-    """A cell's source without its solution and hidden-test regions: what the student version shows of it."""
-    kept, inside = [], False
-    for line in source.splitlines():
-        if line.strip() in ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS"):
-            inside = True
-        elif line.strip() in ("### END SOLUTION", "### END HIDDEN TESTS"):
-            inside = False
-        elif not inside:
-            kept.append(line)
-    return "\n".join(kept)
 
 
 def helpers_problems(answers: dict[str, str]) -> list[str]:

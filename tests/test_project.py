@@ -12,6 +12,7 @@ import tomllib
 from course import LESSONS, ROOT, read, solution_path
 
 import helpers
+from grader.answer_cells import split_regions
 
 
 def _pyproject():
@@ -117,13 +118,10 @@ def test_helpers_never_contains_an_exercise_answer():
     for lesson in LESSONS:
         notebook = read(solution_path(lesson))
         # what the student version shows anyway (hints, tables, visible tests) is no leak
-        public = "\n".join(
-            re.sub(r"(?s)### BEGIN (SOLUTION|HIDDEN TESTS).*?### END \1", "", c.source) for c in notebook.cells
-        )
+        public = "\n".join("\n".join(split_regions(c.source)[1]) for c in notebook.cells)
         for cell in notebook.cells:
             if "### BEGIN SOLUTION" in cell.source and cell.cell_type == "code":
-                answer = cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
-                for line in answer.splitlines():
+                for line in split_regions(cell.source)[0]:
                     line = line.strip()
                     if (
                         len(line) > 25
