@@ -45,6 +45,11 @@ from nbgrader.exchange.default.collect import ExchangeCollect
 from nbgrader.nbgraderformat import SchemaTooNewError, SchemaTooOldError
 from nbgrader.utils import ignore_patterns
 
+try:
+    import pwd
+except ImportError:  # Windows: no accounts to check a submission's owner against
+    pwd = None
+
 WHAT_TO_DO = (
     "a submission may hold regular files and folders only: replace the link or special file by a copy of the file "
     "(or delete it), then submit again"
@@ -226,20 +231,48 @@ class SafeAutograde(Autograde):
             raise MalformedNotebook(message) from None
 
 
+def forged_owner(folder: Path, student: str) -> str | None:
+    """Why the inbound submission ``folder`` cannot be ``student``'s, or None: where ``student`` is an account on this
+    machine (a JupyterHub with local accounts), ``nbgrader submit`` ran as that account and the folder is theirs; a
+    folder of that name that another account made is a classmate's forgery (the inbound folder is writable by all).
+    Where no account has the student's name (one shared uid, as in a container per user), ownership tells nothing."""
+    try:
+        account = pwd.getpwnam(student)
+    except (KeyError, AttributeError):  # no such account, or no pwd module (Windows)
+        return None
+    owner = folder.lstat().st_uid
+    if owner == account.pw_uid:
+        return None
+    try:
+        name = pwd.getpwuid(owner).pw_name
+    except KeyError:
+        name = f"uid {owner}"
+    return (
+        f"its folder {folder.name!r} was made by the account {name!r}, not by {student!r}: another account wrote it "
+        f"in the exchange under {student}'s name (set CollectApp.check_owner = False only where every student "
+        f"submits through one shared account)"
+    )
+
+
 class SafeExchangeCollect(ExchangeCollect):
-    """nbgrader's collect: an inbound submission with links or special files is not collected (an error in the log
-    names it and the student; the student's earlier collected submission, if any, stays), and every other one is
-    copied without following links (:func:`copy_regular_tree`), then by nbgrader's own copy (its ignore patterns, size
-    limits and permissions) from that copy. ``nbgrader_config.py``: ``c.ExchangeFactory.collect``."""
+    """nbgrader's collect: an inbound submission with links or special files, or one that another account made under
+    a student's name (:func:`forged_owner`; nbgrader itself only warns), is not collected (an error in the log names it
+    and the student; the student's earlier collected submission, if any, stays), and every other one is copied without
+    following links (:func:`copy_regular_tree`), then by nbgrader's own copy (its ignore patterns, size limits and
+    permissions) from that copy. ``nbgrader_config.py``: ``c.ExchangeFactory.collect``."""
 
     def init_src(self):
         super().init_src()
         kept = []
         for record in self.src_records:
-            problems = unsafe_entries(Path(self.inbound_path, record["filename"]))
+            folder = Path(self.inbound_path, record["filename"])
+            who = f"{record['username']} ({self.coursedir.assignment_id})"
+            problems = unsafe_entries(folder)
+            forged = forged_owner(folder, record["username"]) if self.check_owner else None
             if problems:
-                who = f"{record['username']} ({self.coursedir.assignment_id})"
                 self.log.error("%s: not collected, %s", who, refusal(problems))
+            elif forged:
+                self.log.error("%s: not collected, %s", who, forged)
             else:
                 kept.append(record)
         self.src_records = kept

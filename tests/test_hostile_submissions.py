@@ -188,6 +188,12 @@ def graded(tmp_path_factory, release):
     os.link(course / "gradebook.db", record("e_hardlink") / "backup.db")
     expected["e_hardlink"] = "backup.db"
     expected["f_special"] = special_files(record("f_special"))[0]
+    if os.geteuid() == 0:  # a classmate's forgery: system accounts stand in for a hub's students
+        forged, honest = record("daemon"), record("nobody")  # "daemon"'s folder made by another account
+        os.chown(forged, NOBODY, NOBODY)
+        for path in [honest, *honest.rglob("*")]:
+            os.chown(path, NOBODY, NOBODY)
+        expected["daemon"] = "not by 'daemon'"
     collect = nbgrader_run(course, "collect", LESSON, f"--Exchange.root={tmp / 'exchange'}")
 
     # attacks put in submitted/ directly
@@ -216,6 +222,20 @@ def graded(tmp_path_factory, release):
 
 
 COLLECT_ATTACKS = ["c_link", "d_dirlink", "e_hardlink", "f_special"]
+NOBODY = 65534  # the account "nobody" of Debian's base system; "daemon" is uid 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a folder of another account needs root")
+def test_collect_refuses_a_submission_another_account_made_under_a_students_name(graded):
+    """The inbound folder is writable by every account: a folder named for "daemon" but made by "nobody" is a
+    forgery (nbgrader only warns); "nobody"'s own folder is collected."""
+    course, log = graded["course"], graded["collect"].stderr + graded["collect"].stdout
+    assert not (course / "submitted" / "daemon").exists(), log[-4000:]
+    lines = [line for line in log.splitlines() if "daemon" in line and "not collected" in line]
+    assert lines and graded["expected"]["daemon"] in lines[0], log[-4000:]
+    assert (course / "submitted" / "nobody" / LESSON / f"{LESSON}.ipynb").is_file(), log[-4000:]
+
+
 SUBMITTED_ATTACKS = ["g_link", "h_nblink", "i_special", "j_dirlink"]
 
 
