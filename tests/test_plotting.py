@@ -342,3 +342,36 @@ def test_the_layout_check_sees_overlapping_and_cut_off_text():
         assert_fits_the_column(fig)
     with pytest.raises(AssertionError, match="more than the column"):
         assert_fits_the_column(plt.figure(figsize=(14, 3)))
+
+
+def test_figures_wider_than_the_column_are_shown_at_the_columns_width():
+    """fit_figures_to_column wraps IPython's PNG printer (as the inline backend installs it): a 14-inch figure
+    comes out at most COLUMN_PIXELS wide, a narrow one as before, and the figure keeps its own resolution."""
+    import base64
+    import io
+    import types
+
+    from IPython.core.formatters import DisplayFormatter
+    from IPython.core.pylabtools import select_figure_formats
+    from PIL import Image
+
+    from helpers.display.plotting import COLUMN_PIXELS, fit_figures_to_column
+
+    shell = types.SimpleNamespace(display_formatter=DisplayFormatter())
+    select_figure_formats(shell, {"png"}, bbox_inches="tight")
+    png = shell.display_formatter.formatters["image/png"]
+
+    def shown_width(fig) -> int:
+        data = png(fig)
+        return Image.open(io.BytesIO(data if isinstance(data, bytes) else base64.b64decode(data))).width
+
+    wide, narrow = plt.figure(figsize=(14, 3.4)), plt.figure(figsize=(6, 3))
+    for fig in (wide, narrow):
+        fig.add_subplot().set_title("a title")
+    before = shown_width(wide), shown_width(narrow)
+    assert before[0] > COLUMN_PIXELS  # the check below would prove nothing otherwise
+    assert fit_figures_to_column(shell=shell) and fit_figures_to_column(shell=shell)  # a second call changes nothing
+    assert COLUMN_PIXELS - 30 <= shown_width(wide) <= COLUMN_PIXELS
+    assert shown_width(narrow) == before[1]
+    assert wide.dpi == narrow.dpi == plt.rcParams["figure.dpi"]
+    assert fit_figures_to_column(shell=types.SimpleNamespace()) is False  # not IPython: nothing to do

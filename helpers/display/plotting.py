@@ -24,12 +24,57 @@ if TYPE_CHECKING:  # pragma: no cover
 # pixels of output (tests/test_browser.py measures it); the inline backend draws 100 pixels per inch (matplotlib's
 # figure.dpi) and crops to the drawn area. A figure no wider than this fits the column at its own size.
 COLUMN_INCHES = 10.0
+COLUMN_PIXELS = 1_080  # the most a figure may be shown wide, a little under the column's 1,100 pixels
 
 
 def fit_to_column(width: float, height: float, *, max_width: float = COLUMN_INCHES) -> tuple[float, float]:
     """``(width, height)`` in inches, scaled down (both sides alike) to at most ``max_width`` wide."""
     scale = min(1.0, max_width / width)
     return width * scale, height * scale
+
+
+def fit_figures_to_column(max_pixels: int = COLUMN_PIXELS, *, shell=None) -> bool:
+    """Show every matplotlib figure of this notebook at most ``max_pixels`` wide: a wider one (a lesson's own
+    ``figsize=(13, 3.4)``) is drawn at a lower resolution, so that it fits JupyterLab's column at its own size
+    instead of being scaled down by the browser, or cut off inside a widget's output (a panel's, a dashboard's).
+
+    An explicit call, in a lesson's first cell (importing this module changes nothing): it wraps the figure printer
+    that the inline backend installs in IPython's PNG formatter. Returns ``False`` outside IPython.
+    """
+    from matplotlib.figure import Figure
+
+    if shell is None:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return False
+    plt.close(plt.figure())  # loads the inline backend, which installs its own printer first
+    formatter = shell.display_formatter.formatters["image/png"]
+    try:
+        printer = formatter.lookup_by_type(Figure)
+    except KeyError:  # figures are not shown as PNG here
+        return False
+    if getattr(printer, "fits_column", False):  # the cell ran before
+        return True
+
+    tight = getattr(printer, "keywords", {}).get("bbox_inches") == "tight"  # the inline backend's default
+
+    def fitted(fig):
+        dpi = fig.dpi
+        # the width shown: what is drawn, plus 0.1 inch of padding a side, where the printer crops; else the figure
+        width = fig.get_tightbbox().width + 0.2 if tight else fig.get_size_inches()[0]
+        if width * dpi <= max_pixels:
+            return printer(fig)
+        fig.set_dpi(max_pixels / width)
+        try:
+            return printer(fig)
+        finally:
+            fig.set_dpi(dpi)
+
+    fitted.fits_column = True
+    formatter.for_type(Figure, fitted)
+    return True
 
 
 def _axes(ax, figsize):
