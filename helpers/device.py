@@ -41,10 +41,7 @@ class CpuThreads:
     environment: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        if not self.environment:
-            return f"CPU threads: {self.reason}"
-        settings = ", ".join(f"{k}={v}" for k, v in self.environment.items())
-        return f"CPU threads: {self.reason} ({settings})"
+        return f"CPU threads: {self.reason}"
 
 
 _chosen: CpuThreads | None = None  # the choice made in this process, reported again when the cell runs again
@@ -81,8 +78,8 @@ def choose_cpu_threads(
     Call it in a notebook's first cell, before ``import torch``: it sets environment variables that PyTorch and its
     OpenMP runtime read once, when they load. On a CPU it asks for half the cores as math threads (one on a 2-core
     machine) and for idle threads that sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE``). With PyTorch's
-    default (a spinning thread per core), training beside two busy programs on 2 cores ran 5 to 80 times slower than
-    alone; with this choice about 2 times (``python bench/cpu_threads.py``, bench/README.md).
+    default (a spinning thread per core), a training step beside two busy programs on 2 cores ran 5 to 180 times
+    slower than alone; with this choice 1.3 to 1.7 times (``python bench/cpu_threads.py``, bench/README.md).
 
     It changes nothing when ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` is already set (your choice), when PyTorch was
     imported already (too late: its threads exist; restart the kernel), or on a GPU (set ``GAN_COURSE_DEVICE=cpu``
@@ -122,8 +119,9 @@ def choose_cpu_threads(
         env.update(settings)
         choice = CpuThreads(
             threads,
-            f"{threads} of {cores} cores, idle threads sleep: other programs slow training only in proportion to "
-            f"their load (set OMP_NUM_THREADS before starting Jupyter to choose yourself)",
+            f"{threads} of {cores} cores, idle threads sleep (OMP_NUM_THREADS={threads}, OMP_WAIT_POLICY="
+            f"{settings.get('OMP_WAIT_POLICY', env.get('OMP_WAIT_POLICY'))}): other programs slow training only in "
+            f"proportion to their load. Set OMP_NUM_THREADS before starting Jupyter to choose yourself.",
             settings,
         )
         if environ is None:
