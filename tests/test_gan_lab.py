@@ -7,6 +7,7 @@ The steps here are lesson 2's exercises 3 and 4 as their contract asks (helpers/
 from __future__ import annotations
 
 import math
+import re
 
 import matplotlib
 import pytest
@@ -227,3 +228,25 @@ def test_the_widget_s_buttons_step_the_run_and_redraw_the_picture():
     assert lab.target.modes == 25 and lab.message == "" and len(widget.picture.bars) == 25
     widget.reset_button.click()
     assert lab.step_count == 0 and widget.play.value is False
+
+
+def test_the_frame_rate_benchmark_prints_the_lab_beside_the_plain_redraw_in_one_run():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, str(root / "bench" / "gan_lab_fps.py"), "--updates", "3", "--repeats", "1"],
+        cwd=root,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {line.split("  ")[0]: line for line in result.stdout.splitlines()}
+    assert "1.0x the plain redraw" in rows["plain matplotlib redraw"]
+    for name in ("lab (reused Agg canvas)", "plain matplotlib redraw", "training only"):
+        assert re.search(r"\d+\.\d updates drawn/s .*\d+\.\d ms CPU per update", rows[name]), rows.get(name)

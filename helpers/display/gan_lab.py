@@ -128,7 +128,10 @@ class LabPicture:
         self.bars_ax.tick_params(labelsize=7)
         self.figure.subplots_adjust(left=0.02, right=0.98, bottom=0.14, top=0.88)
         p = self.plane
-        self.moving = [p.image, p.fake, p.arrows, p.ax.title, self.d_line, self.g_line, *self.bars]
+        # in drawing order: D's map first, then what lies on it (the real points and the legend too, or the map
+        # would cover them)
+        self.moving = [p.image, p.real, p.fake, p.arrows, p.ax.get_legend(), p.ax.title, self.d_line, self.g_line]
+        self.moving += list(self.bars)
         self.moving += [self.losses.title, self.bars_ax.title]
         for artist in self.moving:
             artist.set_animated(True)
@@ -369,6 +372,7 @@ def show_gan_lab(lab: GanLab, *, live: bool, steps: Sequence[int] = (0, 100, 500
     bars = fig.add_subplot(grid[len(frames) + 1])
     bars.bar(range(coverage.modes), coverage.shares, color="#ff8c00")
     bars.axhline(coverage.min_share, color="k", linewidth=0.8, linestyle="--")
+    bars.set_ylim(0, max(0.2, 1.1 * max(coverage.shares, default=0)))
     bars.set_title(f"step {last['step']}: {coverage.covered}/{coverage.modes} modes", fontsize=8)
     bars.set_xlabel("mode", fontsize=8)
     bars.tick_params(labelsize=7)
