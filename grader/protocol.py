@@ -59,6 +59,9 @@ class BadReply(ValueError):
 HEADER = struct.Struct(">Q")  # the payload's length in bytes
 MAX_FRAME = 512 << 20  # bytes: the most the worker reads in one frame (the grader's arguments)
 MAX_REPLY = 64 << 20  # bytes: the most the grader reads in one frame (a test's results are small)
+# The grader makes each exercise's working folder (a copy of the submission) in the worker's scratch folder under this
+# prefix before it asks for the fork; the worker's child takes it into its own memory (grader.worker.Namespaces).
+WORK_PREFIX = "work-"
 
 
 def write_frame(stream, payload: bytes) -> None:

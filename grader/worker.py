@@ -29,6 +29,7 @@ import contextlib
 import ctypes
 import io
 import os
+import shutil
 import signal
 import sys
 
@@ -186,8 +187,18 @@ class Namespaces:
         os.setsid()  # a process group of its own: kill(0, ...) reaches this exercise's processes, not the fork server
         self._check(self.libc.unshare(CLONE_NEWNS | CLONE_NEWIPC), "unshare(CLONE_NEWNS | CLONE_NEWIPC)")
         self._check(self.libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+        # the exercise's working folder, a copy of the submission the grader made in the scratch folder before the fork
+        # (protocol.WORK_PREFIX), is copied again into the new scratch folder: every file the child writes is in
+        # memory of its own, capped, gone with it
+        works = {}
+        for name in os.listdir(self.scratch):
+            if name.startswith(protocol.WORK_PREFIX):
+                works[name] = os.open(os.path.join(self.scratch, name), os.O_RDONLY | os.O_DIRECTORY)
         for folder in ("/dev/shm", self.scratch):
             self._mount("tmpfs", folder, MS_NOSUID | MS_NODEV, f"size={EXERCISE_STORAGE},mode=0700")
+        for name, fd in works.items():
+            shutil.copytree(f"/proc/self/fd/{fd}", os.path.join(self.scratch, name), symlinks=True)
+            os.close(fd)
         for folder in ("home/.ipython", "home/.cache", "home/.config/matplotlib", "tmp"):
             os.makedirs(os.path.join(self.scratch, folder), exist_ok=True)
         for name, data in self.fontlists.items():

@@ -146,7 +146,9 @@ def working_folder(worker, folder: str | None) -> Path:
     if not worker.alive():  # (re)started here rather than in Worker.exercise: the folder lives in its scratch
         worker.close()
         worker.start()
-    work = Path(tempfile.mkdtemp(prefix="work-", dir=worker.scratch))
+    from grader.protocol import WORK_PREFIX  # the worker's child looks for this prefix (imports torch: lazily)
+
+    work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=worker.scratch))
     copy_submission(folder, work)
     return work
 
