@@ -354,6 +354,31 @@ def test_offline_never_touches_the_network(tmp_path, server, monkeypatch, enviro
     assert server.requests == []
 
 
+def test_standin_chosen_is_used_even_with_the_photos_there_and_never_touches_the_network(
+    tmp_path, server, monkeypatch, capsys
+):
+    # lesson 5's cpu profile: the same drawn images for every student, whether or not the photos could be had
+    monkeypatch.setattr(h2z, "STANDIN_COUNTS", TINY_STANDIN)
+    _download(tmp_path, server, "/good.zip")
+    requests = len(server.requests)
+    with_photos = load_horse2zebra(tmp_path, load_size=24, data="standin", url=server.url("/good.zip"))
+    assert with_photos.is_standin and "data='standin'" in with_photos.source
+    assert with_photos.name == "drawn stand-in" and "procedural stand-in" in capsys.readouterr().out
+    offline = load_horse2zebra(tmp_path / "other", load_size=24, data="standin", offline=True, verbose=False)
+    assert torch.equal(offline.a, with_photos.a) and torch.equal(offline.b, with_photos.b)  # the same for everyone
+    assert len(server.requests) == requests
+    photos = load_horse2zebra(tmp_path, load_size=24, counts=SMALL, data="photos", verbose=False)
+    assert not photos.is_standin and photos.name == "horse2zebra photos"
+
+
+def test_photos_chosen_but_not_available_says_how_to_get_them(tmp_path, server):
+    with pytest.raises(DatasetError, match=r"photos are not available \(offline.*horse2zebra\.zip.*data='standin'"):
+        load_horse2zebra(tmp_path, load_size=24, data="photos", url=server.url("/good.zip"), offline=True)
+    assert server.requests == [] and not (tmp_path / STANDIN_FOLDER).exists()
+    with pytest.raises(ValueError, match=r"data must be one of .*'standin' for the drawn"):
+        load_horse2zebra(tmp_path, load_size=24, data="zebras")
+
+
 # --- the stand-in ---------------------------------------------------------------------------------
 
 

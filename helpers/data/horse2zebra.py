@@ -1,7 +1,9 @@
 """horse2zebra for the CycleGAN lesson: the real data set, or an offline stand-in in the same layout.
 
-Three ways to get unpaired horse (A) and zebra (B) photos, tried in this order by
-:func:`load_horse2zebra`:
+Which one is the caller's choice (:func:`load_horse2zebra`'s ``data``): ``"standin"`` always trains on the
+stand-in (lesson 5's cpu and quick profiles: the same data for every student, network or not), ``"photos"`` on the
+official photos or an error saying how to get them, ``"auto"`` on the photos when they can be had, else the stand-in
+(the full profile). For ``"photos"`` and ``"auto"`` these are tried in this order:
 
 1. the official folder ``<data root>/horse2zebra/{trainA,trainB,testA,testB}`` (already there);
 2. the official archive ``<data root>/horse2zebra.zip``, downloaded by :func:`download_horse2zebra`
@@ -44,6 +46,7 @@ from helpers.profiles import OFFLINE_ENV
 
 __all__ = [
     "ARCHIVE",
+    "DATA_CHOICES",
     "FOLDER",
     "OFFICIAL_COUNTS",
     "OFFICIAL_SHA256",
@@ -75,6 +78,7 @@ STANDIN_FOLDER = "horse2zebra_standin"
 STANDIN_COUNTS = {"trainA": 200, "trainB": 200, "testA": 40, "testB": 40}
 OFFICIAL_SOURCE = "horse2zebra (official)"
 STANDIN_SOURCE = "procedural stand-in"
+DATA_CHOICES = ("auto", "standin", "photos")
 _STANDIN_VERSION = 1
 
 
@@ -86,23 +90,27 @@ def load_horse2zebra(
     *,
     split: str = "train",
     load_size: int = 286,
+    data: str = "auto",
     offline: str | bool | None = None,
     device: torch.device | str | None = None,
     url: str = OFFICIAL_URL,
     counts: dict[str, int] | None = None,
     verbose: bool = True,
 ) -> UnpairedImages:
-    """horse2zebra if it is there or can be downloaded, else the procedural stand-in; says which.
+    """The data ``data`` asks for: the official photos, the procedural stand-in, or the first that is there; says which.
 
-    Order: the folder ``<data root>/horse2zebra``; the archive ``<data root>/horse2zebra.zip``
+    ``data="auto"``, in order: the folder ``<data root>/horse2zebra``; the archive ``<data root>/horse2zebra.zip``
     (extracted); a download (unless offline); the stand-in ``<data root>/horse2zebra_standin``
-    (drawn on first use, a few seconds). Images are resized to ``load_size`` (bicubic) once and cached.
-    Reads no environment variable: the caller says whether it is offline.
+    (drawn on first use, a few seconds). ``"standin"`` goes straight to the stand-in (nothing is looked up or
+    downloaded, so every caller gets the same images); ``"photos"`` tries the first three and raises instead of
+    falling back. Images are resized to ``load_size`` (bicubic) once and cached.
+    Reads no environment variable: the caller says which data and whether it is offline.
 
     Args:
         root: data folder (see :func:`helpers.data.mnist.data_root`).
         split: ``"train"`` or ``"test"``.
         load_size: side after resizing; 286 (crop 256) as the official code, e.g. 72 (crop 64) for a quick run.
+        data: ``"auto"`` (the photos if there or downloadable, else the stand-in), ``"standin"`` or ``"photos"``.
         offline: never download: ``True`` or the reason (a lesson passes ``profile.offline``: ``$GAN_COURSE_OFFLINE``,
             nbgrader grading, CI); ``None``/``False``: download when the data is missing.
         device: where the images live (default: the CPU); pass ``get_device()``.
@@ -113,12 +121,26 @@ def load_horse2zebra(
         :class:`UnpairedImages` with uint8 (N, 3, load_size, load_size) tensors (values 0..255) on ``device``.
 
     Raises:
-        DatasetError: a folder or archive put in the data root is incomplete or corrupt (the message says what to do).
+        DatasetError: a folder or archive put in the data root is incomplete or corrupt, or ``data="photos"`` and
+            the photos cannot be had (the message says what to do).
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if data not in DATA_CHOICES:
+        raise ValueError(
+            f"data must be one of {DATA_CHOICES}, got {data!r}: 'standin' for the drawn horses and zebras, "
+            f"'photos' for the official horse2zebra photos, 'auto' for the photos when they can be had"
+        )
     root = data_root(root)
-    folder, note = _official_folder(root, offline=offline, url=url, counts=counts, verbose=verbose)
+    if data == "standin":
+        folder, note = None, "chosen (data='standin'): the same drawn images for everyone, nothing downloaded"
+    else:
+        folder, note = _official_folder(root, offline=offline, url=url, counts=counts, verbose=verbose)
+    if folder is None and data == "photos":
+        raise DatasetError(
+            f"The horse2zebra photos are not available ({note}). Allow the download (unset {OFFLINE_ENV}), or put "
+            f"the archive {url} at {root / ARCHIVE}, or train on the stand-in with data='standin'."
+        )
     if folder is not None:
         images = load_folder(
             folder, split=split, load_size=load_size, device=device, source=f"{OFFICIAL_SOURCE} from {folder}"

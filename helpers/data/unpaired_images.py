@@ -76,6 +76,11 @@ class UnpairedImages:
         return self.a.shape[-1]
 
     @property
+    def name(self) -> str:
+        """The data in a few words, for figure titles: ``"drawn stand-in"`` or ``"horse2zebra photos"``."""
+        return "drawn stand-in" if self.is_standin else "horse2zebra photos"
+
+    @property
     def device(self) -> torch.device:
         return self.a.device
 
