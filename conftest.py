@@ -38,7 +38,7 @@ FIRST = [
     "tests/test_hostile.py",  # 189 / 110
     "tests/test_honest.py",  # 110 / 85
     "tests/test_browser.py",  # 106 / 128
-    "tests/test_browser_gan_lab.py",  # lesson 2's GAN lab in JupyterLab: a server, a kernel, play for seconds
+    "tests/test_browser_gan_lab.py",  # 40 s wall at load 10: a Jupyter server, one kernel, the lab played
     "tests/test_autograder.py[02_simple_pattern_gan]",  # 90 / 60 to 90, each lesson
     "tests/test_autograder.py[03_mnist_gan]",
     "tests/test_sandbox.py",  # 53 / 92
