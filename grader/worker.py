@@ -116,12 +116,12 @@ class Namespaces:
     """Give every exercise its own PID, mount and IPC namespaces (the fork server holds ``CAP_SYS_ADMIN`` inside the
     sandbox for this alone; it runs no student code).
 
-    The fork server forks each exercise's child with :meth:`fork`: process 1 of a new PID namespace, which calls
-    :meth:`enter` before it reads its exercise: a new mount namespace with empty size-capped tmpfs folders over
-    ``/dev/shm`` and the scratch folder (its home, ``$TMPDIR``), a new IPC namespace (no System V memory outlives it),
-    an address-space cap, and then no capability at all. When the child ends or is killed, the kernel kills every
-    process left in its PID namespace and frees its folders: nothing an exercise started or wrote reaches the next
-    one, by construction rather than by a scan of ``/proc``.
+    The fork server forks each exercise's child with :meth:`fork`, in a new PID namespace whose process 1 reaps
+    orphans; the child calls :meth:`enter` before it reads its exercise: a new mount namespace with empty size-capped
+    tmpfs folders over ``/dev/shm`` and the scratch folder (its home, ``$TMPDIR``, its working folder copied in), a new
+    IPC namespace (no System V memory outlives it), an address-space cap, and then no capability at all. When the
+    child ends or is killed, the kernel kills every process left in its PID namespace and frees its folders: nothing
+    an exercise started or wrote reaches the next one, by construction rather than by a scan of ``/proc``.
     """
 
     def __init__(self, scratch: str):
@@ -139,13 +139,13 @@ class Namespaces:
             raise OSError(errno, f"{what}: {os.strerror(errno)}")
 
     def fork(self, keeper_closes: list[int]) -> tuple[int, int] | None:
-        """Fork the child of one exercise, the first process of a new PID namespace: ``None`` in that child, else
-        ``(keeper, child)``, the pids to wait for and to kill (the child's as the fork server sees it).
+        """Fork the child of one exercise in a new PID namespace: ``None`` in that child, else ``(keeper, init)``, the
+        pids to wait for and to kill (as the fork server sees them).
 
         A keeper process in between makes the namespace (a process can make only one PID namespace for its children,
-        and the fork server needs one per exercise), waits for the child and ends as it ended; it closes
-        ``keeper_closes`` first, so that the child alone holds the ends of its pipes. Killing the child (the
-        namespace's process 1) kills every process in the namespace.
+        and the fork server needs one per exercise), waits for its process 1 (:meth:`_init`, which forks the child
+        and reaps orphans) and ends as the child ended; it closes ``keeper_closes``, so that the child alone holds the
+        ends of its pipes. Killing process 1 kills every process in the namespace.
         """
         read_end, write_end = os.pipe()
         keeper = os.fork()
@@ -165,7 +165,7 @@ class Namespaces:
             os._exit(70)
         if pid == 0:
             os.close(write_end)
-            return None
+            return self._init()
         for fd in keeper_closes:
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -173,10 +173,24 @@ class Namespaces:
         os.close(write_end)
         _, status = os.waitpid(pid, 0)  # returns once every process of the namespace is gone
         code = os.waitstatus_to_exitcode(status)
-        if code < 0:  # killed by a signal: end the same way, so the fork server reports the signal
-            signal.signal(-code, signal.SIG_DFL)
-            os.kill(os.getpid(), -code)
+        if code > 128:  # the exercise was killed by a signal (see _init): end the same way, for the fork server
+            signal.signal(code - 128, signal.SIG_DFL)
+            os.kill(os.getpid(), code - 128)
         os._exit(code & 0xFF)
+
+    def _init(self) -> None:
+        """Process 1 of the exercise's PID namespace: fork the exercise's process (``None`` is returned there), then
+        reap every process orphaned in the namespace (a student's subprocesses, once their parent is gone) until the
+        exercise's process ends, and end as it ended (a signal as 128 + its number). It runs no student code."""
+        exercise = os.fork()
+        if exercise == 0:
+            return None
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the exercise alone holds the ends of its pipes
+        while True:
+            pid, status = os.waitpid(-1, 0)
+            if pid == exercise:
+                code = os.waitstatus_to_exitcode(status)
+                os._exit(128 - code if code < 0 else code & 0xFF)
 
     def _mount(self, kind: str, target: str, flags: int, options: str | None = None) -> None:
         data = options.encode() if options else None
