@@ -38,8 +38,8 @@ Lesson 5 (05_cyclegan)
                    and the ``__globals__`` of the other exercises' functions, in the kernel and in the worker;
 - ``g_forge``      writes forged replies (a result, a setup, an "exited", garbage, a 1 TiB frame header) into the
                    worker's protocol pipe, found through /proc/self/fd;
-- ``h_killparent`` ``os.kill(os.getppid(), SIGKILL)`` in generator_loss, every other answer correct: only
-                   generator_loss may lose its points;
+- ``h_killparent`` ``os.kill(os.getppid(), SIGKILL)`` in generator_loss, the rest of it and every other answer
+                   correct: the kill reaches no one (the exercise's PID namespace), so every answer keeps its points;
 - ``l_huge``       huge outputs: 10 MB on one line and 20,000 lines in the kernel; a 10^12-element tensor, an 8 MB
                    tensor, a 200,000-item list and dict, a 100-deep list and a 10 MB exception message from the worker;
 - ``p_leak``       its steps (whose worker may call the loss exercises) raise with everything they can read of those
@@ -823,6 +823,8 @@ def crash_attacks(defs: dict[str, str]) -> dict[str, dict]:
 
 # Exercises an attacker answers correctly on purpose: it must keep exactly these points, and only these.
 KEEPS = {
+    # its kill reaches no one (the parent it sees is its namespace's process 1, which ignores it) and the rest of
+    # generator_loss is the solution: every answer is correct, and the worker that judges the others is untouched
     (L5, "h_killparent"): {
         "test_ResnetBlock",
         "test_NLayerDiscriminator",
@@ -830,6 +832,7 @@ KEEPS = {
         "test_discriminator_loss",
         "test_cycle_consistency_loss",
         "test_identity_loss",
+        "test_generator_loss",
         "test_generator_step",
         "test_discriminator_step",
     },

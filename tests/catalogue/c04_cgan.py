@@ -341,6 +341,26 @@ class ConditionalGenerator(nn.Module):
         return self.net(generator_input(z, labels, self.embedding))
 """,
             ),
+            "eval mode ignored: forward puts the network back in training mode": (
+                "in eval mode, on running statistics set by the test",
+                """
+class ConditionalGenerator(nn.Module):
+    def __init__(self, latent_dim=100, num_classes=10):
+        super().__init__()
+        self.embedding = nn.Embedding(num_classes, num_classes)
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim + num_classes, 128), nn.LeakyReLU(0.2),
+            nn.Linear(128, 256), nn.BatchNorm1d(256, momentum=0.2), nn.LeakyReLU(0.2),
+            nn.Linear(256, 512), nn.BatchNorm1d(512, momentum=0.2), nn.LeakyReLU(0.2),
+            nn.Linear(512, 1024), nn.BatchNorm1d(1024, momentum=0.2), nn.LeakyReLU(0.2),
+            nn.Linear(1024, 784), nn.Tanh(),
+        )
+
+    def forward(self, z, labels):
+        self.net.train()  # "BatchNorm needs a batch": samples then depend on the batch they are drawn with
+        return self.net(generator_input(z, labels, self.embedding))
+""",
+            ),
         },
     },
     "ConditionalDiscriminator": {
