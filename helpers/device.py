@@ -102,7 +102,7 @@ def choose_cpu_threads(
     if environ is None and torch_imported and _chosen is not None:
         choice = _chosen  # this cell ran before in this kernel
     elif set_by_you:
-        choice = CpuThreads(None, f"{', '.join(set_by_you)} was set before Jupyter started: kept")
+        choice = CpuThreads(None, f"{', '.join(set_by_you)}, set before Jupyter started: kept")
     elif torch_imported:
         choice = CpuThreads(
             None,

@@ -218,7 +218,7 @@ def test_cpu_threads_keeps_a_thread_count_you_set(name, capsys):
     env = {name: "3"}
     choice = choose_cpu_threads(env, cores=2, gpu=None, torch_imported=False)
     assert env == {name: "3"} and choice.threads is None
-    assert f"{name}=3 was set before Jupyter started: kept" in capsys.readouterr().out
+    assert f"{name}=3, set before Jupyter started: kept" in capsys.readouterr().out
 
 
 def test_cpu_threads_too_late_once_torch_is_imported(capsys):

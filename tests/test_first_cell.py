@@ -160,8 +160,9 @@ def test_the_first_cell_installs_helpers_where_it_is_missing_and_then_does_nothi
     assert str(tmp_path / "env") in where, f"helpers was not installed into the fresh environment: {where}"
     again = run_cells(python, first_cells(LESSON, 1), tmp_path, env)
     # installed: it installs nothing, and says only which CPU threads PyTorch will use (here the ones set before)
-    expected = "CPU threads: OMP_NUM_THREADS=1 was set before Jupyter started: kept\n"
-    assert again[0] == expected, f"installed, the first cell must only choose the threads; it printed {again[0]!r}"
+    assert again[0].startswith("CPU threads: OMP_NUM_THREADS=1") and again[0].endswith(
+        ", set before Jupyter started: kept\n"
+    ), f"installed, the first cell must only report the threads; it printed {again[0]!r}"
     print(
         f"\nfirst cell in a fresh environment: installed helpers from {package_index} and ran the setup cell "
         f"in {took:.0f} s"
