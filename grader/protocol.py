@@ -113,6 +113,7 @@ def stream_reader(stream) -> Callable[[int], bytes]:
 # -- grader -> worker (cloudpickle: the worker may trust the grader, not the reverse) --------------------------------
 
 FORK = b"fork"  # the command that makes the worker fork a child for one exercise; any other frame ends the worker
+NEXT = b"next"  # in place of FORK: this notebook is graded; a new prelude follows (the next notebook, same worker)
 
 
 def encode_prelude(source: str) -> bytes:

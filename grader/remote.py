@@ -95,6 +95,24 @@ class Worker:
             self.close()
             raise WorkerDied(f"the grading worker could not start: {detail}")
 
+    def next_lesson(self, prelude: str) -> None:
+        """Grade another notebook with this worker: its warm process (PyTorch imported and warmed up once) forks a new
+        lesson server for ``prelude`` (:func:`grader.worker.lesson_server`); a worker that is not running starts
+        afresh when it is first needed."""
+        self.prelude = prelude
+        if not self.alive():
+            return
+        self._write(protocol.NEXT)
+        self._write(protocol.encode_prelude(prelude))
+        try:
+            failure = protocol.decode_ready(self._read(START_TIMEOUT))
+        except (BadReply, WorkerDied, TimeoutError) as error:
+            failure = str(error) or type(error).__name__
+        if failure is not None:
+            detail = failure or self.stderr_tail()
+            self.close()
+            raise WorkerDied(f"the grading worker could not start: {detail}")
+
     def stderr_tail(self) -> str:
         try:
             return (self.scratch / "worker-stderr.txt").read_text(errors="replace")[-2000:]

@@ -329,19 +329,40 @@ def main() -> None:
     sys.stdout = sys.stderr
     sandboxed = "--sandboxed" in sys.argv
     torch.set_num_threads(1)
-    base = {"__name__": "__main__", "__builtins__": builtins}
     read_exact = protocol.stream_reader(inp)
-    prelude = protocol.read_frame(read_exact, protocol.MAX_FRAME)
-    if prelude is None:
-        return
+    warm_up()
+    not_dumpable()
+    # One worker grades the notebooks of one grading run, one after the other: PyTorch is imported and warmed up
+    # once, here; each notebook gets a lesson server forked from this process, which runs that lesson's prelude and
+    # forks its exercises' children, and ends at NEXT (or at anything else, which ends the worker too).
+    while True:
+        prelude = protocol.read_frame(read_exact, protocol.MAX_FRAME)
+        if prelude is None:
+            return
+        server = os.fork()
+        if server == 0:
+            try:
+                lesson_server(prelude, read_exact, inp, out, sandboxed)
+            finally:
+                os._exit(0)
+        _, status = os.waitpid(server, 0)
+        if os.waitstatus_to_exitcode(status) != NEXT_LESSON:
+            return
+
+
+NEXT_LESSON = 3  # the exit status of a lesson server that read NEXT: the worker waits for the next prelude
+
+
+def lesson_server(prelude: bytes, read_exact, inp, out, sandboxed: bool) -> None:
+    """Run one notebook's prelude and fork its exercises' children until the grader sends something else than FORK:
+    :data:`grader.protocol.NEXT` (exit status :data:`NEXT_LESSON`) or the end of the worker."""
+    base = {"__name__": "__main__", "__builtins__": builtins}
     try:
         source = protocol.decode_prelude(prelude)
         exec(compile(source, "<lesson>", "exec"), base)  # noqa: S102 - the lesson's own imports
     except Exception as error:  # noqa: BLE001
         protocol.write_frame(out, protocol.encode_message(protocol.encode_ready(error)))
         return
-    warm_up()
-    not_dumpable()
     namespaces = None
     if sandboxed:  # unsandboxed (the tests' plain worker), children share the grader's machine as they are
         try:
@@ -354,6 +375,8 @@ def main() -> None:
     protocol.write_frame(out, protocol.encode_message(protocol.encode_ready()))
     while True:
         command = protocol.read_frame(read_exact, protocol.MAX_FRAME)
+        if command == protocol.NEXT:
+            os._exit(NEXT_LESSON)
         if command != protocol.FORK:
             return
         job_r, job_w = os.pipe()  # fork server -> child

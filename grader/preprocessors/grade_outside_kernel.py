@@ -15,6 +15,7 @@ nbgrader's list.
 
 from __future__ import annotations
 
+import atexit
 import builtins
 import contextlib
 import io
@@ -79,7 +80,7 @@ class GradeOutsideKernel(NbGraderPreprocessor):
         if not tests:
             return nb, resources
         start = time.perf_counter()
-        from grader.remote import RemoteFunction, Worker  # imports torch: only when there is something to grade
+        from grader.remote import RemoteFunction  # imports torch: only when there is something to grade
 
         source_nb = self.source_notebook(resources)
         exercises = exercises_of(source_nb)
@@ -92,7 +93,7 @@ class GradeOutsideKernel(NbGraderPreprocessor):
         # lesson's setup variables their code names (the fork server computes those once)
         cells = student_cells(nb, source_nb, exercises)
         setup = lesson_setup(source_nb, names_used(nb, cells))
-        worker = Worker(prelude + setup, sandboxed=not sandbox_disabled(), timeout=self.timeout)
+        worker = shared_worker(prelude + setup, sandboxed=not sandbox_disabled(), timeout=self.timeout)
         folder = resources.get("metadata", {}).get("path") or None
         try:
             for index in sorted(tests):
@@ -127,8 +128,9 @@ class GradeOutsideKernel(NbGraderPreprocessor):
                     cell.metadata.nbgrader.grade_id,
                     time.perf_counter() - start,
                 )
-        finally:
-            worker.close()
+        except BaseException:
+            worker.close()  # a worker in an unknown state grades no other notebook
+            raise
         return nb, resources
 
     def source_notebook(self, resources):
@@ -137,6 +139,26 @@ class GradeOutsideKernel(NbGraderPreprocessor):
         course = CourseDirectory(config=self.config)
         path = Path(course.format_path(course.source_directory, ".", info["assignment"]), f"{info['notebook']}.ipynb")
         return nbformat.read(path, as_version=4)
+
+
+_WORKERS: dict = {}  # (sandboxed, timeout) -> the grading worker this process's notebooks share
+
+
+def shared_worker(prelude: str, *, sandboxed: bool, timeout: float):
+    """The grading worker for one notebook, shared by the notebooks one nbgrader process grades (one after the
+    other): PyTorch's import and warm-up are paid once per run, not per notebook. Every exercise still runs in a child
+    with namespaces of its own (:class:`grader.worker.Namespaces`), so nothing passes from one notebook, or student,
+    to the next; each notebook gets a new lesson server for its prelude. The worker ends with the process."""
+    from grader.remote import Worker
+
+    key = (sandboxed, timeout)
+    worker = _WORKERS.get(key)
+    if worker is None:
+        worker = _WORKERS[key] = Worker(prelude, sandboxed=sandboxed, timeout=timeout)
+        atexit.register(worker.close)
+    else:
+        worker.next_lesson(prelude)
+    return worker
 
 
 def working_folder(worker, folder: str | None) -> Path:
