@@ -647,12 +647,10 @@ def callback_proxy(ref: CallbackRef, channel: CallbackChannel) -> Callable:
     return proxy
 
 
-@contextlib.contextmanager
-def memory_capped(extra: int = CALLBACK_MEMORY):
-    """Run the block with the grader's address space capped at its present size plus ``extra`` bytes: a grader's
-    function that the student's arguments make allocate more (``make_targets(0, num_classes=5 * 10**9)``, a
-    broadcast of two long vectors) fails with a MemoryError or RuntimeError instead of taking the grading machine's
-    memory. Where ``RLIMIT_AS`` does not exist, the block runs uncapped."""
+def cap_address_space(extra: int) -> tuple[int, int] | None:
+    """Cap this process's address space (``RLIMIT_AS``) at its present size plus ``extra`` bytes; return the limits
+    it had, or None where ``RLIMIT_AS`` does not exist (nothing is capped then). Used by :func:`memory_capped` here and
+    by the worker's children (:class:`grader.worker.Namespaces`)."""
     try:
         import resource
 
@@ -660,14 +658,26 @@ def memory_capped(extra: int = CALLBACK_MEMORY):
         with open("/proc/self/statm") as statm:
             size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     except (ImportError, OSError, ValueError):
-        yield
-        return
+        return None
     limit = size + extra if hard == resource.RLIM_INFINITY else min(hard, size + extra)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    return soft, hard
+
+
+@contextlib.contextmanager
+def memory_capped(extra: int = CALLBACK_MEMORY):
+    """Run the block with the grader's address space capped at its present size plus ``extra`` bytes: a grader's
+    function that the student's arguments make allocate more (``make_targets(0, num_classes=5 * 10**9)``, a
+    broadcast of two long vectors) fails with a MemoryError or RuntimeError instead of taking the grading machine's
+    memory. Where ``RLIMIT_AS`` does not exist, the block runs uncapped."""
+    previous = cap_address_space(extra)
     try:
         yield
     finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        if previous is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, previous)
 
 
 def is_callback(message: dict) -> bool:

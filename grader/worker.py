@@ -219,7 +219,8 @@ class Namespaces:
             with open(os.path.join(self.scratch, "home", ".config", "matplotlib", name), "wb") as file:
                 file.write(data)
         os.chdir(os.path.join(self.scratch, "home"))
-        cap_memory(EXERCISE_MEMORY)
+        if protocol.cap_address_space(EXERCISE_MEMORY) is None:
+            raise OSError("cannot cap the exercise's address space (RLIMIT_AS)")
         self.drop_capabilities()
 
     def drop_capabilities(self) -> None:
@@ -236,18 +237,6 @@ class Namespaces:
             held = [line for line in status if line.startswith("Cap") and int(line.split()[1], 16)]
         if held:
             raise OSError(f"capabilities left after dropping them: {held}")
-
-
-def cap_memory(extra: int) -> None:
-    """Cap this process's address space (``RLIMIT_AS``) at its present size plus ``extra`` bytes: an exercise that
-    allocates more fails with a MemoryError or RuntimeError in its own feedback, not by taking the machine's memory."""
-    import resource
-
-    with open("/proc/self/statm") as statm:
-        size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = size + extra if hard == resource.RLIM_INFINITY else min(hard, size + extra)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 def probe(namespaces: Namespaces) -> None:
