@@ -63,35 +63,16 @@ def _gan_trainer():
 
 
 def _cyclegan_trainer():
-    import reference_steps as ref
     import torch
-    from cyclegan import networks
+    from cyclegan import course_trainer
 
     from helpers.data.horse2zebra import load_horse2zebra
-    from helpers.training.cycle_trainer import CycleGANTrainer
 
     device = torch.device("cpu")
     with contextlib.redirect_stdout(io.StringIO()):
         data = load_horse2zebra(load_size=72, offline=True, device=device, verbose=False)
-    G_AB, G_BA, D_A, D_B = networks(argparse.Namespace(ngf=16, n_blocks=3), device)
-    opt_G = torch.optim.Adam([*G_AB.parameters(), *G_BA.parameters()], lr=8e-4, betas=(0.5, 0.999))
-    opt_D = torch.optim.Adam([*D_A.parameters(), *D_B.parameters()], lr=8e-4, betas=(0.5, 0.999))
-    trainer = CycleGANTrainer(
-        G_AB,
-        G_BA,
-        D_A,
-        D_B,
-        opt_G,
-        opt_D,
-        generator_step=ref.cycle_generator_step,
-        discriminator_step=ref.cycle_discriminator_step,
-        losses=ref.LOSSES,
-        data=data,
-        batch_size=1,
-        crop_size=64,
-        log_every=50,
-    )
-    return trainer, 5
+    cpu_profile = argparse.Namespace(ngf=16, n_blocks=3, batch=1, size=64)  # lesson 5's cpu profile, its lr 8e-4
+    return course_trainer(cpu_profile, data, device, lr=8e-4, log_every=50), 5
 
 
 def worker(model: str, seconds: float) -> None:

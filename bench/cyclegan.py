@@ -162,11 +162,15 @@ def baseline(args, folder, device, steps):
 # -- the course's loop ----------------------------------------------------------------------------------------
 
 
-def course(args, data, device, steps, amp_dtype=None):
+def course_trainer(args, data, device, lr=2e-4, log_every=100, amp_dtype=None):
+    """Lesson 5's trainer on the reference steps: ``networks(args)``, one Adam for both G and one for both D.
+
+    ``args`` needs ``ngf``, ``n_blocks``, ``batch`` and ``size`` (the crop); bench/cpu_threads.py builds it too.
+    """
     G_AB, G_BA, D_A, D_B = networks(args, device)
-    opt_G = torch.optim.Adam([*G_AB.parameters(), *G_BA.parameters()], lr=2e-4, betas=(0.5, 0.999))
-    opt_D = torch.optim.Adam([*D_A.parameters(), *D_B.parameters()], lr=2e-4, betas=(0.5, 0.999))
-    trainer = CycleGANTrainer(
+    opt_G = torch.optim.Adam([*G_AB.parameters(), *G_BA.parameters()], lr=lr, betas=(0.5, 0.999))
+    opt_D = torch.optim.Adam([*D_A.parameters(), *D_B.parameters()], lr=lr, betas=(0.5, 0.999))
+    return CycleGANTrainer(
         G_AB,
         G_BA,
         D_A,
@@ -179,9 +183,13 @@ def course(args, data, device, steps, amp_dtype=None):
         data=data,
         batch_size=args.batch,
         crop_size=args.size,
-        log_every=100,
+        log_every=log_every,
         amp_dtype=amp_dtype,
     )
+
+
+def course(args, data, device, steps, amp_dtype=None):
+    trainer = course_trainer(args, data, device, amp_dtype=amp_dtype)
     trainer.train(args.warmup, progress=False)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
