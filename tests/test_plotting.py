@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from course import LESSONS, solution_path  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
@@ -375,3 +376,35 @@ def test_figures_wider_than_the_column_are_shown_at_the_columns_width():
     assert shown_width(narrow) == before[1]
     assert wide.dpi == narrow.dpi == plt.rcParams["figure.dpi"]
     assert fit_figures_to_column(shell=types.SimpleNamespace()) is False  # not IPython: nothing to do
+
+
+def _figure_widths(source: str) -> list[tuple[int, float]]:
+    """(line, width) of every ``figsize=(width, height)`` with a number for its width in a cell's code."""
+    import ast
+
+    widths = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.keyword) and node.arg == "figsize" and isinstance(node.value, ast.Tuple):
+            width = node.value.elts[0]
+            if isinstance(width, ast.Constant) and isinstance(width.value, (int, float)):
+                widths.append((node.lineno, float(width.value)))
+    return widths
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_a_lessons_own_figures_are_drawn_at_most_the_column_wide(lesson):
+    # fit_figures_to_column shows a wider figure at a lower resolution: it fits, but its text shrinks below the
+    # lesson's other figures'. A lesson draws its own at the column's width, as the helpers do.
+    import nbformat
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    from helpers.display.plotting import COLUMN_INCHES
+
+    notebook = nbformat.read(solution_path(lesson), as_version=4)
+    wide = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code":
+            code = TransformerManager().transform_cell(cell.source)  # magics and shell escapes become Python
+            wide += [f"cell {index}, line {line}: figsize width {w:g}" for line, w in _figure_widths(code)
+                     if w > COLUMN_INCHES]  # fmt: skip
+    assert not wide, f"{lesson}: figures wider than the column's {COLUMN_INCHES} in: {wide}"
