@@ -105,7 +105,7 @@ def warm_up() -> None:
 
 # Linux constants (sched.h, prctl.h, mount.h, capability.h) for the exercise's own namespaces below.
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID = 0x00020000, 0x08000000, 0x20000000
-MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x4000, 0x40000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x1, 0x2, 0x4, 0x8, 0x4000, 0x40000
 PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
 EXERCISE_STORAGE = 256 << 20  # bytes: the most one exercise may write into each of its folders (tmpfs: memory)
@@ -219,9 +219,27 @@ class Namespaces:
             with open(os.path.join(self.scratch, "home", ".config", "matplotlib", name), "wb") as file:
                 file.write(data)
         os.chdir(os.path.join(self.scratch, "home"))
+        self.hide_other_processes()
         if protocol.cap_address_space(EXERCISE_MEMORY) is None:
             raise OSError("cannot cap the exercise's address space (RLIMIT_AS)")
         self.drop_capabilities()
+
+    def hide_other_processes(self) -> None:
+        """An empty read-only folder over ``/proc/<pid>`` of every process but this one.
+
+        ``/proc`` is bwrap's, mounted for the sandbox's PID namespace: it lists bwrap's process 1, the fork server and
+        the keepers, and a process of the same uid may open another's ``/proc/<pid>/mem`` for writing, which would let
+        an exercise change a process that outlives it. A ``/proc`` of the exercise's own namespace cannot be mounted
+        (bwrap's mounts over ``/proc/sys`` and the like are locked), so the others are covered instead. Processes the
+        exercise starts itself appear, as they should; no other process starts in the sandbox while it runs.
+        """
+        own = os.readlink("/proc/self")  # this process's pid as /proc numbers it
+        for name in os.listdir("/proc"):
+            if name.isdigit() and name != own:
+                with contextlib.suppress(FileNotFoundError):  # ended since the listing
+                    self._mount(
+                        "tmpfs", f"/proc/{name}", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555"
+                    )
 
     def drop_capabilities(self) -> None:
         """No capability left in any set (bounding, ambient, effective, permitted, inheritable), and no way back."""

@@ -598,3 +598,25 @@ def f():
     ex.close()
     assert set(caps) >= {"CapEff", "CapPrm", "CapBnd", "CapAmb"} and not any(caps.values())
     assert unshared == -1
+
+
+def test_an_exercise_can_neither_read_nor_write_another_process_of_the_sandbox(sandboxed_worker):
+    # /proc is the sandbox's: it numbers bwrap's process 1 and the fork server too. Writing a process's memory through
+    # /proc/<pid>/mem would leave the exercise's code running in a process that outlives it.
+    probe = """
+import os
+def f():
+    own, reached = os.readlink("/proc/self"), []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        for name, mode in (("cmdline", "rb"), ("environ", "rb"), ("mem", "r+b")):
+            try:
+                with open(f"/proc/{pid}/{name}", mode):
+                    reached.append(f"{pid}/{name}")
+            except OSError:
+                pass
+    return own, reached
+"""
+    ex = exercise(sandboxed_worker, f=probe)
+    own, reached = ex.call("f", (), {})
+    ex.close()
+    assert sorted(reached) == sorted(f"{own}/{name}" for name in ("cmdline", "environ", "mem")), reached
