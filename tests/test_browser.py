@@ -238,6 +238,32 @@ def _wait(page, path: str, what: str, predicate, timeout: float, poll: float = 1
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last state {state}")
 
 
+@contextlib.contextmanager
+def open_notebook(chromium, lab, path: str, workspace: str, viewport: dict, artifact: str):
+    """A page with ``path`` open in a workspace of its own and its kernel idle; yields ``(page, page_errors)``.
+
+    ``page_errors`` collects the page's JavaScript errors. On a failure the page's screenshot and HTML go to
+    ``artifacts/browser/<artifact>-failure.*``; in any case the page closes and the server's kernels stop.
+    """
+    page = chromium.new_page(viewport=viewport)
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    try:
+        # a workspace of its own: only this notebook open, no tab restored from an earlier test
+        page.goto(f"{lab.url}/lab/workspaces/{workspace}/tree/{path}?reset&token={lab.token}")
+        page.wait_for_selector(".jp-NotebookPanel-notebook .jp-Cell", timeout=60_000)
+        _wait(page, path, "the kernel to start", lambda s: s["kernel"] == "idle", timeout=120)
+        yield page, page_errors
+    except BaseException:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(ARTIFACTS / f"{artifact}-failure.png"))
+            (ARTIFACTS / f"{artifact}-failure.html").write_text(page.content())
+        raise
+    finally:
+        page.close()
+        lab.shutdown_kernels()
+
+
 def _menu(page, menu: str, item: str) -> None:
     """Click ``item`` in the menu bar's ``menu``, as a student does."""
     page.locator(".lm-MenuBar-itemLabel", has_text=menu).first.click()
@@ -405,15 +431,8 @@ def _slide_and_train(lesson: str, page, path: str, panel) -> str:
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_lesson_runs_in_jupyterlab(lesson, chromium, lab, capsys):  # no Chromium: skipped before the server starts
     path = f"solutions/{lesson}/{lesson}.ipynb"
-    page = chromium.new_page(viewport=WINDOW)
-    page_errors: list[str] = []
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
-    try:
-        # a workspace of its own: only this notebook open, no tab restored from an earlier lesson
-        page.goto(f"{lab.url}/lab/workspaces/{lesson}/tree/{path}?reset&token={lab.token}")
-        page.wait_for_selector(".jp-NotebookPanel-notebook .jp-Cell", timeout=60_000)
+    with open_notebook(chromium, lab, path, workspace=lesson, viewport=WINDOW, artifact=lesson) as (page, page_errors):
         page.evaluate("() => window.jupyterapp.shell.collapseLeft()")  # the whole width for the notebook
-        _wait(page, path, "the kernel to start", lambda s: s["kernel"] == "idle", timeout=120)
 
         # Run All from a clean notebook: the stored outputs and counts go first.
         _menu(page, "Edit", "Clear Outputs of All Cells")
@@ -445,11 +464,3 @@ def test_lesson_runs_in_jupyterlab(lesson, chromium, lab, capsys):  # no Chromiu
                 f"\n[browser] {lesson}: Run All {run_all_s:.1f} s; {line}; screenshots in "
                 f"{ARTIFACTS.relative_to(ROOT)}/"
             )
-    except BaseException:
-        with contextlib.suppress(Exception):
-            page.screenshot(path=str(ARTIFACTS / f"{lesson}-failure.png"))
-            (ARTIFACTS / f"{lesson}-failure.html").write_text(page.content())
-        raise
-    finally:
-        page.close()
-        lab.shutdown_kernels()

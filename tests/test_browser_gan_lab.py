@@ -13,13 +13,12 @@ Run it alone with ``pytest tests/test_browser_gan_lab.py -n 0``; skipped without
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 
 import nbformat
 import pytest
-from test_browser import ARTIFACTS, _menu, _wait, chromium, lab  # noqa: F401  (chromium and lab are fixtures)
+from test_browser import ARTIFACTS, _menu, _wait, chromium, lab, open_notebook  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -74,13 +73,10 @@ def test_the_lab_s_buttons_step_the_run_and_redraw_the_picture_in_jupyterlab(chr
     notebook.cells = [nbformat.v4.new_code_cell(CELL.strip())]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, lab.course / NOTEBOOK)
-    page = chromium.new_page(viewport={"width": 1400, "height": 1000})
-    page_errors: list[str] = []
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
-    try:
-        page.goto(f"{lab.url}/lab/workspaces/gan-lab/tree/{NOTEBOOK}?reset&token={lab.token}")
-        page.wait_for_selector(".jp-NotebookPanel-notebook .jp-Cell", timeout=60_000)
-        _wait(page, NOTEBOOK, "the kernel to start", lambda s: s["kernel"] == "idle", timeout=120)
+    opened = open_notebook(
+        chromium, lab, NOTEBOOK, workspace="gan-lab", viewport={"width": 1400, "height": 1000}, artifact="gan_lab"
+    )
+    with opened as (page, page_errors):
         _menu(page, "Run", "Run All Cells")
         state = _wait(
             page,
@@ -128,11 +124,3 @@ def test_the_lab_s_buttons_step_the_run_and_redraw_the_picture_in_jupyterlab(chr
                 f"\n[browser] GAN lab: step D, step G, step both redrew; play ran to G step {played_to} "
                 f"({len(pictures)} pictures seen), pause held at {paused_at}; {ARTIFACTS}/gan_lab.png"
             )
-    except BaseException:
-        with contextlib.suppress(Exception):
-            page.screenshot(path=str(ARTIFACTS / "gan_lab-failure.png"))
-            (ARTIFACTS / "gan_lab-failure.html").write_text(page.content())
-        raise
-    finally:
-        page.close()
-        lab.shutdown_kernels()
