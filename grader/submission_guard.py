@@ -231,6 +231,15 @@ class SafeAutograde(Autograde):
             raise MalformedNotebook(message) from None
 
 
+def has_account(student: str) -> bool:
+    """Whether ``student`` names an account on this machine (whose uid :func:`forged_owner` can check)."""
+    try:
+        pwd.getpwnam(student)
+    except (KeyError, AttributeError):  # no such account, or no pwd module (Windows)
+        return False
+    return True
+
+
 def forged_owner(folder: Path, student: str) -> str | None:
     """Why the inbound submission ``folder`` cannot be ``student``'s, or None: where ``student`` is an account on this
     machine (a JupyterHub with local accounts), ``nbgrader submit`` ran as that account and the folder is theirs; a
@@ -263,7 +272,7 @@ class SafeExchangeCollect(ExchangeCollect):
 
     def init_src(self):
         super().init_src()
-        kept = []
+        kept, unverifiable = [], []
         for record in self.src_records:
             folder = Path(self.inbound_path, record["filename"])
             who = f"{record['username']} ({self.coursedir.assignment_id})"
@@ -275,7 +284,19 @@ class SafeExchangeCollect(ExchangeCollect):
                 self.log.error("%s: not collected, %s", who, forged)
             else:
                 kept.append(record)
+                if self.check_owner and not has_account(record["username"]):
+                    unverifiable.append(record["username"])
         self.src_records = kept
+        if unverifiable:
+            names = sorted(set(unverifiable))
+            self.log.warning(
+                "%d collected submission(s) are of students with no account on this machine (%s): a folder's owner "
+                "cannot show that a classmate made it under their name (one shared uid, as with a container per user). "
+                "Where that matters, give each student an account of their own (a hub's local accounts), whose "
+                "folders the collect checks.",
+                len(unverifiable),
+                ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else ""),
+            )
 
     def do_copy(self, src, dest, log=None):
         limit = 1000 * self.coursedir.max_dir_size

@@ -324,3 +324,12 @@ def test_grade_class_refuses_links_and_keeps_grading_past_a_bad_schema(tmp_path,
     assert_full_marks(course, "y_schema")
     assert "again, each alone" not in err, err[-4000:]  # no worker stopped
     assert secrets_in(course / "autograded") == []
+
+
+def test_collect_says_when_a_folders_owner_cannot_tell_a_forgery(graded):
+    """The honest students here have no account on the machine (one shared uid, as on a hub with a container per
+    user): their folders are collected, and the log says that ownership could not vouch for them."""
+    course, log = graded["course"], graded["collect"].stderr + graded["collect"].stdout
+    assert all((course / "submitted" / student).exists() for student in HONEST), log[-4000:]
+    lines = [line for line in log.splitlines() if "no account on this machine" in line]
+    assert len(lines) == 1 and all(student in lines[0] for student in HONEST), log[-4000:]
