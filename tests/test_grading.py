@@ -154,6 +154,17 @@ def test_compare_names_matching_mistake():
     assert "looks like" not in str(info.value)
 
 
+def test_compare_names_every_mistake_that_gives_the_same_values():
+    # equal batches: one mean over both is the average of the two means; the message must not name only the first
+    real, fake = torch.tensor([1.0, 3.0]), torch.tensor([2.0, 6.0])
+    mistakes = {
+        "the average of the two means": (real.mean() + fake.mean()) / 2,
+        "one mean over both": torch.cat([real, fake]).mean(),
+    }
+    with pytest.raises(GradingError, match="the average of the two means, or one mean over both"):
+        compare(torch.cat([real, fake]).mean(), real.mean() + fake.mean(), name="loss", mistakes=mistakes)
+
+
 def test_compare_reports_nan_and_inf():
     expected = torch.tensor([0.0, 1.0])
     for bad in (torch.tensor([float("nan"), 1.0]), torch.tensor([0.0, float("inf")])):

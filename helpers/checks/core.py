@@ -167,11 +167,18 @@ def compare(
         check_tensor(got, name=name, shape=expected.shape)
     if _close(got, expected, rtol, atol):
         return diff
-    for label, value in (mistakes or {}).items():
-        if value is not None and _close(got, torch.as_tensor(value), rtol, atol):
-            raise GradingError(
-                f"{name}{where} is wrong: it looks like {label}. (max difference from the expected values: {diff:.3g})"
-            )
+    # every mistake that gives these values: on some inputs two give the same (equal batches make "one mean over
+    # both" the average of two means), and naming only the first could name the one the student did not make
+    matches = [
+        label
+        for label, value in (mistakes or {}).items()
+        if value is not None and _close(got, torch.as_tensor(value), rtol, atol)
+    ]
+    if matches:
+        raise GradingError(
+            f"{name}{where} is wrong: it looks like {', or '.join(matches)}. (max difference from the expected "
+            f"values: {diff:.3g})"
+        )
     if bool(torch.isnan(torch.as_tensor(got)).any()) or bool(torch.isinf(torch.as_tensor(got)).any()):
         raise GradingError(f"{name}{where} contains NaN or inf values. Check for log(0), division by zero or overflow.")
     raise GradingError(
