@@ -283,6 +283,23 @@ def _gan1d_run():
     return train_gan1d(d_step, g_step, torch.rand, num_steps=100, lr=7e-4, progress=False)
 
 
+def _gan_lab_strip():
+    from helpers.display.gan_lab import show_gan_lab
+    from helpers.training.gan_lab import GanLab
+
+    def d_step(D, optimizer, inputs, targets, loss_fn):  # lesson 2's steps, written for the test
+        loss = loss_fn(D(inputs), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def g_step(G, D, optimizer, inputs, targets, loss_fn):
+        return d_step(D, optimizer, G(inputs), targets, loss_fn)  # the same update, through G
+
+    return show_gan_lab(GanLab(d_step, g_step, target="ring", seed=0), live=False, steps=(0, 10, 20, 40))
+
+
 def _filmstrip(frame, count: int = 12):
     from helpers.display.filmstrip import Filmstrip
 
@@ -310,6 +327,7 @@ def _figures():
         ),
         "lesson 2 1-D dashboard": lambda: gan1d_figure(_gan1d_run()),
         "lesson 2 1-D frames": lambda: show_frames(_gan1d_run()),
+        "lesson 2 GAN lab, headless": _gan_lab_strip,
         "lesson 3 filmstrip": lambda: _filmstrip(digits).strip(
             lambda images, ax: show_images(images, nrow=4, ax=ax, value_range=(-1, 1)), title="DCGAN:"
         ),

@@ -349,6 +349,8 @@ def show_gan_lab(lab: GanLab, *, live: bool, steps: Sequence[int] = (0, 100, 500
         return widget
     import matplotlib.pyplot as plt
 
+    from helpers.display.plotting import COLUMN_INCHES
+
     frames = []
     for step in steps:
         if step > lab.step_count:
@@ -356,27 +358,38 @@ def show_gan_lab(lab: GanLab, *, live: bool, steps: Sequence[int] = (0, 100, 500
         frames.append(lab.frame())
         if lab.message:
             break
-    fig = plt.figure(figsize=(2.6 * len(frames) + 5.5, 2.9))
-    grid = fig.add_gridspec(1, len(frames) + 2, width_ratios=[1] * len(frames) + [1.3, 1.1], wspace=0.25)
-    for i, frame in enumerate(frames):
-        PlanePanel(fig.add_subplot(grid[i]), frame).ax.title.set_fontsize(8)
+    # two rows, the column's width: the plane at each step above, the losses and the coverage at the last below
+    fig = plt.figure(figsize=(COLUMN_INCHES, 5.4), layout="constrained")
+    above, below = fig.subfigures(2, 1, height_ratios=[3.0, 2.4])
+    planes = above.subplots(1, max(len(frames), 2), squeeze=False)[0]
+    for ax, frame in zip(planes, frames):
+        PlanePanel(ax, frame).ax.title.set_fontsize(8)
+    for ax in planes[len(frames) :]:
+        ax.set_visible(False)
     last = frames[-1]
-    losses = fig.add_subplot(grid[len(frames)])
+    losses, bars = below.subplots(1, 2, width_ratios=[1.3, 1.0])
     losses.plot(last["steps"], last["D"], label="D", linewidth=1)
     losses.plot(last["steps"], last["G"], label="G", linewidth=1)
-    losses.set_title(f"losses ({last['settings'].loss})", fontsize=8)
+    losses.set_title(f"losses ({last['settings'].loss})", fontsize=9)
     losses.set_xlabel("G step", fontsize=8)
     losses.legend(fontsize=7)
     losses.tick_params(labelsize=7)
     coverage = last["coverage"]
-    bars = fig.add_subplot(grid[len(frames) + 1])
-    bars.bar(range(coverage.modes), coverage.shares, color="#ff8c00")
+    bars.bar(
+        range(coverage.modes),
+        coverage.shares,
+        color=["#ff8c00" if share >= coverage.min_share else "0.6" for share in coverage.shares],
+    )
     bars.axhline(coverage.min_share, color="k", linewidth=0.8, linestyle="--")
     bars.set_ylim(0, max(0.2, 1.1 * max(coverage.shares, default=0)))
-    bars.set_title(f"step {last['step']}: {coverage.covered}/{coverage.modes} modes", fontsize=8)
+    bars.set_title(  # the widget's title, with the step
+        f"step {last['step']}: {coverage.covered}/{coverage.modes} modes hold ≥ {100 * coverage.min_share:.0f} %; "
+        f"{100 * coverage.high_quality:.0f} % within 3 std",
+        fontsize=9,
+    )
+    bars.set_ylabel("share of G's samples", fontsize=8)
     bars.set_xlabel("mode", fontsize=8)
     bars.tick_params(labelsize=7)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.16, top=0.86)
     if lab.message:
         print(lab.message)
     plt.show()
