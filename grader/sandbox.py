@@ -33,12 +33,14 @@ with :data:`MISSING`; ``GAN_GRADING_SANDBOX=off`` grades without a sandbox (trus
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -249,6 +251,79 @@ def copy_submission(source: Path | str | None, target: Path) -> bool:
     return True
 
 
+KERNEL_DISK = 2 << 30  # bytes: the most a grading kernel may write in all into its scratch folder (on disk)
+KERNEL_DISK_ENTRIES = 20_000  # files and folders in its scratch folder (each costs the disk an inode)
+DISK_FLOOR = 1 << 30  # bytes: a kernel is stopped when the disk holding its scratch folder has less than this free
+
+
+def folder_usage(folder: Path, max_entries: int) -> tuple[int, int]:
+    """``(bytes on disk, entries)`` under ``folder``, links not followed; the count stops past ``max_entries``."""
+    used, entries, stack = 0, 0, [str(folder)]
+    while stack and entries <= max_entries:
+        try:
+            with os.scandir(stack.pop()) as listing:
+                for entry in listing:
+                    entries += 1
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue  # gone since the listing
+                    used += info.st_blocks * 512
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+        except OSError:
+            continue
+    return used, entries
+
+
+class DiskWatch(threading.Thread):
+    """Stop a grading kernel (``stop(reason)``) that writes more than ``limit`` bytes or ``max_entries`` files into
+    its scratch folder, or leaves less than ``floor`` bytes free on the disk that holds it; checked every
+    ``interval`` seconds until :meth:`close`.
+
+    ``prlimit`` caps each file (:data:`KERNEL_FILE_SIZE`), not their sum, and the scratch folder cannot be a
+    size-capped tmpfs: nbgrader must see the kernel's sockets in it, so the kernel can write there. The free-space
+    floor also catches what the folder does not show (a file deleted while still open keeps its blocks).
+    """
+
+    def __init__(self, folder: Path, stop, *, limit: int, max_entries: int, floor: int, interval: float = 0.5):
+        super().__init__(name="grading-disk-watch", daemon=True)
+        self.folder, self.stop, self.interval = folder, stop, interval
+        self.limit, self.max_entries, self.floor = limit, max_entries, floor
+        self.closed = threading.Event()
+
+    def check(self) -> str | None:
+        """Why the kernel must stop, or None."""
+        used, entries = folder_usage(self.folder, self.max_entries)
+        if used > self.limit:
+            return (
+                f"it wrote {used / 2**20:.0f} MiB into its folders, more than the {self.limit / 2**20:.0f} MiB a "
+                f"grading kernel may (SandboxedKernelManager.disk_limit)"
+            )
+        if entries > self.max_entries:
+            return f"it made more than {self.max_entries:,} files and folders in its folders"
+        free = shutil.disk_usage(self.folder).free
+        if free < self.floor:
+            return (
+                f"the disk that holds its folders has {free / 2**20:.0f} MiB free, less than the "
+                f"{self.floor / 2**20:.0f} MiB grading keeps (SandboxedKernelManager.disk_floor)"
+            )
+        return None
+
+    def run(self) -> None:
+        while not self.closed.wait(self.interval):
+            try:
+                reason = self.check()
+            except OSError:  # the folder is gone: the kernel's resources were cleaned up
+                return
+            if reason is not None:
+                self.stop(reason)
+                return
+
+    def close(self) -> None:
+        self.closed.set()
+
+
 KERNEL_MEMORY = 16 << 30  # bytes of address space a grading kernel may reserve (RLIMIT_AS; not with a GPU)
 KERNEL_FILE_SIZE = 1 << 30  # bytes: the largest file a grading kernel may write (RLIMIT_FSIZE)
 
@@ -410,8 +485,13 @@ class SandboxedKernelManager(AsyncKernelManager):
         config=True
     )
     uid = Integer(UID, help="The kernel's uid and gid inside the sandbox (a user namespace).").tag(config=True)
+    disk_limit = Integer(KERNEL_DISK, help="Bytes a grading kernel may write in all into its scratch folder.").tag(
+        config=True
+    )
+    disk_floor = Integer(DISK_FLOOR, help="Free bytes below which a grading kernel is stopped.").tag(config=True)
 
     _scratch: Path | None = None
+    _disk_watch: DiskWatch | None = None
 
     @property
     def kernel_spec(self):
@@ -466,9 +546,29 @@ class SandboxedKernelManager(AsyncKernelManager):
             kw["env"] = sandbox_env(env, self._scratch, executable)
             self.log.debug("Sandboxed kernel: %s", kernel_cmd)
         await super()._async_launch_kernel(kernel_cmd, **kw)
+        if self._scratch is not None:
+            self._disk_watch = DiskWatch(
+                self._scratch,
+                self._stop_for_disk,
+                limit=self.disk_limit,
+                max_entries=KERNEL_DISK_ENTRIES,
+                floor=self.disk_floor,
+            )
+            self._disk_watch.start()
+
+    def _stop_for_disk(self, reason: str) -> None:
+        """From the disk watch's thread: kill bwrap, and with it every process of the sandbox (--die-with-parent)."""
+        process = getattr(self.provisioner, "process", None)
+        self.log.error("Grading kernel stopped: %s. The rest of its notebook is not run.", reason)
+        if process is not None:
+            with contextlib.suppress(OSError):
+                process.kill()
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         """jupyter_client's cleanup, then delete the scratch folder (links are removed, never followed)."""
+        if self._disk_watch is not None:
+            self._disk_watch.close()
+            self._disk_watch = None
         await super()._async_cleanup_resources(restart=restart)
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)

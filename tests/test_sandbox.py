@@ -562,3 +562,57 @@ except OSError as error:
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     expected = ["MEMORY", "EFBIG"] if not sandbox.gpu_devices() else ["ALLOCATED", "EFBIG"]
     assert result.stdout.split() == expected, result.stderr
+
+
+# --- disk: the kernel's scratch folder is capped in all, not only per file ---------------------------------------
+
+FILLER = """
+import os, time
+written = 0
+while written < 400 << 20:  # 400 MiB, in files of 8 MiB: each under the per-file cap
+    with open(os.path.join(os.environ["TMPDIR"], f"filler-{written >> 23}"), "wb") as out:
+        out.write(bytes(8 << 20))
+    written += 8 << 20
+    time.sleep(0.05)
+print("FINISHED", written >> 20, "MiB")
+"""
+
+
+def test_a_kernel_that_fills_its_folders_is_stopped_and_the_log_says_why(tmp_path, monkeypatch, caplog):
+    from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
+
+    require_bwrap("the sandbox must be tested")
+    monkeypatch.delenv(sandbox.SANDBOX_ENV, raising=False)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(FILLER)])
+    client = NotebookClient(
+        notebook,
+        kernel_manager_class=SandboxedKernelManager,
+        config=Config({"SandboxedKernelManager": {"disk_limit": 64 << 20}}),
+        shutdown_kernel="immediate",
+        timeout=120,
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    with pytest.raises(DeadKernelError):
+        client.execute()
+    text = "".join(o.get("text", "") for o in notebook.cells[0].get("outputs", []))
+    assert "FINISHED" not in text
+    assert any("Grading kernel stopped: it wrote" in r.getMessage() and "disk_limit" in r.getMessage()
+               for r in caplog.records), [r.getMessage() for r in caplog.records]  # fmt: skip
+
+
+def test_the_disk_watch_names_each_limit_it_enforces(tmp_path):
+    folder = tmp_path / "scratch"
+    (folder / "tmp").mkdir(parents=True)
+    (folder / "tmp" / "big").write_bytes(bytes(3 << 20))
+    for k in range(6):
+        (folder / f"small-{k}").write_text("x")
+
+    def reason(**limits):
+        watch = sandbox.DiskWatch(folder, stop=None, **{"limit": 1 << 30, "max_entries": 100, "floor": 0, **limits})
+        return watch.check()
+
+    assert reason() is None
+    assert "wrote 3 MiB" in reason(limit=1 << 20)
+    assert "more than 5 files" in reason(max_entries=5)
+    assert "MiB free" in reason(floor=1 << 62)  # more than any disk holds: a deleted, still open file counts too

@@ -43,7 +43,7 @@ class SandboxedExecute(Execute):
             dead = isinstance(error, DeadKernelError)
             self._stopped = "died" if dead else "stopped answering"
             what = (
-                "The kernel died in this cell (os._exit(), exit() from a thread, a crash or too much memory)"
+                "The kernel died in this cell (os._exit(), exit() from a thread, a crash, too much memory or disk)"
                 if dead
                 else "The kernel stopped answering in this cell (a loop that ignores the interrupt?)"
             )
