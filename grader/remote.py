@@ -131,7 +131,7 @@ class Worker:
                     pass
             self.process = None
         if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            sandbox.remove_tree(self.scratch)
             self.scratch = None
 
     def alive(self) -> bool:

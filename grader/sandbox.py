@@ -59,6 +59,7 @@ UID = 65534
 # bounding sets.
 WORKER_CAPABILITIES = ("CAP_SYS_ADMIN", "CAP_SETPCAP")
 DATA_SIZE = 2 << 30  # bytes: the most a kernel may write into its data folder (a tmpfs: memory)
+SHM_SIZE = 1 << 30  # bytes: the most a kernel may write into /dev/shm (a tmpfs: memory); /dev itself is read-only
 FOLDER_LINKS, MAX_LINKS = 256, 2_000  # see mirror()
 WORK_SIZE, WORK_FILES = 64 << 20, 2_000  # bytes and files: the most copy_submission() copies (see there)
 # Every namespace (user, mount, PID, network, IPC, UTS, cgroup), no nested user namespace, no capabilities; the
@@ -256,12 +257,23 @@ KERNEL_DISK_ENTRIES = 20_000  # files and folders in its scratch folder (each co
 DISK_FLOOR = 1 << 30  # bytes: a kernel is stopped when the disk holding its scratch folder has less than this free
 
 
+def _listing(folder: str):
+    """``os.scandir(folder)``; a folder the kernel closed to its owner (``chmod 0o300``) is opened again first: outside
+    the sandbox the grader owns every file the kernel made. ``FileNotFoundError`` when it is gone."""
+    try:
+        return os.scandir(folder)
+    except PermissionError:
+        os.chmod(folder, 0o700)
+        return os.scandir(folder)
+
+
 def folder_usage(folder: Path, max_entries: int) -> tuple[int, int]:
-    """``(bytes on disk, entries)`` under ``folder``, links not followed; the count stops past ``max_entries``."""
+    """``(bytes on disk, entries)`` under ``folder``, links not followed; the count stops past ``max_entries``. A
+    folder that cannot be listed even after :func:`_listing` reopens it counts as ``max_entries + 1`` entries."""
     used, entries, stack = 0, 0, [str(folder)]
     while stack and entries <= max_entries:
         try:
-            with os.scandir(stack.pop()) as listing:
+            with _listing(stack.pop()) as listing:
                 for entry in listing:
                     entries += 1
                     try:
@@ -271,9 +283,24 @@ def folder_usage(folder: Path, max_entries: int) -> tuple[int, int]:
                     used += info.st_blocks * 512
                     if entry.is_dir(follow_symlinks=False):
                         stack.append(entry.path)
+        except FileNotFoundError:
+            continue  # gone since its parent's listing
+        except OSError:
+            entries = max_entries + 1  # what cannot be measured is not let grow
+    return used, entries
+
+
+def remove_tree(folder: Path) -> None:
+    """Delete ``folder`` and all in it, links removed and never followed, folders the kernel closed reopened first
+    (``shutil.rmtree`` alone leaves those, and their contents, on the disk)."""
+    stack = [str(folder)]
+    while stack:
+        try:
+            with _listing(stack.pop()) as listing:
+                stack += [entry.path for entry in listing if entry.is_dir(follow_symlinks=False)]
         except OSError:
             continue
-    return used, entries
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 class DiskWatch(threading.Thread):
@@ -301,7 +328,10 @@ class DiskWatch(threading.Thread):
                 f"grading kernel may (SandboxedKernelManager.disk_limit)"
             )
         if entries > self.max_entries:
-            return f"it made more than {self.max_entries:,} files and folders in its folders"
+            return (
+                f"it made more than {self.max_entries:,} files and folders in its folders, or one the grader cannot "
+                f"list"
+            )
         free = shutil.disk_usage(self.folder).free
         if free < self.floor:
             return (
@@ -438,6 +468,12 @@ def bwrap_command(
         "/proc",
         "--dev",
         "/dev",
+        # bwrap's /dev is a tmpfs the sandbox may write, uncapped (half the RAM): read-only (below), with a capped
+        # tmpfs of its own for /dev/shm (PyTorch's shared tensors)
+        "--size",
+        str(SHM_SIZE),
+        "--tmpfs",
+        "/dev/shm",
         *system_binds(),
     ]
     for name in ETC:
@@ -470,6 +506,7 @@ def bwrap_command(
     # jupyter_client's launcher puts its own pid in JPY_PARENT_PID, a pid that does not exist in the PID namespace:
     # ipykernel would exit at once ("Parent appears to have exited"). The kernel's parent there is bwrap's pid 1,
     # which ipykernel does not poll (--die-with-parent does that job).
+    args += ["--remount-ro", "/dev"]  # after the GPU's device binds; /dev/shm stays writable
     return [*args, "--remount-ro", "/", "--setenv", "JPY_PARENT_PID", "1", "--", *kernel_cmd]
 
 
@@ -571,7 +608,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             self._disk_watch = None
         await super()._async_cleanup_resources(restart=restart)
         if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+            remove_tree(self._scratch)
             self._scratch = None
 
     pre_start_kernel = _async_pre_start_kernel

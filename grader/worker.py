@@ -219,6 +219,12 @@ class Namespaces:
             with open(os.path.join(self.scratch, "home", ".config", "matplotlib", name), "wb") as file:
                 file.write(data)
         os.chdir(os.path.join(self.scratch, "home"))
+        # the student's prints went to the worker's stderr, a file of the grader's on the host disk that every
+        # exercise of the run shares, uncapped: they go to a file in this exercise's own capped memory instead
+        output = os.open(os.path.join(self.scratch, "output.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        os.close(output)
         self.hide_other_processes()
         if protocol.cap_address_space(EXERCISE_MEMORY) is None:
             raise OSError("cannot cap the exercise's address space (RLIMIT_AS)")

@@ -620,3 +620,45 @@ def f():
     own, reached = ex.call("f", (), {})
     ex.close()
     assert sorted(reached) == sorted(f"{own}/{name}" for name in ("cmdline", "environ", "mem")), reached
+
+
+def test_an_exercise_s_prints_stay_in_its_own_memory_not_in_the_graders_files(sandboxed_worker):
+    # the worker's stderr is a file of the grader's on the host disk, shared by every exercise of a grading run
+    shout = """
+import os, sys
+def f():
+    print("x" * 1000)
+    for fd in (1, 2):
+        for _ in range(32):
+            os.write(fd, bytes(1 << 20))  # 64 MiB in all
+    return 1
+"""
+    ex = exercise(sandboxed_worker, f=shout)  # starts the worker where no test has
+    log = sandboxed_worker.scratch / "worker-stderr.txt"
+    before = log.stat().st_size
+    assert ex.call("f", (), {}) == 1
+    ex.close()
+    assert log.stat().st_size - before < 1 << 20
+
+
+def test_dev_is_read_only_and_nothing_passes_between_exercises_through_it(sandboxed_worker):
+    plant = """
+import os
+def f():
+    results = []
+    for path in ("/dev/planted", "/dev/shm/planted"):
+        try:
+            with open(path, "w") as out:
+                out.write("answers: 42")
+            results.append("written")
+        except OSError as error:
+            results.append(error.strerror)
+    return results
+"""
+    find = "import os\ndef f():\n    return sorted(os.listdir('/dev/shm')), os.path.exists('/dev/planted')"
+    first = exercise(sandboxed_worker, f=plant)
+    assert first.call("f", (), {}) == ["Read-only file system", "written"]
+    first.close()
+    later = exercise(sandboxed_worker, f=find)
+    assert later.call("f", (), {}) == ([], False)
+    later.close()

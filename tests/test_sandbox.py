@@ -616,3 +616,47 @@ def test_the_disk_watch_names_each_limit_it_enforces(tmp_path):
     assert "wrote 3 MiB" in reason(limit=1 << 20)
     assert "more than 5 files" in reason(max_entries=5)
     assert "MiB free" in reason(floor=1 << 62)  # more than any disk holds: a deleted, still open file counts too
+
+
+def test_a_kernel_cannot_write_dev_and_its_dev_shm_is_capped(tmp_path):
+    require_bwrap("the sandbox must be tested")
+    scratch = tmp_path / "scratch"
+    (scratch / "etc").mkdir(parents=True)
+    for name in ("passwd", "group"):
+        (scratch / "etc" / name).write_text("")
+    script = (
+        "touch /dev/planted 2>/dev/null && echo DEV-WRITTEN || echo DEV-READ-ONLY; "
+        "echo x > /dev/shm/a && echo SHM-WRITTEN; "
+        "df -B1 --output=size /dev/shm | tail -1"
+    )
+    command = bwrap_command(["sh", "-c", script], scratch=scratch, cwd=None, read_only=[])
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    lines = result.stdout.split()
+    assert lines[:2] == ["DEV-READ-ONLY", "SHM-WRITTEN"], result.stderr
+    assert int(lines[2]) == sandbox.SHM_SIZE
+
+
+CLOSED_FOLDER = """
+import sys
+from pathlib import Path
+from grader import sandbox
+folder = Path(sys.argv[1])
+used, entries = sandbox.folder_usage(folder, 100)
+sandbox.remove_tree(folder)
+print(used, entries, folder.exists())
+"""
+
+
+def test_a_folder_the_kernel_closed_to_its_owner_is_measured_and_removed(tmp_path):
+    # outside the sandbox the kernel's files are the grader's: a grader without root's override (the documented
+    # grader-gan-course account) could neither list nor delete a folder the kernel set to 0o300
+    folder = tmp_path / "scratch"
+    (folder / "tmp" / "hidden").mkdir(parents=True)
+    (folder / "tmp" / "hidden" / "big").write_bytes(bytes(2 << 20))
+    (folder / "tmp" / "hidden").chmod(0o300)
+    as_the_grader = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    result = subprocess.run(
+        [*as_the_grader, sys.executable, "-c", CLOSED_FOLDER, str(folder)], capture_output=True, text=True, timeout=60
+    )
+    used, entries, exists = result.stdout.split()
+    assert int(used) >= 2 << 20 and int(entries) == 3 and exists == "False", result.stderr
