@@ -118,8 +118,9 @@ class Namespaces:
 
     The fork server forks each exercise's child with :meth:`fork`, in a new PID namespace whose process 1 reaps
     orphans; the child calls :meth:`enter` before it reads its exercise: a new mount namespace with empty size-capped
-    tmpfs folders over ``/dev/shm`` and the scratch folder (its home, ``$TMPDIR``, its working folder copied in), a new
-    IPC namespace (no System V memory outlives it), an address-space cap, and then no capability at all. When the
+    tmpfs folders over ``/dev/shm`` and the scratch folder (its home, ``$TMPDIR``, its working folder copied in, its
+    prints), every other process's ``/proc`` folder covered (:meth:`hide_other_processes`), a new IPC namespace (no
+    System V memory outlives it), an address-space cap, and then no capability at all. When the
     child ends or is killed, the kernel kills every process left in its PID namespace and frees its folders: nothing
     an exercise started or wrote reaches the next one, by construction rather than by a scan of ``/proc``.
     """
@@ -219,8 +220,8 @@ class Namespaces:
             with open(os.path.join(self.scratch, "home", ".config", "matplotlib", name), "wb") as file:
                 file.write(data)
         os.chdir(os.path.join(self.scratch, "home"))
-        # the student's prints went to the worker's stderr, a file of the grader's on the host disk that every
-        # exercise of the run shares, uncapped: they go to a file in this exercise's own capped memory instead
+        # the student's prints go to a file in this exercise's own capped memory: the worker's stderr is a file of
+        # the grader's on the host disk, uncapped, that every exercise of a grading run shares
         output = os.open(os.path.join(self.scratch, "output.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(output, 1)
         os.dup2(output, 2)
