@@ -34,9 +34,11 @@ with :data:`MISSING`; ``GAN_GRADING_SANDBOX=off`` grades without a sandbox (trus
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -257,49 +259,95 @@ KERNEL_DISK_ENTRIES = 20_000  # files and folders in its scratch folder (each co
 DISK_FLOOR = 1 << 30  # bytes: a kernel is stopped when the disk holding its scratch folder has less than this free
 
 
-def _listing(folder: str):
-    """``os.scandir(folder)``; a folder the kernel closed to its owner (``chmod 0o300``) is opened again first: outside
-    the sandbox the grader owns every file the kernel made. ``FileNotFoundError`` when it is gone."""
+WATCH_DEPTH, CLEANUP_DEPTH = 64, 400  # folder nesting the disk watch measures (deeper stops the kernel), cleanup opens
+
+
+def _open_folder(name: str, parent: int | None) -> int:
+    """A file descriptor to list the folder ``name`` (relative to the folder descriptor ``parent``, else a path),
+    never reached through a link; a folder the kernel closed to its owner (``chmod 0o300``) is opened to the owner
+    again first: outside the sandbox the grader owns every file the kernel made."""
+    handle = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY, dir_fd=parent)
     try:
-        return os.scandir(folder)
-    except PermissionError:
-        os.chmod(folder, 0o700)
-        return os.scandir(folder)
+        try:
+            return os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=handle)
+        except PermissionError:
+            os.chmod(f"/proc/self/fd/{handle}", 0o700)  # the folder the handle holds, not whatever the name is now
+            return os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=handle)
+    finally:
+        os.close(handle)
+
+
+# a name that is no longer the folder it was when listed (removed, or replaced by a file or a link): skipped
+_GONE = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
+
+
+def _walk(folder: Path, visit, max_depth: int) -> bool:
+    """Call ``visit(stat)`` for every entry under ``folder`` (depth first, through folder descriptors, never through
+    a link) until it returns False. Returns False when the walk stopped early or went deeper than ``max_depth``.
+
+    Raises:
+        OSError: a folder that cannot be listed even after :func:`_open_folder` reopens it.
+    """
+
+    def walk_from(fd: int, depth: int) -> bool:
+        try:
+            subfolders = []
+            with os.scandir(fd) as listing:
+                for entry in listing:
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    if not visit(info):
+                        return False
+                    if stat.S_ISDIR(info.st_mode):
+                        subfolders.append(entry.name)
+            if subfolders and depth >= max_depth:
+                return False
+            for name in subfolders:
+                try:
+                    child = _open_folder(name, fd)
+                except OSError as error:
+                    if error.errno in _GONE:
+                        continue
+                    raise
+                if not walk_from(child, depth + 1):
+                    return False
+            return True
+        finally:
+            os.close(fd)
+
+    try:
+        root = _open_folder(str(folder), None)
+    except FileNotFoundError:
+        return True
+    return walk_from(root, 0)
 
 
 def folder_usage(folder: Path, max_entries: int) -> tuple[int, int]:
-    """``(bytes on disk, entries)`` under ``folder``, links not followed; the count stops past ``max_entries``. A
-    folder that cannot be listed even after :func:`_listing` reopens it counts as ``max_entries + 1`` entries."""
-    used, entries, stack = 0, 0, [str(folder)]
-    while stack and entries <= max_entries:
-        try:
-            with _listing(stack.pop()) as listing:
-                for entry in listing:
-                    entries += 1
-                    try:
-                        info = entry.stat(follow_symlinks=False)
-                    except OSError:
-                        continue  # gone since the listing
-                    used += info.st_blocks * 512
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
-        except FileNotFoundError:
-            continue  # gone since its parent's listing
-        except OSError:
-            entries = max_entries + 1  # what cannot be measured is not let grow
-    return used, entries
+    """``(bytes on disk, entries)`` under ``folder``, links not followed; the count stops past ``max_entries``. What
+    cannot be measured (a folder that cannot be listed, nesting deeper than :data:`WATCH_DEPTH`) counts as
+    ``max_entries + 1`` entries: it is not let grow."""
+    used = entries = 0
+
+    def visit(info: os.stat_result) -> bool:
+        nonlocal used, entries
+        entries += 1
+        used += info.st_blocks * 512
+        return entries <= max_entries
+
+    try:
+        complete = _walk(folder, visit, WATCH_DEPTH)
+    except OSError:
+        complete = False
+    return used, entries if complete else max(entries, max_entries + 1)
 
 
 def remove_tree(folder: Path) -> None:
     """Delete ``folder`` and all in it, links removed and never followed, folders the kernel closed reopened first
     (``shutil.rmtree`` alone leaves those, and their contents, on the disk)."""
-    stack = [str(folder)]
-    while stack:
-        try:
-            with _listing(stack.pop()) as listing:
-                stack += [entry.path for entry in listing if entry.is_dir(follow_symlinks=False)]
-        except OSError:
-            continue
+    with contextlib.suppress(OSError, RecursionError):
+        _walk(folder, lambda info: True, CLEANUP_DEPTH)
     shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -660,3 +660,24 @@ def test_a_folder_the_kernel_closed_to_its_owner_is_measured_and_removed(tmp_pat
     )
     used, entries, exists = result.stdout.split()
     assert int(used) >= 2 << 20 and int(entries) == 3 and exists == "False", result.stderr
+
+
+def test_the_disk_watch_never_follows_a_link_and_stops_what_nests_too_deep(tmp_path):
+    outside = tmp_path / "grader's own"  # a folder of the grader's, closed, that a kernel's link names
+    (outside / "inner").mkdir(parents=True)
+    (outside / "inner" / "big").write_bytes(bytes(2 << 20))
+    outside.chmod(0o300)
+    folder = tmp_path / "scratch"
+    folder.mkdir()
+    (folder / "escape").symlink_to(outside, target_is_directory=True)
+    try:
+        used, entries = sandbox.folder_usage(folder, 100)
+        assert (used < 1 << 20, entries) == (True, 1)
+        assert outside.stat().st_mode & 0o777 == 0o300  # not reopened through the link
+    finally:
+        outside.chmod(0o700)
+    deep = folder / "deep"
+    deep.joinpath(*["d"] * (sandbox.WATCH_DEPTH + 5)).mkdir(parents=True)
+    assert sandbox.folder_usage(folder, 10_000)[1] == 10_001  # too deep to measure: the kernel is stopped
+    sandbox.remove_tree(folder)
+    assert not folder.exists() and (outside / "inner" / "big").exists()
