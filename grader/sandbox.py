@@ -262,12 +262,15 @@ DISK_FLOOR = 1 << 30  # bytes: a kernel is stopped when the disk holding its scr
 WATCH_DEPTH, CLEANUP_DEPTH = 64, 400  # folder nesting the disk watch measures (deeper stops the kernel), cleanup opens
 
 
-def _open_folder(name: str, parent: int | None) -> int:
+def _open_folder(name: str, parent: int | None, unlock: bool = False) -> int:
     """A file descriptor to list the folder ``name`` (relative to the folder descriptor ``parent``, else a path),
     never reached through a link; a folder the kernel closed to its owner (``chmod 0o300``) is opened to the owner
-    again first: outside the sandbox the grader owns every file the kernel made."""
+    again first (``unlock``: every folder, so that its entries can be deleted): outside the sandbox the grader owns
+    every file the kernel made."""
     handle = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY, dir_fd=parent)
     try:
+        if unlock:
+            os.chmod(f"/proc/self/fd/{handle}", 0o700)
         try:
             return os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=handle)
         except PermissionError:
@@ -281,7 +284,7 @@ def _open_folder(name: str, parent: int | None) -> int:
 _GONE = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
 
 
-def _walk(folder: Path, visit, max_depth: int) -> bool:
+def _walk(folder: Path, visit, max_depth: int, unlock: bool = False) -> bool:
     """Call ``visit(stat)`` for every entry under ``folder`` (depth first, through folder descriptors, never through
     a link) until it returns False. Returns False when the walk stopped early or went deeper than ``max_depth``.
 
@@ -306,7 +309,7 @@ def _walk(folder: Path, visit, max_depth: int) -> bool:
                 return False
             for name in subfolders:
                 try:
-                    child = _open_folder(name, fd)
+                    child = _open_folder(name, fd, unlock)
                 except OSError as error:
                     if error.errno in _GONE:
                         continue
@@ -318,7 +321,7 @@ def _walk(folder: Path, visit, max_depth: int) -> bool:
             os.close(fd)
 
     try:
-        root = _open_folder(str(folder), None)
+        root = _open_folder(str(folder), None, unlock)
     except FileNotFoundError:
         return True
     return walk_from(root, 0)
@@ -344,10 +347,10 @@ def folder_usage(folder: Path, max_entries: int) -> tuple[int, int]:
 
 
 def remove_tree(folder: Path) -> None:
-    """Delete ``folder`` and all in it, links removed and never followed, folders the kernel closed reopened first
-    (``shutil.rmtree`` alone leaves those, and their contents, on the disk)."""
+    """Delete ``folder`` and all in it, links removed and never followed, every folder opened to its owner first
+    (``shutil.rmtree`` alone leaves a folder the kernel made unreadable or read-only, and its contents, on the disk)."""
     with contextlib.suppress(OSError, RecursionError):
-        _walk(folder, lambda info: True, CLEANUP_DEPTH)
+        _walk(folder, lambda info: True, CLEANUP_DEPTH, unlock=True)
     shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -29,6 +29,7 @@ import contextlib
 import ctypes
 import io
 import os
+import platform
 import shutil
 import signal
 import sys
@@ -108,6 +109,25 @@ CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID = 0x00020000, 0x08000000, 0x20000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x1, 0x2, 0x4, 0x8, 0x4000, 0x40000
 PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
+# seccomp (seccomp.h, filter.h, audit.h): a classic BPF program over struct seccomp_data {int nr; u32 arch; ...}
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
+BPF_LD_W_ABS, BPF_JEQ_K, BPF_RET_K = 0x20, 0x15, 0x06
+# machine -> (AUDIT_ARCH_*, add_key, request_key, keyctl and, on x86-64, their x32 numbers)
+KEYRING_SYSCALLS = {
+    "x86_64": (0xC000003E, (248, 249, 250, 0x40000000 | 248, 0x40000000 | 249, 0x40000000 | 250)),
+    "aarch64": (0xC00000B7, (217, 218, 219)),
+}
+
+
+class SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint32)]
+
+
+class SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+
+
 EXERCISE_STORAGE = 256 << 20  # bytes: the most one exercise may write into each of its folders (tmpfs: memory)
 EXERCISE_MEMORY = 4 << 30  # bytes of address space one exercise may add to what the fork server holds (RLIMIT_AS)
 
@@ -230,6 +250,7 @@ class Namespaces:
         if protocol.cap_address_space(EXERCISE_MEMORY) is None:
             raise OSError("cannot cap the exercise's address space (RLIMIT_AS)")
         self.drop_capabilities()
+        self.refuse_keyrings()
 
     def hide_other_processes(self) -> None:
         """An empty read-only folder over ``/proc/<pid>`` of every process but this one.
@@ -247,6 +268,31 @@ class Namespaces:
                     self._mount(
                         "tmpfs", f"/proc/{name}", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555"
                     )
+
+    def refuse_keyrings(self) -> None:
+        """A seccomp filter: ``add_key``, ``request_key`` and ``keyctl`` fail with EPERM, and so does every system call
+        of another architecture's ABI (a 32-bit call could reach them by other numbers).
+
+        The kernel's keyrings belong to the user namespace, the whole sandbox's: a key one exercise stored in the user
+        keyring could be read by a later exercise, a later student's included (the worker serves a whole grading
+        run). No exercise needs a key. Needs ``no_new_privs`` (:meth:`drop_capabilities`)."""
+        machine = platform.machine()
+        if machine not in KEYRING_SYSCALLS:
+            raise OSError(f"no seccomp filter for the keyring system calls on {machine}")
+        arch, numbers = KEYRING_SYSCALLS[machine]
+        deny = len(numbers) + 5  # the index of the last instruction, the EPERM return
+        program = [
+            (BPF_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
+            (BPF_JEQ_K, 1, 0, arch),
+            (BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | 1),  # another ABI: EPERM
+            (BPF_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
+            *((BPF_JEQ_K, deny - (4 + k + 1), 0, number) for k, number in enumerate(numbers)),  # jumps count from next
+            (BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW),
+            (BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | 1),
+        ]
+        filters = (SockFilter * len(program))(*(SockFilter(*instruction) for instruction in program))
+        prog = SockFprog(len(program), filters)
+        self._check(self.libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
 
     def drop_capabilities(self) -> None:
         """No capability left in any set (bounding, ambient, effective, permitted, inheritable), and no way back."""

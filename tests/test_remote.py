@@ -662,3 +662,25 @@ def f():
     later = exercise(sandboxed_worker, f=find)
     assert later.call("f", (), {}) == ([], False)
     later.close()
+
+
+def test_no_key_passes_between_exercises_through_the_kernel_s_keyrings(sandboxed_worker):
+    # keyrings belong to the user namespace, the whole sandbox's, and one worker serves a whole grading run
+    keys = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+KEY_SPEC_USER_KEYRING = -4
+ADD_KEY = {"x86_64": 248, "aarch64": 217}[os.uname().machine]
+def f():
+    payload = b"student A's outputs: 0.7311"
+    key = libc.syscall(ADD_KEY, b"user", b"left-behind", payload, len(payload), KEY_SPEC_USER_KEYRING)
+    return key, ctypes.get_errno()
+"""
+    ex = exercise(sandboxed_worker, f=keys)
+    key, error = ex.call("f", (), {})
+    ex.close()
+    assert (key, error) == (-1, 1)  # EPERM
+    ex = exercise(sandboxed_worker, f="def f():\n    return sum(range(10))")
+    assert ex.call("f", (), {}) == 45  # everything else still runs
+    ex.close()
