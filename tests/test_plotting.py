@@ -284,20 +284,11 @@ def _gan1d_run():
 
 
 def _gan_lab_strip():
+    from test_gan_lab import make_lab  # lesson 2's steps, written for the tests
+
     from helpers.display.gan_lab import show_gan_lab
-    from helpers.training.gan_lab import GanLab
 
-    def d_step(D, optimizer, inputs, targets, loss_fn):  # lesson 2's steps, written for the test
-        loss = loss_fn(D(inputs), targets)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-
-    def g_step(G, D, optimizer, inputs, targets, loss_fn):
-        return d_step(D, optimizer, G(inputs), targets, loss_fn)  # the same update, through G
-
-    return show_gan_lab(GanLab(d_step, g_step, target="ring", seed=0), live=False, steps=(0, 10, 20, 40))
+    return show_gan_lab(make_lab(target="ring", seed=0), live=False, steps=(0, 10, 20, 40))
 
 
 def _filmstrip(frame, count: int = 12):

@@ -500,14 +500,20 @@ def test_execute_kernel_manager_class_config_is_ignored_by_nbgrader():
     assert sandboxed([int, Execute, str]) == [int, SandboxedExecute, str]
 
 
-def test_the_data_folder_is_writable_and_the_real_one_unchanged(tmp_path):
-    require_bwrap("the sandbox must be tested")
-    data, scratch = tmp_path / "data", tmp_path / "scratch"
-    (data / "runs").mkdir(parents=True)
-    (data / "runs" / "a.pt").write_text("original\n")
+def bare_scratch(tmp_path: Path) -> Path:
+    """The least a scratch folder for :func:`bwrap_command` holds: ``etc/passwd`` and ``etc/group``."""
+    scratch = tmp_path / "scratch"
     (scratch / "etc").mkdir(parents=True)
     for name in ("passwd", "group"):
         (scratch / "etc" / name).write_text("")
+    return scratch
+
+
+def test_the_data_folder_is_writable_and_the_real_one_unchanged(tmp_path):
+    require_bwrap("the sandbox must be tested")
+    data, scratch = tmp_path / "data", bare_scratch(tmp_path)
+    (data / "runs").mkdir(parents=True)
+    (data / "runs" / "a.pt").write_text("original\n")
     mirror_ = scratch / "data"
     script = (
         f"cat {mirror_}/runs/a.pt; echo new > {mirror_}/runs/new.pt; echo fresh > {mirror_}/cache.pt; "
@@ -539,10 +545,7 @@ def test_a_read_only_folder_holding_the_submission_is_refused(tmp_path):
 def test_a_capped_command_cannot_take_the_machines_memory_or_write_a_huge_file(tmp_path):
     """What a grading kernel gets (sandbox.capped): a MemoryError and EFBIG in its own process, at small caps here."""
     require_bwrap("the sandbox must be tested")
-    scratch = tmp_path / "scratch"
-    (scratch / "etc").mkdir(parents=True)
-    for name in ("passwd", "group"):
-        (scratch / "etc" / name).write_text("")
+    scratch = bare_scratch(tmp_path)
     script = f"""
 import errno
 try:
@@ -620,10 +623,7 @@ def test_the_disk_watch_names_each_limit_it_enforces(tmp_path):
 
 def test_a_kernel_cannot_write_dev_and_its_dev_shm_is_capped(tmp_path):
     require_bwrap("the sandbox must be tested")
-    scratch = tmp_path / "scratch"
-    (scratch / "etc").mkdir(parents=True)
-    for name in ("passwd", "group"):
-        (scratch / "etc" / name).write_text("")
+    scratch = bare_scratch(tmp_path)
     script = (
         "touch /dev/planted 2>/dev/null && echo DEV-WRITTEN || echo DEV-READ-ONLY; "
         "echo x > /dev/shm/a && echo SHM-WRITTEN; "
