@@ -85,15 +85,8 @@ class Worker:
         self._buffer = bytearray()
         self._write(protocol.encode_prelude(self.prelude))
         started = time.monotonic()
-        try:
-            failure = protocol.decode_ready(self._read(START_TIMEOUT))
-        except BadReply as error:
-            failure = str(error)
+        self._await_ready(BadReply)
         self.start_seconds = time.monotonic() - started
-        if failure is not None:
-            detail = failure or self.stderr_tail()
-            self.close()
-            raise WorkerDied(f"the grading worker could not start: {detail}")
 
     def next_lesson(self, prelude: str) -> None:
         """Grade another notebook with this worker: its warm process (PyTorch imported and warmed up once) forks a new
@@ -104,9 +97,14 @@ class Worker:
             return
         self._write(protocol.NEXT)
         self._write(protocol.encode_prelude(prelude))
+        self._await_ready(BadReply, WorkerDied, TimeoutError)  # a warm worker that fails here is closed, not left
+
+    def _await_ready(self, *failures: type[BaseException]) -> None:
+        """Read the worker's ready reply to a prelude; on a failure it reports (or one of ``failures``), close the
+        worker and raise WorkerDied with the reason, else the tail of its stderr."""
         try:
             failure = protocol.decode_ready(self._read(START_TIMEOUT))
-        except (BadReply, WorkerDied, TimeoutError) as error:
+        except failures as error:
             failure = str(error) or type(error).__name__
         if failure is not None:
             detail = failure or self.stderr_tail()

@@ -257,8 +257,6 @@ def copy_submission(source: Path | str | None, target: Path) -> bool:
 KERNEL_DISK = 2 << 30  # bytes: the most a grading kernel may write in all into its scratch folder (on disk)
 KERNEL_DISK_ENTRIES = 20_000  # files and folders in its scratch folder (each costs the disk an inode)
 DISK_FLOOR = 1 << 30  # bytes: a kernel is stopped when the disk holding its scratch folder has less than this free
-
-
 WATCH_DEPTH, CLEANUP_DEPTH = 64, 400  # folder nesting the disk watch measures (deeper stops the kernel), cleanup opens
 
 
@@ -554,10 +552,10 @@ def bwrap_command(
         for notebook in sorted(Path(cwd).glob("**/*.ipynb"))[:MAX_LINKS]:
             if notebook.is_file() and not notebook.is_symlink():
                 args += ["--ro-bind", "/dev/null", str(notebook)]
+    args += ["--remount-ro", "/dev"]  # after the GPU's device binds; /dev/shm stays writable
     # jupyter_client's launcher puts its own pid in JPY_PARENT_PID, a pid that does not exist in the PID namespace:
     # ipykernel would exit at once ("Parent appears to have exited"). The kernel's parent there is bwrap's pid 1,
     # which ipykernel does not poll (--die-with-parent does that job).
-    args += ["--remount-ro", "/dev"]  # after the GPU's device binds; /dev/shm stays writable
     return [*args, "--remount-ro", "/", "--setenv", "JPY_PARENT_PID", "1", "--", *kernel_cmd]
 
 

@@ -231,13 +231,13 @@ class SafeAutograde(Autograde):
             raise MalformedNotebook(message) from None
 
 
-def has_account(student: str) -> bool:
-    """Whether ``student`` names an account on this machine (whose uid :func:`forged_owner` can check)."""
+def account(student: str):
+    """The account named ``student`` on this machine (``pwd.struct_passwd``, whose uid :func:`forged_owner` checks),
+    or None."""
     try:
-        pwd.getpwnam(student)
+        return pwd.getpwnam(student)
     except (KeyError, AttributeError):  # no such account, or no pwd module (Windows)
-        return False
-    return True
+        return None
 
 
 def forged_owner(folder: Path, student: str) -> str | None:
@@ -245,12 +245,11 @@ def forged_owner(folder: Path, student: str) -> str | None:
     machine (a JupyterHub with local accounts), ``nbgrader submit`` ran as that account and the folder is theirs; a
     folder of that name that another account made is a classmate's forgery (the inbound folder is writable by all).
     Where no account has the student's name (one shared uid, as in a container per user), ownership tells nothing."""
-    try:
-        account = pwd.getpwnam(student)
-    except (KeyError, AttributeError):  # no such account, or no pwd module (Windows)
+    theirs = account(student)
+    if theirs is None:
         return None
     owner = folder.lstat().st_uid
-    if owner == account.pw_uid:
+    if owner == theirs.pw_uid:
         return None
     try:
         name = pwd.getpwuid(owner).pw_name
@@ -284,7 +283,7 @@ class SafeExchangeCollect(ExchangeCollect):
                 self.log.error("%s: not collected, %s", who, forged)
             else:
                 kept.append(record)
-                if self.check_owner and not has_account(record["username"]):
+                if self.check_owner and account(record["username"]) is None:
                     unverifiable.append(record["username"])
         self.src_records = kept
         if unverifiable:
