@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+import symtable
 import textwrap
 from collections.abc import Iterable
 from typing import Any
@@ -60,6 +61,23 @@ def free_names(source: str) -> set[str]:
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 
+def globals_read(source: str) -> set[str]:
+    """The global names a cell reads: at its top level, and inside its functions and classes (not their locals nor
+    their arguments); ``set()`` for a cell that is not valid Python."""
+    try:
+        top = symtable.symtable(source, "<cell>", "exec")
+    except (SyntaxError, ValueError):
+        return set()
+    read, todo = set(), [top]
+    while todo:
+        table = todo.pop()
+        for symbol in table.get_symbols():
+            if symbol.is_referenced() and (table is top or symbol.is_global()):
+                read.add(symbol.get_name())
+        todo += table.get_children()
+    return read
+
+
 def assigned_names(source: str) -> set[str]:
     """Names a cell binds at its top level (``def``, ``class``, assignments, imports)."""
     try:
@@ -108,16 +126,54 @@ def exercises_of(source_nb) -> dict[str, str]:
 
 
 def answers_of(nb, exercises: dict[str, str]) -> dict[str, str]:
-    """The student's source for each exercise: the answer cell with that exercise's grade_id, else any answer cell
-    that defines the function."""
-    by_id = {cell.metadata.nbgrader.get("grade_id"): cell.source for cell in nb.cells if is_answer(cell)}
-    answers = {name: by_id[grade_id] for name, grade_id in exercises.items() if grade_id in by_id}
+    """The student's source for each exercise, as Python (:func:`python_source`: a ``%%time`` or ``%matplotlib`` in
+    it is no error): the answer cell with that exercise's grade_id; where that cell does not define it or still holds
+    nbgrader's stub, the first other answer cell that defines it, else the last definition of it in the student's own
+    cells (written in a new cell below the stub, as the kernel then has it), else that answer cell as it is."""
+    answer_cells = [
+        (cell.metadata.nbgrader.get("grade_id"), python_source(cell.source)) for cell in nb.cells if is_answer(cell)
+    ]
+    by_id = dict(answer_cells)
+    answers = {}
+    for name, grade_id in exercises.items():
+        if grade_id in by_id and _defines(by_id[grade_id], name):
+            answers[name] = by_id[grade_id]
+    for _, source in answer_cells:
+        for name in defined_functions(source):
+            if name in exercises and name not in answers and _defines(source, name):
+                answers[name] = source
+    own = {}
     for cell in nb.cells:
-        if is_answer(cell):
-            for name in defined_functions(cell.source):
-                if name in exercises and name not in answers:
-                    answers[name] = cell.source
+        if (
+            cell.cell_type == "code"
+            and not is_answer(cell)
+            and not utils.is_grade(cell)
+            and HIDDEN_MARKER not in cell.source
+        ):
+            for node, _, source in statements(python_source(cell.source)):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in exercises:
+                    own[node.name] = source
+    for name, grade_id in exercises.items():
+        if name not in answers and name in own:
+            answers[name] = own[name]
+        elif name not in answers and grade_id in by_id:
+            answers[name] = by_id[grade_id]
     return answers
+
+
+def _defines(source: str, name: str) -> bool:
+    """Whether a cell defines ``name`` at its top level with more than nbgrader's stub (a body that raises
+    ``NotImplementedError``)."""
+    for node, _, _ in statements(source):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            stub = any(
+                isinstance(inner, ast.Raise)
+                and "NotImplementedError" in ast.unparse(inner.exc if inner.exc is not None else inner)
+                for inner in node.body
+            )
+            if not stub:
+                return True
+    return False
 
 
 def reaches(value: Any, targets: list, seen: set | None = None, depth: int = 0) -> bool:
@@ -156,17 +212,22 @@ def _has_contents(cell) -> bool:
 
 
 def job_for(
-    tested: Iterable[str], answers: dict[str, str], exercises: dict[str, str], references: dict[str, Any]
+    tested: Iterable[str],
+    answers: dict[str, str],
+    exercises: dict[str, str],
+    references: dict[str, Any],
+    also: Iterable[str] = (),
 ) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     """The answer cells and references one test cell's worker gets: the student's cells for the exercises the test
-    calls; for other exercises those cells call, the references, or the student's own cells where there is none.
+    calls; for other exercises those cells call, and those the student's other replayed cells call (``also``: a
+    helper of their own that calls an exercise), the references, or the student's own cells where there is none.
 
     A reference that could reach the reference of a tested exercise (``_ref_generator`` calls ``_ref_cycle``; it
     would carry it to the worker in its globals) is never shipped: the student's own cell stands in for it.
     """
     tested = list(tested)
     secret = [references[name] for name in tested if name in references]
-    chosen, refs, todo = [], {}, list(tested)
+    chosen, refs, todo = [], {}, list(tested) + sorted(set(also) & set(exercises))
     seen = set()
     while todo:
         name = todo.pop(0)
@@ -224,8 +285,20 @@ DEFINITIONS = (
 )
 
 
+# cell magics whose body runs in the kernel's namespace, so that what it defines stays defined (``%%timeit`` runs its
+# body inside a function of its own: nothing it defines stays)
+PYTHON_CELL_MAGICS = frozenset({"time", "capture", "prun"})
+
+
 def python_source(source: str) -> str:
-    """A code cell's source as Python: IPython's magics and shell escapes (``%matplotlib``, ``!pip``) become calls."""
+    """A code cell's source as Python: IPython's magics and shell escapes (``%matplotlib``, ``!pip``) become calls
+    (:func:`runner_source` gives the worker a ``get_ipython()`` that takes them), and a cell that starts with one of
+    :data:`PYTHON_CELL_MAGICS` (``%%time``) is its body, as the kernel ran it."""
+    lines = source.split("\n")
+    first = next((k for k, line in enumerate(lines) if line.strip()), None)
+    magic = re.match(r"%%(\w+)", lines[first]) if first is not None else None
+    if magic and magic.group(1) in PYTHON_CELL_MAGICS:
+        source = "\n".join(lines[first + 1 :])
     try:
         from IPython.core.inputtransformer2 import TransformerManager
     except ImportError:  # pragma: no cover - nbgrader brings IPython
@@ -301,35 +374,47 @@ def student_cells(nb, source_nb, exercises: dict[str, str]) -> list[tuple[int, l
 
     Kept from every code cell that is not a test cell (the student's own cells and the lesson's cells as the student
     has them; of the answer cells, only the imports, ``def``, ``class`` and assignments): every top-level statement,
-    but those identical to one of the lesson's own
-    (:func:`lesson_statements`: the lesson's training runs are not repeated; its definitions are in the prelude) and
-    those that bind an exercise's name (the exercise is the student's answer cell or the reference, as
-    :func:`job_for` decides) or a :data:`FIXED` name. No test cell is read (nor a cell that claims a test's id or
-    holds hidden tests).
+    but those identical to one of the lesson's own (:func:`lesson_statements`: the lesson's training runs are not
+    repeated; its definitions are in the prelude, its setup variables in :func:`lesson_setup`) and those that bind an
+    exercise's name (the exercise is the student's answer cell or the reference, as :func:`job_for` decides) or a
+    :data:`FIXED` name. A lesson assignment stays where the student's code reads what it binds and the setup does not
+    (``loss_fn = nn.MSELoss()`` below the first exercise, read by a default argument), with those it depends on. No
+    test cell is read (nor a cell that claims a test's id or holds hidden tests).
     """
     lesson, tests = lesson_statements(source_nb), _test_ids(source_nb)
-    out = []
+    in_setup = {name for node, _ in _setup_assignments(source_nb) for name in bound_names(node)}
+    found = []  # (cell index, line, source, node, a lesson statement)
     for index, cell in enumerate(nb.cells):
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if cell.cell_type != "code" or is_test(cell) or grade_id in tests or HIDDEN_MARKER in cell.source:
             continue
-        kept = []
         for node, line, source in statements(python_source(cell.source)):
-            if ast.dump(node) in lesson or (is_answer(cell) and not isinstance(node, DEFINITIONS)):
+            if (is_answer(cell) and not isinstance(node, DEFINITIONS)) or bound_names(node) & (set(exercises) | FIXED):
                 continue
-            if bound_names(node) & (set(exercises) | FIXED):
+            found.append((index, line, source, node, ast.dump(node) in lesson))
+    wanted = {name for cell in nb.cells if is_answer(cell) for name in globals_read(python_source(cell.source))}
+    wanted |= {name for *_, source, _, of_lesson in found if not of_lesson for name in globals_read(source)}
+    keep = {k for k, (*_, of_lesson) in enumerate(found) if not of_lesson}
+    changed = True
+    while changed:  # the lesson assignments the student's code reads, and those they read
+        changed = False
+        for k, (_, _, source, node, _) in enumerate(found):
+            if k in keep or not isinstance(node, (ast.Assign, ast.AnnAssign)):
                 continue
-            kept.append((line, source))
-        if kept:
-            out.append((index, kept))
-    return out
+            if bound_names(node) & wanted and not bound_names(node) <= in_setup:
+                keep.add(k)
+                wanted |= globals_read(source)
+                changed = True
+    out: dict[int, list[tuple[int, str]]] = {}
+    for k, (index, line, source, _, _) in enumerate(found):
+        if k in keep:
+            out.setdefault(index, []).append((line, source))
+    return list(out.items())
 
 
-def lesson_setup(source_nb, needed: set[str]) -> str:
-    """The lesson's setup variables that the student's code names (``settings``, ``data``), for the worker's prelude:
-    the assignments of the instructor's cells above the first exercise that bind ``needed`` names, with the
-    assignments those depend on, in notebook order, each on its own (one that fails is left out). ``device`` stays the
-    CPU (:data:`FIXED`)."""
+def _setup_assignments(source_nb) -> list[tuple[ast.stmt, str]]:
+    """The assignments of the instructor's cells above the first exercise (``settings``, ``data``), but :data:`FIXED`
+    names: the lesson's setup, which the worker's prelude computes once (:func:`lesson_setup`)."""
     setup = []
     for cell in source_nb.cells:
         if is_answer(cell):
@@ -339,6 +424,15 @@ def lesson_setup(source_nb, needed: set[str]) -> str:
         for node, _, source in statements(python_source(cell.source)):
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and not bound_names(node) & FIXED:
                 setup.append((node, source))
+    return setup
+
+
+def lesson_setup(source_nb, needed: set[str]) -> str:
+    """The lesson's setup variables that the student's code names (``settings``, ``data``), for the worker's prelude:
+    the assignments of the instructor's cells above the first exercise that bind ``needed`` names, with the
+    assignments those depend on, in notebook order, each on its own (one that fails is left out). ``device`` stays the
+    CPU (:data:`FIXED`)."""
+    setup = _setup_assignments(source_nb)
     chosen: set[int] = set()
     wanted = set(needed)
     changed = True
@@ -406,6 +500,33 @@ def runner_source(folder: str | None, seconds: float = CELL_SECONDS) -> str:
                         signal.setitimer(signal.ITIMER_REAL, 0)
             finally:
                 signal.signal(signal.SIGALRM, previous)
+
+
+        # what a cell's magics and shell escapes call (python_source): no magic and no shell command runs here, but
+        # %%writefile writes its file into the working folder, as the kernel did
+        class __GanShell__:
+            def run_line_magic(self, name, line, *args, **kwargs):
+                return None
+
+            def run_cell_magic(self, name, line, cell):
+                words = line.split()
+                if name == "writefile" and words:
+                    mode = "a" if {{"-a", "--append"}} & set(words) else "w"
+                    with open(words[-1].strip(chr(34) + chr(39)), mode) as file:
+                        file.write(cell)
+
+            def system(self, command, *args, **kwargs):
+                return None
+
+            def getoutput(self, command, *args, **kwargs):
+                return []
+
+
+        def get_ipython():
+            return __gan_shell__
+
+
+        __gan_shell__ = __GanShell__()
         """
     )
 
@@ -420,7 +541,7 @@ def with_student_cells(
     """One exercise's job entries in the order the student's kernel ran them: the answer cells :func:`job_for` chose,
     each at its place in the notebook, and the student's other cells above the test cell (``test_index``,
     :func:`student_cells`), replayed by :func:`runner_source`'s function, which comes first."""
-    where = {cell.source: index for index, cell in reversed(list(enumerate(nb.cells))) if is_answer(cell)}
+    where = {python_source(c.source): index for index, c in reversed(list(enumerate(nb.cells))) if is_answer(c)}
     entries = [(where.get(source, test_index), 1, name, source) for name, source in chosen]
     for index, kept in cells:
         if index < test_index and not any(where.get(source) == index for _, source in chosen):

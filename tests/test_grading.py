@@ -12,6 +12,7 @@ from torch import nn
 from helpers.checks.core import (
     GradingError,
     call,
+    call_on_meta,
     changed_parameters,
     check_against_reference,
     check_number,
@@ -450,3 +451,34 @@ def test_require_grad_flow_names_the_input_without_gradient():
     x, y = torch.randn(3, requires_grad=True), torch.randn(3, requires_grad=True)
     with pytest.raises(GradingError, match="f: no gradient reaches input #2"):
         require_grad_flow(x * 2 + y.detach(), [x, y], name="f")
+
+
+def test_on_the_meta_device_an_answer_that_reads_its_values_is_not_judged_by_its_device():
+    """A GPU lets an answer read its tensors' values (an assert, .item()); the meta device, standing in for it, cannot:
+    such an answer is not failed for it. An ignored device, a copy to the CPU and a stub still fail, saying what."""
+    meta = torch.device("meta")
+
+    def asserts(n, device=None):
+        labels = torch.randint(10, (n,), device=device)
+        assert labels.min() >= 0
+        return labels
+
+    def uniques(n, device=None):
+        return torch.unique(torch.randint(10, (n,), device=device))
+
+    def on_device(n, device=None):
+        return torch.randint(10, (n,), device=device)
+
+    def copies_to_cpu(n, device=None):
+        return torch.randint(10, (n,), device=device).cpu()
+
+    def stub(n, device=None):
+        raise NotImplementedError()
+
+    for answer in (asserts, uniques):
+        assert call_on_meta(answer, 3, device=meta, failed="f failed", hint="h") is None
+    assert call_on_meta(on_device, 3, device=meta, failed="f failed", hint="h").device == meta
+    with pytest.raises(GradingError, match=r"f failed \(NotImplementedError: Cannot copy out of meta tensor.*\): h"):
+        call_on_meta(copies_to_cpu, 3, device=meta, failed="f failed", hint="h")
+    with pytest.raises(GradingError, match="stub is not implemented yet"):
+        call_on_meta(stub, 3, device=meta, failed="f failed", hint="h")

@@ -16,13 +16,19 @@ Lesson 1 (01_backquery)
                  inverse_sigmoid imports a module and reads a file the student saved next to the notebook (``a
                  module and a file beside the notebook``);
                  backquery's constants sit at the top of an experiment cell of the student's that runs for seconds
-                 (``slow cell``).
+                 (``slow cell``);
+- ``e_magics``   make_targets written in a new cell below its answer cell, which still holds the stub (``written in
+                 a new cell below the stub``); the inverse_sigmoid answer cell starts with ``%%time`` (``%%time on
+                 the answer cell``); backquery starts with ``%matplotlib inline``, reads constants of a ``%%time``
+                 cell of the student's own, and calls a shorthand of the student's that calls inverse_sigmoid
+                 (``%%time on a helper cell, and a helper that calls an exercise``).
 
 Lesson 3 (03_mnist_gan)
 - ``d_helpers``  Generator builds its layers with a helper function of a cell of the student's own, sized by a
                  constant read from a lesson variable (``real_batch``) there (``helper function and lesson variable``);
                  Discriminator uses a helper class of a cell of the student's own (``helper class``); sample_noise
-                 defaults to the lesson's ``device`` (``lesson device``); generator_loss calls a helper defined in the
+                 defaults to the lesson's ``device`` and asserts its noise is finite, reading its values (``lesson
+                 device, and an assert that reads the values``); generator_loss calls a helper defined in the
                  discriminator_loss answer cell (``helper in another answer cell``); discriminator_step prints the loss
                  (``printing in a step``); the generator_step answer cell copy-pasted with the colleague's broken step
                  left in the first copy (``duplicated step``).
@@ -170,6 +176,28 @@ BACKQUERY_CONSTANTS = """def backquery(model, label):
 """
 
 
+TARGETS_BELOW_THE_STUB = """def make_targets(label, num_classes=10):  # here, the answer cell above left as it came
+    targets = torch.full((num_classes,), 0.01)
+    targets[label] = 0.99
+    return targets
+"""
+INVERSE_TIMED = "%%time\ndef inverse_sigmoid(y):\n    return torch.log(y / (1 - y))\n"
+SPAN_TIMED = "%%time\nLOW, SPAN = 0.01, 0.98\n"
+LOGIT_OF_EXERCISE = "def logit_of(values):  # my shorthand for the exercise above\n    return inverse_sigmoid(values)\n"
+BACKQUERY_WITH_SHORTHAND = """%matplotlib inline
+def backquery(model, label):
+    def rescale(values):
+        values = values - values.min()
+        return values / values.max() * SPAN + LOW
+
+    with torch.no_grad():
+        targets = make_targets(label, num_classes=model.output.weight.shape[0]).to(model.output.weight)
+        hidden = rescale(model.output.weight.T @ logit_of(targets))
+        image = rescale(model.hidden.weight.T @ logit_of(hidden))
+    return image.reshape(28, 28)
+"""
+
+
 def lesson1_students(released: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
     solutions = {gid: src for gid, src in solution_sources(L1).items() if not gid.startswith("q_")}
     base = up_to_last_test(released)
@@ -191,7 +219,13 @@ def lesson1_students(released: nbformat.NotebookNode) -> dict[str, nbformat.Note
     c = fill(base, {**solutions, "make_targets": TARGETS_SCRATCH, "inverse_sigmoid": INVERSE_FROM_FILES,
                     "backquery": BACKQUERY_CONSTANTS})  # fmt: skip
     own_cell(c, "backquery", SLOW_EXPERIMENT)
-    return {"a_helpers": a, "b_copies": b, "c_files": c}
+
+    kept = {gid: source for gid, source in solutions.items() if gid != "make_targets"}  # its stub stays
+    e = fill(base, {**kept, "inverse_sigmoid": INVERSE_TIMED, "backquery": BACKQUERY_WITH_SHORTHAND})
+    own_cell(e, "test_make_targets", TARGETS_BELOW_THE_STUB)
+    own_cell(e, "backquery", SPAN_TIMED)
+    own_cell(e, "backquery", LOGIT_OF_EXERCISE)
+    return {"a_helpers": a, "b_copies": b, "c_files": c, "e_magics": e}
 
 
 # --- lesson 3 -------------------------------------------------------------------------------------------------------
@@ -225,7 +259,9 @@ DISCRIMINATOR_WITH_CLASS = """class Discriminator(nn.Module):
         return self.model(self.flatten(x))
 """
 NOISE_ON_LESSON_DEVICE = """def sample_noise(batch_size, z_dim, device=device):
-    return torch.randn(batch_size, z_dim, device=device)
+    z = torch.randn(batch_size, z_dim, device=device)
+    assert torch.isfinite(z).all(), "the noise must be finite"  # a check of the student's: it reads the values
+    return z
 """
 D_LOSS_WITH_HELPER = """EPS = 1e-7
 
@@ -284,9 +320,12 @@ LAYOUTS = [
     (L1, "c_files", "test_make_targets", "scratch file"),
     (L1, "c_files", "test_inverse_sigmoid", "a module and a file beside the notebook"),
     (L1, "c_files", "test_backquery", "slow cell"),
+    (L1, "e_magics", "test_make_targets", "written in a new cell below the stub"),
+    (L1, "e_magics", "test_inverse_sigmoid", "%%time on the answer cell"),
+    (L1, "e_magics", "test_backquery", "%%time on a helper cell, and a helper that calls an exercise"),
     (L3, "d_helpers", "test_Generator", "helper function and lesson variable"),
     (L3, "d_helpers", "test_Discriminator", "helper class"),
-    (L3, "d_helpers", "test_sample_noise", "lesson device"),
+    (L3, "d_helpers", "test_sample_noise", "lesson device, and an assert that reads the values"),
     (L3, "d_helpers", "test_generator_loss", "helper in another answer cell"),
     (L3, "d_helpers", "test_discriminator_step", "printing in a step"),
     (L3, "d_helpers", "test_generator_step", "duplicated step"),

@@ -15,8 +15,10 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader.answer_cells import (
+    answers_of,
     bound_names,
     exercises_of,
+    job_for,
     lesson_setup,
     names_used,
     runner_source,
@@ -172,3 +174,85 @@ def test_a_submission_folder_too_large_is_not_copied(tmp_path, monkeypatch):
     target.mkdir()
     (source / "big.bin").write_bytes(b"x" * 100)
     assert not copy_submission(source, target) and not list(target.iterdir())
+
+
+def test_magics_run_as_the_kernel_ran_them(tmp_path):
+    """A %%time on an answer cell or a cell of the student's own keeps what it defines; a line magic or a shell
+    escape is no error; %%writefile writes its file in the working folder."""
+    nb, source = student(), instructor()
+    test = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "test_double")
+    nb.cells[test - 1].source = "%%time\n%matplotlib inline\ndef double(x):\n    return x * TWO\n"
+    nb.cells[test - 1 : test - 1] = [
+        new_code_cell("%%time\nTWO = 2\n!echo no shell here\n"),
+        new_code_cell("%%writefile notes.py\nNOTE = 'kept'\n"),
+    ]
+    test += 2
+    exercises = exercises_of(source)
+    answers = answers_of(nb, exercises)
+    assert "%%time" not in answers["double"] and "def double" in answers["double"]
+    job = with_student_cells(
+        [("double", answers["double"])], nb, student_cells(nb, source, exercises), test, str(tmp_path)
+    )
+    namespace = {}
+    cwd = os.getcwd()
+    try:
+        for name, code in job:
+            exec(compile(code, name, "exec"), namespace)  # noqa: S102 - the test's own notebook
+    finally:
+        os.chdir(cwd)
+    assert namespace["double"](4) == 8
+    assert (tmp_path / "notes.py").read_text() == "NOTE = 'kept'\n"
+
+
+def test_a_lesson_assignment_the_students_code_reads_is_replayed_where_the_kernel_ran_it():
+    """The setup holds the lesson's variables above the first exercise; one below it (``loss_scale``) that an answer's
+    default argument reads is replayed where it stands, and so is the student's own copy of a lesson line. The
+    lesson's runs are still not replayed where nothing of the student's reads what they bind."""
+    source = instructor()
+    source.cells.insert(5, new_code_cell("loss_scale = SCALE + 1\nhistory = train_for_minutes()\n"))
+    nb = instructor()
+    nb.cells.insert(5, new_code_cell("loss_scale = SCALE + 1\nhistory = train_for_minutes()\n"))
+    nb.cells.insert(1, new_code_cell("model = train_for_minutes()\n"))  # a lesson line, copied above the exercises
+    triple = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "triple")
+    nb.cells[triple].source = "def triple(x, k=loss_scale):\n    return 3 * x + 0 * k * len(model)\n"
+    replayed = [src for _, kept in student_cells(nb, source, exercises_of(source)) for _, src in kept]
+    assert replayed.count("loss_scale = SCALE + 1") == 1 and replayed.count("model = train_for_minutes()") == 2
+    assert not any("history" in src for src in replayed), "a lesson run that nothing of the student's reads"
+    assert "SCALE = 2 * 3" in lesson_setup(source, names_used(nb, student_cells(nb, source, exercises_of(source))))
+
+
+def test_an_exercise_written_below_its_stub_or_in_another_answer_cell_is_the_one_graded():
+    source = instructor()
+    nb = instructor()
+    double = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "double")
+    nb.cells[double].source = "def double(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"
+    nb.cells.insert(double + 1, new_code_cell("def double(x):  # my version, below the stub\n    return x + x\n"))
+    triple = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "triple")
+    nb.cells[triple].source = "# triple is with double's cell\n"
+    nb.cells[double].source += "\n\ndef triple(x):\n    return 3 * x\n"
+    answers = answers_of(nb, exercises_of(source))
+    assert "x + x" in answers["double"] and "NotImplementedError" not in answers["double"]
+    assert "return 3 * x" in answers["triple"]
+    nb.cells.pop(double + 1)
+    assert "NotImplementedError" in answers_of(nb, exercises_of(source))["double"], "a blank answer stays blank"
+
+
+def test_a_job_gets_the_exercises_the_students_own_cells_call():
+    """A helper of the student's own that calls an exercise (``def shorthand(x): return double(x)``) gets that
+    exercise in the job: its reference where there is one, not a NameError."""
+    source = instructor()
+    exercises = exercises_of(source)
+
+    def reference(x):
+        return 2 * x
+
+    answers = {
+        "double": "def double(x):\n    return x + x\n",
+        "triple": "def triple(x):\n    return shorthand(x) + x\n",
+    }
+    chosen, refs = job_for(["triple"], answers, exercises, {"double": reference})
+    assert [name for name, _ in chosen] == ["triple"] and refs == {}
+    chosen, refs = job_for(["triple"], answers, exercises, {"double": reference}, also={"double", "print"})
+    assert [name for name, _ in chosen] == ["triple"] and refs == {"double": reference}
+    chosen, refs = job_for(["triple"], answers, exercises, {}, also={"double"})
+    assert [name for name, _ in chosen] == ["triple", "double"] and refs == {}

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import shutil
 
 import pytest
-from course import LESSONS, MARKERS, NOTEBOOKS, SOLUTIONS, grade_id, read, student_path
+from course import LESSONS, MARKERS, NOTEBOOKS, SOLUTIONS, grade_id, read, solution_path, student_path
 
+from grader.answer_cells import bound_names, globals_read, is_test, python_source, statements
+
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS\n?", re.S)
 REGENERATE = "nbgrader generate_assignment '*' --force   (from the repository root)"
 
 
@@ -60,3 +64,21 @@ def test_student_notebook_carries_no_solution_or_hidden_test(lesson):
         for hidden in re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.S):
             assert hidden.strip() and hidden.strip() not in student[gid].source, f"hidden tests of {gid} leaked"
             assert student[gid].metadata["nbgrader"]["locked"], f"test cell {gid} must be locked"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_a_check_cell_runs_after_a_restart_without_the_checks_above_it(lesson):
+    """A student who restarts the kernel and goes straight to exercise k runs the lesson's cells and the answers above
+    it, not every check above it: each check cell imports or defines what its visible part uses."""
+    bound, missing = set(dir(builtins)), []
+    for cell in read(solution_path(lesson)).cells:
+        if cell.cell_type != "code":
+            continue
+        source = python_source(HIDDEN.sub("", cell.source))  # what the student's copy holds
+        own = {name for node, _, _ in statements(source) for name in bound_names(node)}
+        if is_test(cell):
+            if unknown := globals_read(source) - own - bound:
+                missing.append(f"{grade_id(cell)}: {', '.join(sorted(unknown))}")
+        else:
+            bound |= own
+    assert not missing, f"{lesson}: check cells that use names only an earlier check cell defines: {missing}"

@@ -37,6 +37,7 @@ from grader.answer_cells import (
     assigned_names,
     exercises_of,
     free_names,
+    globals_read,
     job_for,
     lesson_prelude,
     lesson_setup,
@@ -107,7 +108,10 @@ class GradeOutsideKernel(NbGraderPreprocessor):
                 def exercise_for(tested=tested, current=current, work=work, index=index):
                     if not current:  # at the first call: the references may be defined by this very cell
                         found = namespace.get(REFERENCES)
-                        chosen, refs = job_for(tested, answers, exercises, found if isinstance(found, dict) else {})
+                        # and those the student's own cells above this test call (a helper that calls an exercise)
+                        called = {n for i, kept in cells if i < index for _, code in kept for n in globals_read(code)}
+                        found = found if isinstance(found, dict) else {}
+                        chosen, refs = job_for(tested, answers, exercises, found, also=called)
                         work.append(working_folder(worker, folder))
                         job = with_student_cells(chosen, nb, cells, index, str(work[0]))
                         current.append(worker.exercise(job, refs))

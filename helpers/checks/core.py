@@ -47,6 +47,38 @@ def call(fn: Callable[..., Any], *args: Any, name: str | None = None, **kwargs: 
         ) from error
 
 
+# What a GPU can do and PyTorch's meta device cannot, holding no data: read a value (an `assert`, `.item()`, `float()`)
+# or run an operation whose output's shape depends on the values (`torch.unique`, a boolean mask).
+META_VALUE_READS = (
+    "cannot be called on meta tensors",
+    "no fake impl or Meta kernel",
+    "data-independent implementation",
+)
+
+
+def call_on_meta(fn: Callable[..., Any], *args: Any, failed: str, hint: str, **kwargs: Any) -> Any:
+    """Call a student's function with its tensors or ``device`` on PyTorch's "meta" device, which stands in for a GPU
+    on every machine (shapes and devices, no data): an ignored ``device`` or a ``.cpu()`` shows without a GPU.
+
+    Returns:
+        the function's output; ``None`` where it read values of its tensors, which a GPU allows and the meta device
+        cannot: the output's device is then unknown, and the caller skips that check (the others still judge it).
+    Raises:
+        GradingError: any other error, as "``failed`` (the error): ``hint``".
+    """
+    try:
+        return fn(*args, **kwargs)
+    except Exception as error:  # noqa: BLE001 - every error is the student's, and said as it is
+        if any(text in str(error) for text in META_VALUE_READS):
+            return None
+        if isinstance(error, NotImplementedError) and not str(error):
+            raise GradingError(
+                f"{getattr(fn, '__name__', 'your function')} is not implemented yet: replace "
+                "`raise NotImplementedError()` with your code."
+            ) from None
+        raise GradingError(f"{failed} ({type(error).__name__}: {error}): {hint}") from None
+
+
 def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"a bool ({value})"
