@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from helpers.display.filmstrip import Filmstrip
-from helpers.display.plotting import show_images
+from helpers.display.plotting import COLUMN_INCHES, show_images
 
 
 class FakeTrainer:
@@ -93,3 +93,22 @@ def test_the_engine_calls_every_callback_of_a_list():
     assert calls == [("a", True), ("b", True)]
     with pytest.raises(TypeError, match="list"):
         _all([42])
+
+
+def test_a_strip_of_wide_frames_wraps_into_rows_as_wide_as_the_column():
+    """Six 3.4-inch frames do not shrink to a 10-inch row of six: two rows of three, each frame at least 80 % of its
+    size; the title loses its trailing punctuation, which was for the live player's "title, step N"."""
+    film = Filmstrip()
+    for step in range(0, 600, 100):
+        film.record(step, torch.rand(4, 784) * 2 - 1)
+    fig = film.show(
+        lambda f, ax: show_images(f, nrow=4, ax=ax, value_range=(-1, 1)),
+        live=False,
+        title="1-D GAN:",
+        figsize=(3.4, 2.8),
+    )
+    width, height = fig.get_size_inches()
+    assert len(fig.axes) == 6 and width <= COLUMN_INCHES and width / 3 >= 0.8 * 3.4
+    rows = sorted({round(ax.get_position().y0, 2) for ax in fig.axes})
+    assert len(rows) == 2, f"frames at {len(rows)} heights: expected two rows of three"
+    assert fig._suptitle.get_text() == "1-D GAN"

@@ -103,6 +103,7 @@ def cyclegan_figure(trainer: Any, *, title: str = ""):
         terms = [n for n in trainer.TERMS if n in history.names and any(history[n])]
         if terms:
             plot_history(history, names=terms, ax=curves[2], title="G's loss terms (fixed images)")
+            curves[2].legend(loc="best", fontsize="small")  # six curves: where they leave room, not over cycle B
     for row, keys in enumerate((("real A", "fake B", "rec A"), ("real B", "fake A", "rec B"))):
         for col, key in enumerate(keys):
             ax = fig.add_subplot(grid[row, 2 + col])

@@ -88,7 +88,7 @@ class Filmstrip:
         Args:
             live: a person is watching (``profile.watched``): a slider over the kept steps and a play button.
                 ``False``: one figure with ``strip`` evenly spaced frames, first and last included.
-            title: put before "step N" above each frame.
+            title: above the frames (a strip), or before ", step N" above the frame (live).
         Returns:
             the widget (live) or the figure (a strip).
         Raises:
@@ -112,20 +112,27 @@ class Filmstrip:
         figsize: tuple[float, float] = (3.2, 3.2),
     ):
         """One figure with ``count`` evenly spaced frames (first and last included), each titled with its step.
-        ``figsize``: inches per frame; the row is scaled down to fit the notebook column, ``title`` goes above it."""
+        ``figsize``: inches per frame. The frames fill rows as wide as the notebook column, each frame shrunk to no
+        less than 80 % of its size (six 3.4-inch frames: two rows of three), so that each stays readable in an HTML
+        export or nbgrader's feedback; ``title`` goes above them."""
         import matplotlib.pyplot as plt
 
-        from helpers.display.plotting import fit_to_column
+        from helpers.display.plotting import COLUMN_INCHES, fit_to_column
 
         count = max(1, min(count, len(self.frames)))
         picks = sorted({round(i * (len(self.frames) - 1) / max(count - 1, 1)) for i in range(count)})
-        width, height = fit_to_column(figsize[0] * len(picks), figsize[1] + (0.3 if title else 0.0))
-        fig, axes = plt.subplots(1, len(picks), figsize=(width, height), squeeze=False, layout="constrained")
-        if title:
-            fig.suptitle(title.rstrip(":"))
-        for ax, i in zip(axes[0], picks):
+        columns = max(1, min(len(picks), int(COLUMN_INCHES // (0.8 * figsize[0]))))
+        rows = -(-len(picks) // columns)
+        width, height = fit_to_column(figsize[0] * columns, figsize[1] * rows + (0.3 if title else 0.0))
+        fig, axes = plt.subplots(rows, columns, figsize=(width, height), squeeze=False, layout="constrained")
+        label = title.rstrip(":, ")
+        if label:
+            fig.suptitle(label)
+        for ax in axes.flat[len(picks) :]:
+            fig.delaxes(ax)
+        for ax, i in zip(axes.flat, picks):
             draw(self.frames[i], ax)
-            ax.set_title(f"step {self.steps[i]}", fontsize="medium" if width / len(picks) >= 1.5 else "small")
+            ax.set_title(f"step {self.steps[i]}", fontsize="medium" if width / columns >= 1.5 else "small")
         plt.show()
         return fig
 
@@ -145,7 +152,8 @@ class Filmstrip:
         def one(frame: int) -> None:
             fig, ax = plt.subplots(figsize=figsize)
             draw(self.frames[frame], ax)
-            ax.set_title(f"{title} step {self.steps[frame]}".strip())
+            label = title.rstrip(":, ")
+            ax.set_title(f"{label}, step {self.steps[frame]}" if label else f"step {self.steps[frame]}")
             plt.show()
 
         view = widgets.interactive_output(one, {"frame": slider})
