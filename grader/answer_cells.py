@@ -11,7 +11,7 @@ import ast
 import re
 import symtable
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from nbgrader import utils
@@ -113,6 +113,18 @@ def lesson_prelude(source_nb) -> str:
                 body = textwrap.indent(ast.get_source_segment(cell.source, node, padded=True), "    ")
                 parts.append(f"try:\n{body}\nexcept Exception:\n    pass")
     return "\n".join(parts) + "\nimport torch\ndevice = torch.device('cpu')\n"
+
+
+def solution_calls_of(source_nb) -> dict[str, set[str]]:
+    """``{exercise: the other exercises its solution calls}`` in the instructor's notebook (:func:`job_for`)."""
+    exercises = exercises_of(source_nb)
+    calls: dict[str, set[str]] = {}
+    for cell in source_nb.cells:
+        if is_answer(cell):
+            names = free_names(python_source(cell.source)) & set(exercises)
+            for name in defined_functions(cell.source):
+                calls[name] = names - {name}
+    return calls
 
 
 def exercises_of(source_nb) -> dict[str, str]:
@@ -217,17 +229,32 @@ def job_for(
     exercises: dict[str, str],
     references: dict[str, Any],
     also: Iterable[str] = (),
+    solution_calls: Mapping[str, set[str]] | None = None,
 ) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     """The answer cells and references one test cell's worker gets: the student's cells for the exercises the test
     calls; for other exercises those cells call, and those the student's other replayed cells call (``also``: a
-    helper of their own that calls an exercise), the references, or the student's own cells where there is none.
+    helper of their own that calls an exercise), the references, or the student's own answers where there is none.
 
-    A reference that could reach the reference of a tested exercise (``_ref_generator`` calls ``_ref_cycle``; it
-    would carry it to the worker in its globals) is never shipped: the student's own cell stands in for it.
+    Only an exercise that the instructor's solution of a tested one relies on (``solution_calls``: each exercise's
+    solution -> the exercises it calls; ``None``: any) is a reference: any other exercise the student's code calls is
+    the student's own, as in their kernel, so that no reference stands in for the tested exercise (an identity loss
+    with its weight set to 1 computes the cycle loss). A reference that could reach the reference of a tested
+    exercise (``_ref_generator`` calls ``_ref_cycle``; it would carry it to the worker in its globals) is never
+    shipped: the student's own cell stands in for it. An exercise that is not tested brings its definitions
+    (:data:`DEFINITIONS`), not its cell's other code: an ``os._exit()`` there costs its own exercise alone.
     """
     tested = list(tested)
     secret = [references[name] for name in tested if name in references]
-    chosen, refs, todo = [], {}, list(tested) + sorted(set(also) & set(exercises))
+    relied_on = None
+    if solution_calls is not None:
+        relied_on, todo_calls = set(), list(tested)
+        while todo_calls:
+            for called in solution_calls.get(todo_calls.pop(), set()):
+                if called not in relied_on:
+                    relied_on.add(called)
+                    todo_calls.append(called)
+    chosen, refs = [], {}
+    todo = list(tested) + sorted(set(also) & set(exercises))
     seen = set()
     while todo:
         name = todo.pop(0)
@@ -237,14 +264,18 @@ def job_for(
         if (
             name in tested
             or name not in references
+            or (relied_on is not None and name not in relied_on)
             or reaches(references[name], secret)
             # the student's own answer for it calls a tested exercise (two answers that call each other forever in
             # the kernel): a reference there would compute the tested one's value and break the recursion
             or _calls_tested(name, tested, answers, exercises)
         ):
             if name in answers:
-                chosen.append((name, answers[name]))
-                todo += sorted((free_names(answers[name]) & set(exercises)) - seen)
+                source = answers[name]
+                if name not in tested:  # its definitions: the rest of its cell runs in its own exercise's job alone
+                    source = "\n".join(code for node, _, code in statements(source) if isinstance(node, DEFINITIONS))
+                chosen.append((name, source))
+                todo += sorted((free_names(source) & set(exercises)) - seen)
         else:
             refs[name] = references[name]
     return chosen, refs
@@ -542,7 +573,14 @@ def with_student_cells(
     each at its place in the notebook, and the student's other cells above the test cell (``test_index``,
     :func:`student_cells`), replayed by :func:`runner_source`'s function, which comes first."""
     where = {python_source(c.source): index for index, c in reversed(list(enumerate(nb.cells))) if is_answer(c)}
-    entries = [(where.get(source, test_index), 1, name, source) for name, source in chosen]
+    # an exercise that is not tested comes as its definitions alone (job_for): at the place of the cell that has them
+    defines = {
+        name: index
+        for index, c in enumerate(nb.cells)
+        if is_answer(c)
+        for name in defined_functions(python_source(c.source))
+    }
+    entries = [(where.get(source, defines.get(name, test_index)), 1, name, source) for name, source in chosen]
     for index, kept in cells:
         if index < test_index and not any(where.get(source) == index for _, source in chosen):
             replay = f"__gan_replay__({kept!r}, {f'<your cell [{index}]>'!r})\n"

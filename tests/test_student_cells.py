@@ -22,6 +22,7 @@ from grader.answer_cells import (
     lesson_setup,
     names_used,
     runner_source,
+    solution_calls_of,
     statements,
     student_cells,
     with_student_cells,
@@ -239,7 +240,8 @@ def test_an_exercise_written_below_its_stub_or_in_another_answer_cell_is_the_one
 
 def test_a_job_gets_the_exercises_the_students_own_cells_call():
     """A helper of the student's own that calls an exercise (``def shorthand(x): return double(x)``) gets that
-    exercise in the job: its reference where there is one, not a NameError."""
+    exercise in the job: its reference where the tested exercise's solution relies on it, else the student's own
+    definitions (never the rest of that answer cell: its os._exit() costs its own exercise alone)."""
     source = instructor()
     exercises = exercises_of(source)
 
@@ -247,12 +249,32 @@ def test_a_job_gets_the_exercises_the_students_own_cells_call():
         return 2 * x
 
     answers = {
-        "double": "def double(x):\n    return x + x\n",
+        "double": "import os\n\nos._exit(0)\n\n\ndef double(x):\n    return x + x\n",
         "triple": "def triple(x):\n    return shorthand(x) + x\n",
     }
     chosen, refs = job_for(["triple"], answers, exercises, {"double": reference})
     assert [name for name, _ in chosen] == ["triple"] and refs == {}
     chosen, refs = job_for(["triple"], answers, exercises, {"double": reference}, also={"double", "print"})
     assert [name for name, _ in chosen] == ["triple"] and refs == {"double": reference}
-    chosen, refs = job_for(["triple"], answers, exercises, {}, also={"double"})
-    assert [name for name, _ in chosen] == ["triple", "double"] and refs == {}
+    relies = {"triple": {"double"}, "double": set()}
+    chosen, refs = job_for(["triple"], answers, exercises, {"double": reference}, {"double"}, relies)
+    assert refs == {"double": reference}, "triple's solution calls double: its reference"
+    chosen, refs = job_for(["triple"], answers, exercises, {"double": reference}, {"double"}, {"triple": set()})
+    assert refs == {}, "triple's solution does not call double: no reference may stand in for it"
+    (name, definitions), *_ = [entry for entry in chosen if entry[0] == "double"]
+    assert "def double" in definitions and "import os" in definitions and "_exit" not in definitions
+
+
+def test_no_reference_stands_in_for_an_exercise_its_solution_does_not_call():
+    """Only the exercises a tested exercise's solution calls may be references: a student's cycle loss that calls the
+    identity loss (which, with its weight at 1, computes the cycle loss) gets the student's own identity loss."""
+    source = instructor()
+    source.cells[3].source = "def double(x):\n    ### BEGIN SOLUTION\n    return triple(x) - x\n    ### END SOLUTION\n"
+    assert solution_calls_of(source) == {"double": {"triple"}, "triple": set()}
+    answers = {"double": "def double(x):\n    return 2 * x\n", "triple": "def triple(x):\n    return double(x) + x\n"}
+    exercises = exercises_of(source)
+    references = {"double": lambda x: 2 * x, "triple": lambda x: 3 * x}
+    _, refs = job_for(["double"], answers, exercises, references, (), solution_calls_of(source))
+    assert refs == {}, "the student's triple calls the tested double: its own triple, not the reference"
+    chosen, refs = job_for(["triple"], answers, exercises, references, (), solution_calls_of(source))
+    assert refs == {} and [name for name, _ in chosen] == ["triple", "double"]

@@ -42,6 +42,7 @@ from grader.answer_cells import (
     lesson_prelude,
     lesson_setup,
     names_used,
+    solution_calls_of,
     student_cells,
     with_student_cells,
 )
@@ -85,6 +86,7 @@ class GradeOutsideKernel(NbGraderPreprocessor):
 
         source_nb = self.source_notebook(resources)
         exercises = exercises_of(source_nb)
+        solution_calls = solution_calls_of(source_nb)  # only what a solution calls may be a reference (job_for)
         answers = answers_of(nb, exercises)
         prelude = lesson_prelude(source_nb)
         namespace = {"__name__": "__gan_test__", "__builtins__": builtins}
@@ -111,7 +113,7 @@ class GradeOutsideKernel(NbGraderPreprocessor):
                         # and those the student's own cells above this test call (a helper that calls an exercise)
                         called = {n for i, kept in cells if i < index for _, code in kept for n in globals_read(code)}
                         found = found if isinstance(found, dict) else {}
-                        chosen, refs = job_for(tested, answers, exercises, found, also=called)
+                        chosen, refs = job_for(tested, answers, exercises, found, called, solution_calls)
                         work.append(working_folder(worker, folder))
                         job = with_student_cells(chosen, nb, cells, index, str(work[0]))
                         current.append(worker.exercise(job, refs))
