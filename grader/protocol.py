@@ -191,6 +191,8 @@ def encode_error(error: BaseException) -> dict:
     from) and whether it is a built-in exception class."""
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith("<your answer")]
     where = f" (line {frames[-1].lineno} of your answer cell)" if frames else ""
+    if frames and isinstance(error, NotImplementedError):  # a stub: which one, where an exercise calls another
+        where = f" (line {frames[-1].lineno} of {frames[-1].filename.strip('<>')})"
     return {
         "error": type(error).__name__[:80],
         "message": f"{str(error)[:2000]}{where}",

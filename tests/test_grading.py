@@ -482,3 +482,30 @@ def test_on_the_meta_device_an_answer_that_reads_its_values_is_not_judged_by_its
         call_on_meta(copies_to_cpu, 3, device=meta, failed="f failed", hint="h")
     with pytest.raises(GradingError, match="stub is not implemented yet"):
         call_on_meta(stub, 3, device=meta, failed="f failed", hint="h")
+
+
+def test_a_stub_reached_through_another_exercise_is_named():
+    """identity_loss calling the student's blank cycle_consistency_loss: the feedback names the blank one, not the
+    function under test (the worker's message says which answer cell raised: grader.protocol.encode_error)."""
+    from grader.protocol import decode_error, encode_error
+
+    namespace = {}
+    exec(  # noqa: S102 - the test's own source
+        compile("def cycle(x):\n    raise NotImplementedError()\n", "<your answer cell for cycle>", "exec"), namespace
+    )
+    try:
+        namespace["cycle"](1)
+    except NotImplementedError as error:
+        raised = decode_error(encode_error(error))
+
+    def identity(x):
+        raise raised
+
+    with pytest.raises(GradingError, match="^identity calls cycle, which is not implemented yet: write cycle first"):
+        call(identity, 1)
+
+    def cycle(x):
+        raise raised
+
+    with pytest.raises(GradingError, match="^cycle is not implemented yet"):
+        call(cycle, 1)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import numbers
+import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -42,6 +43,13 @@ def call(fn: Callable[..., Any], *args: Any, name: str | None = None, **kwargs: 
     try:
         return fn(*args, **kwargs)
     except NotImplementedError as error:
+        other = re.search(r"of your answer cell for (\w+)\)$", str(error))  # the grader's worker says where
+        if other and other.group(1) != name:
+            raise GradingError(
+                f"{name} calls {other.group(1)}, which is not implemented yet: write {other.group(1)} first (where an "
+                f"exercise's own solution does not call another exercise, your answer's call runs your code, as in "
+                f"your kernel)."
+            ) from error
         raise GradingError(
             f"{name} is not implemented yet: replace `raise NotImplementedError()` with your code."
         ) from error
