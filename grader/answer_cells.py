@@ -178,12 +178,8 @@ def _defines(source: str, name: str) -> bool:
     ``NotImplementedError``)."""
     for node, _, _ in statements(source):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
-            stub = any(
-                isinstance(inner, ast.Raise)
-                and "NotImplementedError" in ast.unparse(inner.exc if inner.exc is not None else inner)
-                for inner in node.body
-            )
-            if not stub:
+            raises = [ast.unparse(inner.exc) for inner in node.body if isinstance(inner, ast.Raise) and inner.exc]
+            if not any("NotImplementedError" in raised for raised in raises):
                 return True
     return False
 
@@ -572,14 +568,10 @@ def with_student_cells(
     """One exercise's job entries in the order the student's kernel ran them: the answer cells :func:`job_for` chose,
     each at its place in the notebook, and the student's other cells above the test cell (``test_index``,
     :func:`student_cells`), replayed by :func:`runner_source`'s function, which comes first."""
-    where = {python_source(c.source): index for index, c in reversed(list(enumerate(nb.cells))) if is_answer(c)}
+    answer_cells = [(index, python_source(c.source)) for index, c in enumerate(nb.cells) if is_answer(c)]
+    where = {source: index for index, source in reversed(answer_cells)}
     # an exercise that is not tested comes as its definitions alone (job_for): at the place of the cell that has them
-    defines = {
-        name: index
-        for index, c in enumerate(nb.cells)
-        if is_answer(c)
-        for name in defined_functions(python_source(c.source))
-    }
+    defines = {name: index for index, source in answer_cells for name in defined_functions(source)}
     entries = [(where.get(source, defines.get(name, test_index)), 1, name, source) for name, source in chosen]
     for index, kept in cells:
         if index < test_index and not any(where.get(source) == index for _, source in chosen):

@@ -96,6 +96,7 @@ class GradeOutsideKernel(NbGraderPreprocessor):
         # lesson's setup variables their code names (the fork server computes those once)
         cells = student_cells(nb, source_nb, exercises)
         setup = lesson_setup(source_nb, names_used(nb, cells))
+        reads = [(i, {n for _, code in kept for n in globals_read(code)}) for i, kept in cells]  # each cell's, once
         worker = shared_worker(prelude + setup, sandboxed=not sandbox_disabled(), timeout=self.timeout)
         folder = resources.get("metadata", {}).get("path") or None
         try:
@@ -111,7 +112,7 @@ class GradeOutsideKernel(NbGraderPreprocessor):
                     if not current:  # at the first call: the references may be defined by this very cell
                         found = namespace.get(REFERENCES)
                         # and those the student's own cells above this test call (a helper that calls an exercise)
-                        called = {n for i, kept in cells if i < index for _, code in kept for n in globals_read(code)}
+                        called = {n for i, names in reads if i < index for n in names}
                         found = found if isinstance(found, dict) else {}
                         chosen, refs = job_for(tested, answers, exercises, found, called, solution_calls)
                         work.append(working_folder(worker, folder))
